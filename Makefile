@@ -1,0 +1,136 @@
+# Shoal: a proxyless service mesh for Go.
+# `make help` lists the targets. Every target works from a fresh clone and
+# installs what it needs (scripts/).
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BIN := $(ROOT)/.cache/bin
+export PATH := $(BIN):$(PATH)
+export GOFLAGS := -buildvcs=false
+
+# Library modules are released on their own (versions.yaml); the others are
+# workspace-only consumers of them.
+LIB_MODULES := triple sdk registry-istio router-mesh localmesh
+APP_MODULES := cli samples/go interop bench
+MODULES := $(LIB_MODULES) $(APP_MODULES)
+
+GO_TEST_FLAGS ?= -race -count=1
+TEST_TIMEOUT ?= 40m
+FUZZTIME ?= 10s
+
+##@ Quick start
+
+.PHONY: demo
+demo: ## Run the proxyless mesh demo: istiod, Go and Java services, a live traffic shift.
+	@scripts/demo.sh
+
+.PHONY: test
+test: deps test-go fuzz ## Run every test: unit, integration and interop (installs what it needs).
+
+##@ Tests
+
+.PHONY: unit
+unit: ## Fast tests of all modules with -race (-short: no control plane, containers or Java).
+	@$(MAKE) $(addprefix unit/,$(MODULES))
+
+.PHONY: test-go
+test-go: ## Every Go test of all modules with -race, including integration and interop.
+	@$(MAKE) $(addprefix test/,$(MODULES))
+
+unit/%: ## Fast tests of one module, e.g. `make unit/triple`.
+	@echo "==> unit $*"
+	@cd $* && go test $(GO_TEST_FLAGS) -short -timeout $(TEST_TIMEOUT) ./...
+
+test/%: ## All tests of one module, e.g. `make test/sdk`.
+	@echo "==> test $*"
+	@cd $* && go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
+	@scripts/fuzz.sh $(FUZZTIME) $(MODULES)
+
+.PHONY: release-check
+release-check: ## Build and test every library module on its own (GOWORK=off), as users get it.
+	@for m in $(LIB_MODULES); do \
+		echo "==> release-check $$m"; \
+		(cd $$m && GOWORK=off go build ./... && GOWORK=off go test -short -count=1 ./...); \
+	done
+	@scripts/verify-release.sh
+
+##@ Dependencies
+
+.PHONY: deps
+deps: ## Install everything the full test suite needs (apt packages, tools, control plane, Java).
+	@scripts/deps.sh
+
+.PHONY: tools
+tools: ## Build the pinned developer tools into .cache/bin.
+	@scripts/tools.sh
+
+##@ Code quality
+
+.PHONY: lint
+lint: tools ## Lint every module with golangci-lint (.golangci.yml).
+	@$(MAKE) $(addprefix lint/,$(MODULES))
+
+lint/%:
+	@echo "==> lint $*"
+	@cd $* && golangci-lint run --config $(ROOT)/.golangci.yml ./...
+
+.PHONY: fmt
+fmt: tools ## Format all Go code (gofumpt + goimports).
+	@git ls-files -z '*.go' | xargs -0 -r gofumpt -w
+	@git ls-files -z '*.go' | xargs -0 -r goimports -local github.com/shoalmesh/shoal -w
+
+.PHONY: vuln
+vuln: tools ## Run govulncheck on every module.
+	@$(MAKE) $(addprefix vuln/,$(MODULES))
+
+vuln/%:
+	@echo "==> govulncheck $*"
+	@cd $* && govulncheck ./...
+
+.PHONY: tidy
+tidy: ## Run go mod tidy in every module and regenerate go.work.
+	@$(MAKE) $(addprefix tidy/,$(MODULES))
+	@scripts/update-workspace.sh
+
+tidy/%:
+	@cd $* && go mod tidy
+
+.PHONY: generate
+generate: tools ## Regenerate all generated code (protobuf, Triple stubs).
+	@scripts/generate.sh $(MODULES)
+
+##@ Verification (each `verify-x` fails where `make x` would change something)
+
+.PHONY: verify
+verify: verify-tidy verify-work verify-deps verify-generate ## Run every verify-* check.
+
+.PHONY: verify-tidy
+verify-tidy: ## Fail if a go.mod or go.sum is not tidy.
+	@scripts/verify-tidy.sh $(MODULES) tools/lint tools/proto
+
+.PHONY: verify-work
+verify-work: ## Fail if go.work does not match the modules in the repository.
+	@scripts/update-workspace.sh --check
+
+.PHONY: verify-deps
+verify-deps: ## Fail if two modules require different versions of one dependency.
+	@scripts/verify-deps.sh $(MODULES)
+
+.PHONY: verify-generate
+verify-generate: tools ## Fail if generated code is out of date.
+	@scripts/generate.sh --check $(MODULES)
+
+##@ Help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} \
+		/^##@/ {printf "\n%s\n", substr($$0, 5); next} \
+		/^[a-zA-Z0-9_%\/-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

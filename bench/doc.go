@@ -1,0 +1,3 @@
+// Package bench measures Shoal side by side with plain grpc-go, a sidecar pair
+// stand-in (two HAProxy HTTP/2 hops) and dubbo-go, on this machine, in one run.
+package bench

@@ -1,0 +1,37 @@
+# Shared helpers for scripts/*.sh. Source it; do not run it.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export ROOT
+
+# Quiet on a warm machine, informative on a cold one.
+log() { printf '%s\n' "$*" >&2; }
+die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# apt_install installs Debian packages that are missing, and only those.
+apt_install() {
+	local missing=()
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	((${#missing[@]} == 0)) && return 0
+	[[ $(id -u) == 0 ]] || die "missing packages ${missing[*]}: run as root or install them: sudo apt-get install -y ${missing[*]}"
+	log "deps: installing ${missing[*]} (apt)"
+	local stamp=/var/lib/apt/periodic/shoal-update-stamp
+	if [[ ! -f $stamp ]] || [[ -n $(find "$stamp" -mmin +1440 2>/dev/null) ]]; then
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+		mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# cache_dir is where machine-wide build caches live (outside the checkout).
+cache_dir() {
+	local d="${XDG_CACHE_HOME:-$HOME/.cache}/shoal"
+	mkdir -p "$d"
+	printf '%s\n' "$d"
+}
