@@ -15,7 +15,7 @@ export GOFLAGS := -buildvcs=false
 # Library modules are released on their own (versions.yaml); the others are
 # workspace-only consumers of them.
 LIB_MODULES := triple sdk registry-istio router-mesh localmesh
-APP_MODULES := cli samples/go interop bench
+APP_MODULES := cli proto samples/go interop bench
 MODULES := $(LIB_MODULES) $(APP_MODULES)
 
 GO_TEST_FLAGS ?= -race -count=1

@@ -10,7 +10,7 @@ if [[ ${1:-} == --check ]]; then
 	shift
 fi
 command -v protoc >/dev/null || apt_install protobuf-compiler
-"$ROOT/scripts/tools.sh" protoc-gen-go
+"$ROOT/scripts/tools.sh" protoc-gen-go protoc-gen-go-grpc
 export PATH="$ROOT/.cache/bin:$PATH"
 
 for m in "$@"; do
