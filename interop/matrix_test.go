@@ -1,0 +1,89 @@
+package interop
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shoalmesh/shoal/interop/cases"
+	"github.com/shoalmesh/shoal/interop/peer"
+	"github.com/shoalmesh/shoal/interop/peer/grpcgo"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// Peers in the in-process matrix. Peers that need a JVM or a control plane
+// run in their own tests.
+var (
+	clients = []peer.Client{grpcgo.Client{}}
+	servers = []peer.Server{grpcgo.Server{}}
+)
+
+// TestMatrix runs every case from every client against every server that
+// supports what the case needs, and compares the result with
+// cases/known_failures.txt.
+func TestMatrix(t *testing.T) {
+	all, err := cases.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	known, err := cases.LoadKnownFailures("cases/known_failures.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, srv := range servers {
+		for _, cli := range clients {
+			t.Run(cli.Name()+"->"+srv.Name(), func(t *testing.T) {
+				RunPair(t, cli, srv, all, known)
+			})
+		}
+	}
+}
+
+// RunPair runs cs from cli against srv.
+func RunPair(t *testing.T, cli peer.Client, srv peer.Server, cs []cases.Case, known cases.KnownFailures) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	addr, stop, err := srv.Start(ctx)
+	if err != nil {
+		t.Fatalf("start %s: %v", srv.Name(), err)
+	}
+	defer stop()
+
+	var run []cases.Case
+	for _, c := range cs {
+		supported := true
+		for _, n := range c.Needs {
+			supported = supported && srv.Supports(n)
+		}
+		if supported {
+			run = append(run, c)
+		}
+	}
+	outcomes, err := cli.Run(ctx, addr, run)
+	if err != nil {
+		t.Fatalf("%s client: %v", cli.Name(), err)
+	}
+	if len(outcomes) != len(run) {
+		t.Fatalf("%s client returned %d outcomes for %d cases", cli.Name(), len(outcomes), len(run))
+	}
+	for i, c := range run {
+		t.Run(c.Name, func(t *testing.T) {
+			err := cases.Check(c, outcomes[i])
+			why, isKnown := known[cases.Key(cli.Name(), srv.Name(), c.Name)]
+			switch {
+			case err != nil && isKnown:
+				t.Skipf("known failure (%s): %v", why, err)
+			case err != nil:
+				t.Error(err)
+			case isKnown:
+				t.Errorf("listed in known_failures.txt (%s) but passes now: remove the line", why)
+			}
+		})
+	}
+}
