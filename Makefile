@@ -61,6 +61,15 @@ release-check: ## Build and test every library module on its own (GOWORK=off), a
 	done
 	@scripts/verify-release.sh
 
+##@ Benchmarks
+
+BENCH_CONTENDERS ?= grpc-go,sidecar-pair
+BENCH_ROUNDS ?= 3
+
+.PHONY: bench
+bench: deps ## Shoal vs grpc-go vs a sidecar pair (vs dubbo-go), separate processes, interleaved rounds.
+	@cd bench && go run ./cmd/shoalbench -contenders=$(BENCH_CONTENDERS) -rounds=$(BENCH_ROUNDS) -payloads=64,1024 -c=1,64
+
 ##@ Dependencies
 
 .PHONY: deps

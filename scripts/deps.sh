@@ -5,8 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-apt_install protobuf-compiler ca-certificates
-"$ROOT/scripts/tools.sh"
+apt_install protobuf-compiler ca-certificates haproxy
+"$ROOT/scripts/tools.sh" protoc-gen-go protoc-gen-go-grpc
 for step in podman.sh controlplane.sh java.sh; do
 	if [[ -x "$ROOT/scripts/$step" ]]; then
 		"$ROOT/scripts/$step"

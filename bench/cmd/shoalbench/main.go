@@ -1,0 +1,361 @@
+// Command shoalbench measures RPC stacks side by side on this machine: each
+// contender's server and load generator run as separate processes pinned to
+// GOMAXPROCS=1, contenders are interleaved and rotated across rounds, and the
+// report gives medians over rounds and ratios against plain grpc-go.
+//
+//	go run ./cmd/shoalbench -contenders=grpc-go,shoal,sidecar-pair -rounds=3
+//
+// The sidecar-pair contender puts two HAProxy HTTP/2 proxies (one per side,
+// as Envoy sidecars would be) between a grpc-go client and server.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoalmesh/shoal/bench/stats"
+)
+
+// contender is one stack under test.
+type contender struct {
+	name    string
+	server  string // benchsrv -impl
+	client  string // benchload -impl
+	sidecar bool   // two HAProxy hops in between
+}
+
+var known = map[string]contender{
+	"grpc-go":      {name: "grpc-go", server: "grpc-go", client: "grpc-go"},
+	"shoal":        {name: "shoal", server: "shoal", client: "shoal"},
+	"dubbo-go":     {name: "dubbo-go", server: "dubbo-go", client: "dubbo-go"},
+	"sidecar-pair": {name: "sidecar-pair", server: "grpc-go", client: "grpc-go", sidecar: true},
+}
+
+type result struct {
+	Contender   string  `json:"contender"`
+	Round       int     `json:"round"`
+	Concurrency int     `json:"concurrency"`
+	Payload     int     `json:"payload"`
+	Calls       int     `json:"calls"`
+	Errors      int     `json:"errors"`
+	QPS         float64 `json:"qps"`
+	P50us       float64 `json:"p50_us"`
+	P99us       float64 `json:"p99_us"`
+}
+
+func main() {
+	names := flag.String("contenders", "grpc-go,sidecar-pair", "comma-separated contenders: "+strings.Join(sortedKeys(), ", "))
+	rounds := flag.Int("rounds", 3, "interleaved rounds (medians are reported)")
+	dur := flag.Duration("duration", 3*time.Second, "measured duration per run")
+	warm := flag.Duration("warmup", 500*time.Millisecond, "warm-up per run")
+	concs := flag.String("c", "1,64", "comma-separated concurrency levels")
+	payloads := flag.String("payloads", "64", "comma-separated payload sizes in bytes")
+	out := flag.String("json", "", "also write every run as JSON lines to this file")
+	flag.Parse()
+
+	if err := run(*names, *rounds, *dur, *warm, *concs, *payloads, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "shoalbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(names string, rounds int, dur, warm time.Duration, concList, payloadList, out string) error {
+	var cs []contender
+	for n := range strings.SplitSeq(names, ",") {
+		c, ok := known[strings.TrimSpace(n)]
+		if !ok {
+			return fmt.Errorf("unknown contender %q; known: %s", n, strings.Join(sortedKeys(), ", "))
+		}
+		cs = append(cs, c)
+	}
+	concs, err := ints(concList)
+	if err != nil {
+		return fmt.Errorf("-c: %w", err)
+	}
+	sizes, err := ints(payloadList)
+	if err != nil {
+		return fmt.Errorf("-payloads: %w", err)
+	}
+	if rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
+	bin, err := os.MkdirTemp("", "shoalbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	fmt.Fprintln(os.Stderr, "building benchsrv and benchload...")
+	for _, cmd := range []string{"benchsrv", "benchload"} {
+		b := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "./cmd/"+cmd)
+		b.Stdout, b.Stderr = os.Stderr, os.Stderr
+		if err := b.Run(); err != nil {
+			return fmt.Errorf("build %s (run shoalbench from the bench module directory): %w", cmd, err)
+		}
+	}
+
+	var all []result
+	total := rounds * len(concs) * len(sizes) * len(cs)
+	step := 0
+	for r := range rounds {
+		for _, size := range sizes {
+			for _, conc := range concs {
+				// Rotate the order every round so no contender always runs first.
+				order := slices.Clone(cs)
+				k := r % len(order)
+				order = append(order[k:], order[:k]...)
+				for _, c := range order {
+					step++
+					fmt.Fprintf(os.Stderr, "[%d/%d] round %d %s c=%d payload=%dB\n", step, total, r+1, c.name, conc, size)
+					res, err := measure(bin, c, conc, size, dur, warm)
+					if err != nil {
+						return fmt.Errorf("%s c=%d payload=%d: %w", c.name, conc, size, err)
+					}
+					res.Round = r + 1
+					all = append(all, res)
+				}
+			}
+		}
+	}
+	if out != "" {
+		if err := writeJSON(out, all); err != nil {
+			return err
+		}
+	}
+	report(os.Stdout, cs, concs, sizes, all)
+	return nil
+}
+
+func measure(bin string, c contender, conc, size int, dur, warm time.Duration) (result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dur+warm+2*time.Minute)
+	defer cancel()
+	addr, stopSrv, err := startServer(ctx, bin, c.server)
+	if err != nil {
+		return result{}, err
+	}
+	defer stopSrv()
+	target := addr
+	if c.sidecar {
+		target, err = startSidecars(ctx, addr)
+		if err != nil {
+			return result{}, err
+		}
+	}
+	load := exec.CommandContext(ctx, filepath.Join(bin, "benchload"), "-impl", c.client, "-target", target,
+		"-c", strconv.Itoa(conc), "-payload", strconv.Itoa(size), "-duration", dur.String(), "-warmup", warm.String())
+	load.Env = append(os.Environ(), "GOMAXPROCS=1")
+	load.Stderr = os.Stderr
+	outb, err := load.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("benchload: %w", err)
+	}
+	var r struct {
+		Calls  int     `json:"calls"`
+		Errors int     `json:"errors"`
+		QPS    float64 `json:"qps"`
+		P50us  float64 `json:"p50_us"`
+		P99us  float64 `json:"p99_us"`
+	}
+	if err := json.Unmarshal(outb, &r); err != nil {
+		return result{}, fmt.Errorf("benchload output %q: %w", outb, err)
+	}
+	return result{Contender: c.name, Concurrency: conc, Payload: size, Calls: r.Calls, Errors: r.Errors, QPS: r.QPS, P50us: r.P50us, P99us: r.P99us}, nil
+}
+
+// startServer runs benchsrv and waits for its READY line.
+func startServer(ctx context.Context, bin, name string) (string, func(), error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "benchsrv"), "-impl", name)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "READY ") {
+		stop()
+		return "", nil, fmt.Errorf("benchsrv -impl %s did not start (got %q): %w", name, line, err)
+	}
+	return strings.TrimSpace(strings.TrimPrefix(line, "READY ")), stop, nil
+}
+
+// startSidecars starts two HAProxy processes, one per side, each a single
+// thread speaking HTTP/2 on both sides with pooled upstream connections:
+// client -> out-proxy -> in-proxy -> server. They end with ctx.
+func startSidecars(ctx context.Context, server string) (string, error) {
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		return "", errors.New("the sidecar-pair contender needs HAProxy: apt-get install haproxy (or make deps)")
+	}
+	inPort, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	outPort, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "shoalbench-haproxy")
+	if err != nil {
+		return "", err
+	}
+	context.AfterFunc(ctx, func() { _ = os.RemoveAll(dir) })
+	for _, hop := range []struct{ name, listen, upstream string }{
+		{"in", "127.0.0.1:" + inPort, server},
+		{"out", "127.0.0.1:" + outPort, "127.0.0.1:" + inPort},
+	} {
+		cfg := fmt.Sprintf(`global
+	nbthread 1
+	maxconn 4096
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+	http-reuse always
+frontend %[1]s
+	bind %[2]s proto h2
+	default_backend %[1]s_upstream
+backend %[1]s_upstream
+	server upstream %[3]s proto h2
+`, hop.name, hop.listen, hop.upstream)
+		path := filepath.Join(dir, hop.name+".cfg")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			return "", err
+		}
+		cmd := exec.CommandContext(ctx, haproxy, "-db", "-f", path)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return "", fmt.Errorf("start haproxy: %w", err)
+		}
+		go func() { _ = cmd.Wait() }()
+		if err := waitListening(ctx, hop.listen); err != nil {
+			return "", fmt.Errorf("haproxy %s: %w", hop.name, err)
+		}
+	}
+	return "127.0.0.1:" + outPort, nil
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+func waitListening(ctx context.Context, addr string) error {
+	for range 100 {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			return c.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("nothing listens on %s after 5s", addr)
+}
+
+func report(w io.Writer, cs []contender, concs, sizes []int, all []result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "contender\tc\tpayload\tp50 us\tp99 us\tqps\tp50 vs grpc-go\tqps vs grpc-go\terrors\t")
+	for _, size := range sizes {
+		for _, conc := range concs {
+			med := map[string][3]float64{}
+			for _, c := range cs {
+				var p50, p99, qps []float64
+				errs := 0
+				for _, r := range all {
+					if r.Contender == c.name && r.Concurrency == conc && r.Payload == size {
+						p50, p99, qps = append(p50, r.P50us), append(p99, r.P99us), append(qps, r.QPS)
+						errs += r.Errors
+					}
+				}
+				m := [3]float64{stats.Median(p50), stats.Median(p99), stats.Median(qps)}
+				med[c.name] = m
+				base, ok := med["grpc-go"]
+				ratio := func(a, b float64) string {
+					if !ok || b == 0 {
+						return "-"
+					}
+					return fmt.Sprintf("%.2fx", a/b)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.0f\t%s\t%s\t%d\t\n", c.name, conc, size, m[0], m[1], m[2],
+					ratio(m[0], base[0]), ratio(m[2], base[2]), errs)
+			}
+		}
+	}
+	_ = tw.Flush()
+}
+
+func writeJSON(path string, all []result) error {
+	f, err := os.Create(path) //nolint:gosec // the user names the output file
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for _, r := range all {
+		if err := enc.Encode(r); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a non-negative number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func sortedKeys() []string {
+	ks := make([]string, 0, len(known))
+	for k := range known {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
