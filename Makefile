@@ -43,11 +43,11 @@ test-go: ## Every Go test of all modules with -race, including integration and i
 
 unit/%: ## Fast tests of one module, e.g. `make unit/triple`.
 	@echo "==> unit $*"
-	@cd $* && go test $(GO_TEST_FLAGS) -short -timeout $(TEST_TIMEOUT) ./...
+	@scripts/test-module.sh $* $(GO_TEST_FLAGS) -short -timeout $(TEST_TIMEOUT)
 
 test/%: ## All tests of one module, e.g. `make test/sdk`.
 	@echo "==> test $*"
-	@cd $* && go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+	@scripts/test-module.sh $* $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT)
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
