@@ -1,0 +1,262 @@
+package xdstest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+)
+
+// snapshotKey is the single snapshot every client node is served from.
+const snapshotKey = "xdstest"
+
+// Request is one DiscoveryRequest the server received.
+type Request struct {
+	// Stream numbers the ADS streams in the order they opened, from 1.
+	Stream        int64
+	TypeURL       string
+	VersionInfo   string
+	ResponseNonce string
+	ResourceNames []string
+	// ErrorDetail is the NACK message; empty for an ACK or a subscription.
+	ErrorDetail string
+	// Node is set on the first request of a stream (clients may omit it later).
+	Node *corev3.Node
+}
+
+// IsNACK reports whether the request rejects the previous response.
+func (r Request) IsNACK() bool { return r.ErrorDetail != "" }
+
+// Server is the in-process management server. Create it with NewServer.
+type Server struct {
+	tb    testing.TB
+	cache cachev3.SnapshotCache
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	addr     string
+	grpc     *grpc.Server
+	serving  chan struct{} // closed when the current Serve returns
+	version  int
+	requests []Request
+	streams  int
+	open     int
+	stopped  bool
+}
+
+// NewServer starts a management server on 127.0.0.1 with an ephemeral port.
+// It is stopped by t's cleanup.
+func NewServer(tb testing.TB) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, cache: cachev3.NewSnapshotCache(false, constantHash{}, nil)}
+	s.cond = sync.NewCond(&s.mu)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("xdstest: listen on loopback: %v", err)
+	}
+	s.addr = lis.Addr().String()
+	s.serve(lis)
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Address is the server's host:port on loopback. It stays the same across
+// Stop and Restart.
+func (s *Server) Address() string { return s.addr }
+
+// Set replaces every resource the server serves with r, as a new version, and
+// returns that version. Open watches get the new state at once.
+func (s *Server) Set(r Resources) string {
+	s.tb.Helper()
+	s.mu.Lock()
+	s.version++
+	version := strconv.Itoa(s.version)
+	s.mu.Unlock()
+	snap, err := cachev3.NewSnapshot(version, map[resourcev3.Type][]types.Resource{
+		resourcev3.ListenerType: toResources(r.Listeners),
+		resourcev3.RouteType:    toResources(r.Routes),
+		resourcev3.ClusterType:  toResources(r.Clusters),
+		resourcev3.EndpointType: toResources(r.Endpoints),
+	})
+	if err != nil {
+		s.tb.Fatalf("xdstest: build snapshot: %v", err)
+	}
+	if err := s.cache.SetSnapshot(context.Background(), snapshotKey, snap); err != nil {
+		s.tb.Fatalf("xdstest: set snapshot: %v", err)
+	}
+	return version
+}
+
+func toResources[T types.Resource](in []T) []types.Resource {
+	out := make([]types.Resource, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
+}
+
+// Stop closes the listener and every open stream at once, like a crashed
+// istiod. It is safe to call more than once.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	g, serving := s.grpc, s.serving
+	s.stopped = true
+	s.grpc = nil
+	s.mu.Unlock()
+	if g == nil {
+		return
+	}
+	g.Stop()
+	<-serving
+}
+
+// Restart starts serving again on the same address after Stop, with the
+// resources last Set.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.mu.Lock()
+	running := s.grpc != nil
+	s.mu.Unlock()
+	if running {
+		s.tb.Fatalf("xdstest: Restart while the server is running; call Stop first")
+	}
+	lis, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		s.tb.Fatalf("xdstest: listen again on %s: %v", s.addr, err)
+	}
+	s.serve(lis)
+}
+
+func (s *Server) serve(lis net.Listener) {
+	g := grpc.NewServer()
+	callbacks := serverv3.CallbackFuncs{
+		StreamOpenFunc: func(context.Context, int64, string) error {
+			s.mu.Lock()
+			s.open++
+			s.cond.Broadcast()
+			s.mu.Unlock()
+			return nil
+		},
+		StreamClosedFunc: func(int64, *corev3.Node) {
+			s.mu.Lock()
+			s.open--
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		},
+		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
+			s.record(id, req)
+			return nil
+		},
+	}
+	xds := serverv3.NewServer(context.Background(), nackAware{s.cache}, callbacks)
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
+	serving := make(chan struct{})
+	s.mu.Lock()
+	s.grpc, s.serving, s.stopped = g, serving, false
+	s.mu.Unlock()
+	go func() {
+		defer close(serving)
+		_ = g.Serve(lis) // returns when Stop is called
+	}()
+}
+
+func (s *Server) record(id int64, req *discoveryv3.DiscoveryRequest) {
+	r := Request{
+		Stream:        id,
+		TypeURL:       req.GetTypeUrl(),
+		VersionInfo:   req.GetVersionInfo(),
+		ResponseNonce: req.GetResponseNonce(),
+		ResourceNames: slices.Clone(req.GetResourceNames()),
+		ErrorDetail:   req.GetErrorDetail().GetMessage(),
+	}
+	if req.GetNode() != nil {
+		r.Node = proto.Clone(req.GetNode()).(*corev3.Node)
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, r)
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// Requests returns every DiscoveryRequest received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// OpenStreams returns the number of ADS streams open right now.
+func (s *Server) OpenStreams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
+}
+
+// WaitForRequest blocks until a request for which match returns true has
+// been received (at any time since the server started, so no request is
+// missed), or ctx is done.
+func (s *Server) WaitForRequest(ctx context.Context, match func(Request) bool) (Request, error) {
+	return s.waitForRequestFrom(ctx, 0, match)
+}
+
+// WaitForNewRequest is WaitForRequest over the requests received after the
+// first n (n from len(Requests())).
+func (s *Server) WaitForNewRequest(ctx context.Context, n int, match func(Request) bool) (Request, error) {
+	return s.waitForRequestFrom(ctx, n, match)
+}
+
+func (s *Server) waitForRequestFrom(ctx context.Context, from int, match func(Request) bool) (Request, error) {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := from; ; {
+		for ; i < len(s.requests); i++ {
+			if match(s.requests[i]) {
+				return s.requests[i], nil
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return Request{}, fmt.Errorf("xdstest: no matching request among %d received: %w", len(s.requests), err)
+		}
+		s.cond.Wait()
+	}
+}
+
+// constantHash serves one snapshot to every node.
+type constantHash struct{}
+
+func (constantHash) ID(*corev3.Node) string { return snapshotKey }
+
+// nackAware keeps istiod's behaviour on a NACK: the rejected version is not
+// sent again until the resources change. (go-control-plane alone would
+// resend it at once, since the NACK carries the previous version.)
+type nackAware struct {
+	cachev3.SnapshotCache
+}
+
+func (c nackAware) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
+	if req.GetErrorDetail() != nil {
+		if snap, err := c.GetSnapshot(snapshotKey); err == nil {
+			req = proto.Clone(req).(*discoveryv3.DiscoveryRequest)
+			req.VersionInfo = snap.GetVersion(req.GetTypeUrl())
+		}
+	}
+	return c.SnapshotCache.CreateWatch(req, sub, out)
+}
