@@ -1,0 +1,75 @@
+package call
+
+import "strings"
+
+// Info describes one call. A consumer builds it once per call and passes it
+// by pointer down the filter chain, the router, the balancer and the cluster
+// strategy; those must treat it as read-only unless they own the call.
+type Info struct {
+	// Service is the interface name, e.g. "greet.GreetService".
+	Service string
+	// Group and Version select one provider flavour of Service; both may be
+	// empty. They travel as the tri-service-group and tri-service-version
+	// headers.
+	Group   string
+	Version string
+	// Method is the method name exactly as in the IDL, e.g. "Greet".
+	Method string
+	// Attachments are the call's request metadata (Dubbo attachments,
+	// HTTP/2 headers). Keys are lower-case.
+	Attachments Attachments
+	// Streaming reports whether the call is a stream rather than unary.
+	Streaming bool
+}
+
+// Path returns the HTTP/2 path of the call, "/Service/Method".
+func (i *Info) Path() string { return "/" + i.Service + "/" + i.Method }
+
+// Attachments is request metadata keyed by lower-case name. A nil
+// Attachments is empty and safe to read.
+type Attachments map[string]string
+
+// Get returns the value for key, matching the name case-insensitively as
+// HTTP/2 headers are matched. It does not allocate when key is already
+// lower-case.
+func (a Attachments) Get(key string) (string, bool) {
+	if a == nil {
+		return "", false
+	}
+	if hasUpper(key) {
+		key = strings.ToLower(key)
+	}
+	v, ok := a[key]
+	return v, ok
+}
+
+// Set stores value under the lower-cased key, allocating the map if needed,
+// and returns the (possibly new) map.
+func (a Attachments) Set(key, value string) Attachments {
+	if a == nil {
+		a = make(Attachments, 4)
+	}
+	a[strings.ToLower(key)] = value
+	return a
+}
+
+// Clone returns a copy that shares nothing with a.
+func (a Attachments) Clone() Attachments {
+	if a == nil {
+		return nil
+	}
+	c := make(Attachments, len(a))
+	for k, v := range a {
+		c[k] = v
+	}
+	return c
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
