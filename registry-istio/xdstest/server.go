@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -41,8 +42,9 @@ func (r Request) IsNACK() bool { return r.ErrorDetail != "" }
 
 // Server is the in-process management server. Create it with NewServer.
 type Server struct {
-	tb    testing.TB
-	cache cachev3.SnapshotCache
+	tb     testing.TB
+	cache  cachev3.SnapshotCache
+	istiod *istiodLike
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -61,6 +63,7 @@ type Server struct {
 func NewServer(tb testing.TB) *Server {
 	tb.Helper()
 	s := &Server{tb: tb, cache: cachev3.NewSnapshotCache(false, constantHash{}, nil)}
+	s.istiod = &istiodLike{cache: s.cache, names: map[int64]map[string]string{}}
 	s.cond = sync.NewCond(&s.mu)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -149,7 +152,8 @@ func (s *Server) serve(lis net.Listener) {
 			s.mu.Unlock()
 			return nil
 		},
-		StreamClosedFunc: func(int64, *corev3.Node) {
+		StreamClosedFunc: func(id int64, _ *corev3.Node) {
+			s.istiod.closed(id)
 			s.mu.Lock()
 			s.open--
 			s.cond.Broadcast()
@@ -157,10 +161,11 @@ func (s *Server) serve(lis net.Listener) {
 		},
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
 			s.record(id, req)
+			s.istiod.adjust(id, req)
 			return nil
 		},
 	}
-	xds := serverv3.NewServer(context.Background(), nackAware{s.cache}, callbacks)
+	xds := serverv3.NewServer(context.Background(), s.cache, callbacks)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
 	serving := make(chan struct{})
 	s.mu.Lock()
@@ -244,19 +249,53 @@ type constantHash struct{}
 
 func (constantHash) ID(*corev3.Node) string { return snapshotKey }
 
-// nackAware keeps istiod's behaviour on a NACK: the rejected version is not
-// sent again until the resources change. (go-control-plane alone would
-// resend it at once, since the NACK carries the previous version.)
-type nackAware struct {
-	cachev3.SnapshotCache
+// istiodLike makes go-control-plane's snapshot cache answer like istiod. It
+// sees each request before the cache does and may adjust the version the
+// cache compares with its snapshot:
+//
+//   - after a NACK, the rejected version is not sent again until the
+//     resources change (go-control-plane alone would resend it at once,
+//     since the NACK carries the previous version);
+//   - when the names of an LDS or CDS subscription change, the full current
+//     state is sent even if none of the new names exists, so the client
+//     learns that they do not (go-control-plane would stay silent).
+type istiodLike struct {
+	cache cachev3.SnapshotCache
+
+	mu    sync.Mutex
+	names map[int64]map[string]string // stream -> type URL -> sorted names
 }
 
-func (c nackAware) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
+func (c *istiodLike) adjust(stream int64, req *discoveryv3.DiscoveryRequest) {
 	if req.GetErrorDetail() != nil {
-		if snap, err := c.GetSnapshot(snapshotKey); err == nil {
-			req = proto.Clone(req).(*discoveryv3.DiscoveryRequest)
+		if snap, err := c.cache.GetSnapshot(snapshotKey); err == nil {
 			req.VersionInfo = snap.GetVersion(req.GetTypeUrl())
 		}
+		return
 	}
-	return c.SnapshotCache.CreateWatch(req, sub, out)
+	t := req.GetTypeUrl()
+	if t != resourcev3.ListenerType && t != resourcev3.ClusterType {
+		return
+	}
+	names := slices.Clone(req.GetResourceNames())
+	slices.Sort(names)
+	key := strings.Join(names, "\n")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	byType, ok := c.names[stream]
+	if !ok {
+		byType = map[string]string{}
+		c.names[stream] = byType
+	}
+	prev, seen := byType[t]
+	byType[t] = key
+	if !seen || prev != key {
+		req.VersionInfo = ""
+	}
+}
+
+func (c *istiodLike) closed(stream int64) {
+	c.mu.Lock()
+	delete(c.names, stream)
+	c.mu.Unlock()
 }

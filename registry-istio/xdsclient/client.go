@@ -1,0 +1,431 @@
+package xdsclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
+	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+)
+
+// Client is an ADS client to istiod. Create it with New and stop it with
+// Close. Its methods are safe for concurrent use.
+type Client struct {
+	cfg       *bootstrap.Config
+	conf      config
+	node      *corev3.Node
+	logger    *slog.Logger
+	cc        *grpc.ClientConn
+	callbacks *serializer
+	cancel    context.CancelFunc
+	done      chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	types  [len(xdsresource.Types)]*typeState
+	// kick wakes the current stream's sender; buffered, one pending wake.
+	kick chan struct{}
+	conn connState
+}
+
+type typeState struct {
+	typ       xdsresource.Type
+	resources map[string]*resourceState
+	// version is the last accepted (ACKed) version_info.
+	version string
+	// nonce is the last response nonce on the current stream.
+	nonce string
+	// nack is the error detail to send with the next request.
+	nack string
+	// dirty means the server must be told the current state of this type.
+	dirty bool
+	// requested means a request for this type went out on this stream.
+	requested bool
+	// sentNames is the subscription last sent on this stream.
+	sentNames     []string
+	lastError     string
+	lastErrorAt   time.Time
+	lastNACKed    string
+	lastUpdateAt  time.Time
+	responseCount int
+}
+
+type resourceState struct {
+	name     string
+	watchers map[*watcher]struct{}
+	resource xdsresource.Resource
+	raw      []byte
+	version  string
+	state    ResourceState
+	err      string
+	updated  time.Time
+}
+
+type connState struct {
+	state     ConnState
+	lastError string
+	since     time.Time
+	streams   int
+}
+
+// New returns a client that connects to istiod as cfg says. It connects in
+// the background; watches can be started at once.
+func New(cfg *bootstrap.Config, opts ...Option) (*Client, error) {
+	if cfg == nil {
+		return nil, errors.New("registry-istio: nil bootstrap; use bootstrap.Load or bootstrap.FromEnv")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	conf, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	node, err := cfg.NodeProto()
+	if err != nil {
+		return nil, err
+	}
+	dialOpts, err := transportOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Keep gRPC's own reconnect delays in step with the stream backoff, so a
+	// restarted istiod is found as soon as the stream retries.
+	dialOpts = append(dialOpts, grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff: backoff.Config{
+			BaseDelay:  conf.minBackoff,
+			Multiplier: 1.6,
+			Jitter:     0.2,
+			MaxDelay:   conf.maxBackoff,
+		},
+		MinConnectTimeout: 5 * time.Second,
+	}))
+	dialOpts = append(dialOpts, conf.dialOpts...)
+	cc, err := grpc.NewClient(cfg.ServerURI, dialOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("registry-istio: cannot use istiod address %q: %w; set %s", cfg.ServerURI, err, bootstrap.EnvAddress)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg:       cfg,
+		conf:      conf,
+		node:      node,
+		logger:    conf.logger.With("component", "registry-istio/xdsclient", "istiod", cfg.ServerURI),
+		cc:        cc,
+		callbacks: newSerializer(),
+		cancel:    cancel,
+		done:      make(chan struct{}),
+		kick:      make(chan struct{}, 1),
+		conn:      connState{state: Connecting, since: time.Now()},
+	}
+	for _, t := range xdsresource.Types {
+		c.types[t] = &typeState{typ: t, resources: map[string]*resourceState{}}
+	}
+	go c.run(ctx)
+	return c, nil
+}
+
+// Close stops the stream and the callbacks. Watchers get no calls after
+// Close returns.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	<-c.done
+	c.callbacks.close()
+	return c.cc.Close()
+}
+
+// markDirty records that type t must be (re)requested. Call with c.mu held.
+func (c *Client) markDirty(t xdsresource.Type) {
+	c.types[t].dirty = true
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run keeps one ADS stream open until ctx ends, reconnecting with backoff.
+func (c *Client) run(ctx context.Context) {
+	defer close(c.done)
+	attempt := 0
+	for {
+		gotResponse, err := c.runStream(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if gotResponse {
+			attempt = 0
+		}
+		c.disconnected(err)
+		delay := backoffDelay(c.conf.minBackoff, c.conf.maxBackoff, attempt)
+		attempt++
+		c.logger.Warn("ADS stream to istiod failed; serving from cache and retrying", "error", err, "retry_in", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// backoffDelay is min * 1.6^attempt, capped at max, with +/-20% jitter.
+func backoffDelay(minDelay, maxDelay time.Duration, attempt int) time.Duration {
+	d := float64(minDelay)
+	for i := 0; i < attempt && d < float64(maxDelay); i++ {
+		d *= 1.6
+	}
+	d = min(d, float64(maxDelay))
+	d *= 0.8 + 0.4*rand.Float64() //nolint:gosec // jitter needs no crypto randomness
+	return time.Duration(d)
+}
+
+// connError turns a stream error into a message that says what to do.
+func (c *Client) connError(err error) error {
+	if s, ok := grpcstatus.FromError(err); ok {
+		switch s.Code() {
+		case codes.Unavailable:
+			return fmt.Errorf("registry-istio: no istiod at %s: %s; check istiod or set %s", c.cfg.ServerURI, s.Message(), bootstrap.EnvAddress)
+		case codes.Unauthenticated, codes.PermissionDenied:
+			return fmt.Errorf("registry-istio: istiod at %s refused this client: %s; check the token (%s) and TLS settings", c.cfg.ServerURI, s.Message(), bootstrap.EnvToken)
+		}
+	}
+	return fmt.Errorf("registry-istio: ADS stream to %s: %w", c.cfg.ServerURI, err)
+}
+
+func (c *Client) disconnected(err error) {
+	err = c.connError(err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	alreadyFailing := c.conn.state == TransientFailure
+	c.conn.lastError = err.Error()
+	if alreadyFailing {
+		return // watchers were told when the outage began
+	}
+	c.conn.state = TransientFailure
+	c.conn.since = time.Now()
+	for _, ts := range c.types {
+		for _, rs := range ts.resources {
+			for w := range rs.watchers {
+				c.callbacks.schedule(func() { w.err(err) })
+			}
+		}
+	}
+}
+
+// runStream runs one ADS stream until it breaks. It reports whether any
+// response arrived.
+func (c *Client) runStream(ctx context.Context) (bool, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.cc).StreamAggregatedResources(sctx)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	c.conn.state = Ready
+	c.conn.since = time.Now()
+	c.conn.lastError = ""
+	c.conn.streams++
+	for _, ts := range c.types {
+		// Resume: every subscription again, with the last accepted version.
+		ts.nonce, ts.nack, ts.requested, ts.sentNames = "", "", false, nil
+		if len(ts.resources) > 0 {
+			c.markDirty(ts.typ)
+		}
+	}
+	c.mu.Unlock()
+	c.logger.Info("ADS stream to istiod open")
+
+	sendErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sendErr <- c.sendLoop(sctx, stream)
+	}()
+	gotResponse := false
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			cancel()
+			wg.Wait()
+			select {
+			case serr := <-sendErr:
+				if serr != nil && !errors.Is(serr, context.Canceled) {
+					err = errors.Join(err, serr)
+				}
+			default:
+			}
+			return gotResponse, err
+		}
+		gotResponse = true
+		c.handleResponse(resp)
+	}
+}
+
+// sendLoop sends a request for every dirty type whenever kicked.
+func (c *Client) sendLoop(ctx context.Context, stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient) error {
+	nodeSent := false
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.kick:
+		}
+		for _, req := range c.pendingRequests() {
+			if !nodeSent {
+				req.Node = c.node
+				nodeSent = true
+			}
+			if err := stream.Send(req); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// pendingRequests builds the requests for the dirty types.
+func (c *Client) pendingRequests() []*discoveryv3.DiscoveryRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*discoveryv3.DiscoveryRequest
+	for _, ts := range c.types {
+		if !ts.dirty {
+			continue
+		}
+		ts.dirty = false
+		names := make([]string, 0, len(ts.resources))
+		for n := range ts.resources {
+			names = append(names, n)
+		}
+		if len(names) == 0 {
+			if !ts.requested {
+				continue // never subscribed on this stream: nothing to say
+			}
+			if ts.typ == xdsresource.ListenerType || ts.typ == xdsresource.ClusterType {
+				// An empty LDS/CDS list means "everything" to istiod
+				// (wildcard), so the last names stay subscribed on the
+				// server; their updates are ignored until the next stream.
+				names = ts.sentNames
+			}
+		}
+		slices.Sort(names)
+		ts.sentNames = names
+		req := &discoveryv3.DiscoveryRequest{
+			TypeUrl:       ts.typ.URL(),
+			VersionInfo:   ts.version,
+			ResponseNonce: ts.nonce,
+			ResourceNames: names,
+		}
+		if ts.nack != "" {
+			req.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: ts.nack}
+			ts.nack = ""
+		}
+		ts.requested = true
+		out = append(out, req)
+	}
+	return out
+}
+
+// handleResponse validates a response, updates the cache and the watchers,
+// and queues the ACK or NACK.
+func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
+	t, ok := xdsresource.TypeFromURL(resp.GetTypeUrl())
+	if !ok {
+		c.logger.Warn("istiod sent a type Shoal never asked for; ignored", "type_url", resp.GetTypeUrl())
+		return
+	}
+	type parsed struct {
+		res xdsresource.Resource
+		raw []byte
+		err error
+	}
+	results := make(map[string]parsed, len(resp.GetResources()))
+	var errs []string
+	unnamedErr := false
+	for _, a := range resp.GetResources() {
+		name, r, err := xdsresource.Unmarshal(t, a)
+		if err != nil {
+			errs = append(errs, err.Error())
+			if name == "" {
+				unnamedErr = true
+				continue
+			}
+		}
+		results[name] = parsed{res: r, raw: a.GetValue(), err: err}
+	}
+	now := time.Now()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ts := c.types[t]
+	ts.nonce = resp.GetNonce()
+	ts.responseCount++
+	ts.lastUpdateAt = now
+	for name, rs := range ts.resources {
+		p, present := results[name]
+		switch {
+		case present && p.err != nil:
+			rs.state = StateNACKed
+			rs.err = p.err.Error()
+			err := p.err
+			for w := range rs.watchers {
+				c.callbacks.schedule(func() { w.err(err) })
+			}
+		case present:
+			rs.err = ""
+			rs.state = StateACKed
+			rs.version = resp.GetVersionInfo()
+			if rs.resource != nil && bytes.Equal(rs.raw, p.raw) {
+				continue // unchanged: nothing to tell
+			}
+			rs.resource, rs.raw, rs.updated = p.res, p.raw, now
+			r := p.res
+			for w := range rs.watchers {
+				c.callbacks.schedule(func() { w.changed(r) })
+			}
+		case !unnamedErr && (t == xdsresource.ListenerType || t == xdsresource.ClusterType):
+			// State of the world: a listener or cluster missing from the
+			// response no longer exists. (Routes and endpoints are only
+			// ever removed by their parent.)
+			if rs.state == StateNotFound {
+				continue
+			}
+			rs.state, rs.resource, rs.raw, rs.err, rs.updated = StateNotFound, nil, nil, "", now
+			for w := range rs.watchers {
+				c.callbacks.schedule(w.notFound)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		ts.nack = fmt.Sprintf("version %s rejected: %s", resp.GetVersionInfo(), strings.Join(errs, "; "))
+		ts.lastError, ts.lastErrorAt, ts.lastNACKed = ts.nack, now, resp.GetVersionInfo()
+		c.logger.Warn("NACK: istiod sent invalid resources; keeping the last good ones", "type", t.String(), "version", resp.GetVersionInfo(), "error", ts.nack)
+	} else {
+		ts.version = resp.GetVersionInfo()
+	}
+	c.markDirty(t)
+}
