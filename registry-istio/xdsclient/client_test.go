@@ -332,7 +332,9 @@ func TestUnsubscribeWhenLastWatcherLeaves(t *testing.T) {
 	cw := newRecorder[*xdsresource.Cluster]()
 	cancelC := c.WatchCluster(clusterName, cw)
 	cw.next(t)
-	waitFor(t, "ACKs", func() bool { return typeStatus(c, xdsresource.ClusterType).Version != "" })
+	for _, u := range []string{xdsresource.EndpointsURL, xdsresource.ClusterURL} {
+		waitRequest(t, srv, 0, func(r xdstest.Request) bool { return r.TypeURL == u && r.ResponseNonce != "" })
+	}
 
 	n := len(srv.Requests())
 	cancelA()
