@@ -1,0 +1,436 @@
+package routermesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalmesh/shoal/sdk/balancer"
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/mesh"
+)
+
+// Invoker makes one attempt of a call on one endpoint. The consumer supplies
+// it: it sends the call over its connection to ep. info carries the call's
+// attachments after the route's header operations.
+type Invoker func(ctx context.Context, ep *mesh.Endpoint, info *call.Info) error
+
+// Router executes mesh routing for the calls of one consumer. Create it with
+// New, feed it snapshots with Update, and send calls through Invoke.
+// All methods are safe for concurrent use; Update never blocks Invoke.
+type Router struct {
+	cfg   config
+	rng   *rng
+	state atomic.Pointer[state]
+
+	mu       sync.Mutex // serializes Update and Close
+	closed   bool
+	mirrors  sync.WaitGroup
+	inMirror atomic.Int64
+	stopMirr context.CancelFunc
+	mirrCtx  context.Context
+}
+
+// state is one snapshot with its per-destination cluster states.
+type state struct {
+	snap     *mesh.Snapshot
+	clusters map[mesh.Destination]*clusterState
+}
+
+// clusterState is the runtime of one destination: its balancer, outlier
+// detector and circuit-breaker counters.
+type clusterState struct {
+	dest     mesh.Destination
+	cluster  *mesh.Cluster
+	lbKey    string
+	handle   *balancer.Handle
+	outlier  *outlierDetector
+	pool     mesh.ConnectionPool
+	active   atomic.Int64
+	retrying atomic.Int64
+	mu       sync.Mutex // serializes picker rebuilds after ejections
+}
+
+// New returns a router with no state: calls fail with UNAVAILABLE until the
+// first Update.
+func New(opts ...Option) *Router {
+	cfg := newConfig(opts)
+	r := &Router{cfg: cfg, rng: newRNG(cfg.seed, cfg.seeded)}
+	r.mirrCtx, r.stopMirr = context.WithCancel(context.Background())
+	return r
+}
+
+// Update installs a new snapshot. Balancer state, outlier counters and
+// ejections carry over for destinations that stay. On error the previous
+// state stays in use.
+func (r *Router) Update(snap *mesh.Snapshot) error {
+	if snap == nil {
+		return errors.New("routermesh: Update with a nil snapshot")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("routermesh: Update on a closed router")
+	}
+	prev := r.state.Load()
+	next := &state{snap: snap, clusters: map[mesh.Destination]*clusterState{}}
+	var errs []error
+	add := func(d mesh.Destination) {
+		if _, done := next.clusters[d]; done {
+			return
+		}
+		c, ok := snap.Cluster(d)
+		if !ok {
+			return // reported per call: the route names a destination the snapshot lacks
+		}
+		var old *clusterState
+		if prev != nil {
+			old = prev.clusters[d]
+		}
+		cs, err := r.buildCluster(d, c, old)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		next.clusters[d] = cs
+	}
+	for _, s := range snap.Services() {
+		add(mesh.Destination{Service: s.Name})
+		for _, sub := range s.Subsets {
+			add(mesh.Destination{Service: s.Name, Subset: sub.Name})
+		}
+	}
+	for _, rt := range snap.Routes() {
+		for _, d := range rt.Destinations {
+			add(d.Destination)
+		}
+		for _, m := range rt.Policy.Mirrors {
+			add(m.Destination)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("routermesh: snapshot %s rejected, the previous one stays in use: %w", snap.Revision(), err)
+	}
+	r.state.Store(next)
+	return nil
+}
+
+func (r *Router) buildCluster(d mesh.Destination, c *mesh.Cluster, old *clusterState) (*clusterState, error) {
+	p := c.Policy()
+	lb := p.LoadBalancer
+	kind := mesh.LBDefault
+	if lb != nil {
+		kind = lb.Kind
+	}
+	key := fmt.Sprintf("%v", lb)
+	if lb != nil && lb.ConsistentHash != nil {
+		key = fmt.Sprintf("%v/%+v", lb.Kind, *lb.ConsistentHash)
+	}
+	cs := &clusterState{dest: d, cluster: c, lbKey: key}
+	if p.ConnectionPool != nil {
+		cs.pool = *p.ConnectionPool
+	}
+	if old != nil && old.lbKey == key {
+		cs.handle = old.handle // keep the balancer's own state (in-flight counts, rotation)
+	} else {
+		b, err := r.cfg.balancers.ForKind(kind)
+		if err != nil {
+			return nil, fmt.Errorf("%s: load balancer %v: %w", d, kind, err)
+		}
+		cs.handle = balancer.NewHandle(b, balancer.BuildOptions{Target: d.String(), LoadBalancer: lb})
+	}
+	if p.OutlierDetection != nil {
+		if old != nil && old.outlier != nil {
+			cs.outlier = old.outlier
+			cs.outlier.setPolicy(*p.OutlierDetection)
+		} else {
+			cs.outlier = newOutlierDetector(*p.OutlierDetection)
+		}
+	}
+	if old != nil {
+		// In-flight calls still decrement the old counters; start the new
+		// ones from the same level so limits hold across the switch.
+		cs.active.Store(old.active.Load())
+		cs.retrying.Store(old.retrying.Load())
+	}
+	if err := cs.refresh(r.cfg.now()); err != nil {
+		return nil, fmt.Errorf("%s: %w", d, err)
+	}
+	return cs, nil
+}
+
+// refresh hands the balancer the cluster's usable endpoints: ready, and not
+// ejected by outlier detection.
+func (cs *clusterState) refresh(now time.Time) error {
+	eps := cs.cluster.Ready()
+	if cs.outlier != nil {
+		eps = cs.outlier.filter(eps, now)
+	}
+	return cs.handle.Update(balancer.State{Endpoints: eps})
+}
+
+// Snapshot returns the snapshot in use, or nil before the first Update.
+func (r *Router) Snapshot() *mesh.Snapshot {
+	if st := r.state.Load(); st != nil {
+		return st.snap
+	}
+	return nil
+}
+
+// Ejected reports whether outlier detection has ejected addr from dest now.
+func (r *Router) Ejected(dest mesh.Destination, addr string) bool {
+	st := r.state.Load()
+	if st == nil {
+		return false
+	}
+	cs := st.clusters[dest]
+	return cs != nil && cs.outlier != nil && cs.outlier.isEjected(addr, r.cfg.now())
+}
+
+// Close stops mirrored calls in flight and waits for them. Invoke keeps
+// working on the last state; Update fails.
+func (r *Router) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.stopMirr()
+	r.mirrors.Wait()
+}
+
+// Invoke routes one call: it matches a route, injects the route's faults,
+// starts its mirrors, applies its timeout and header operations, picks a
+// weighted destination and then endpoints with the destination's balancer,
+// retrying as the route's retry policy allows, under the destination's
+// circuit breaker and outlier detection.
+func (r *Router) Invoke(ctx context.Context, info *call.Info, invoke Invoker) error {
+	st := r.state.Load()
+	if st == nil {
+		return call.Errorf(call.Unavailable, "routermesh: no routing state for %s yet; the discovery has not delivered a snapshot", info.Service)
+	}
+	dest, route, err := r.route(st, info)
+	if err != nil {
+		return err
+	}
+	var policy *mesh.RoutePolicy
+	if route != nil {
+		policy = &route.Policy
+		if f := policy.Fault; f != nil {
+			if err := r.injectFault(ctx, f); err != nil {
+				return err
+			}
+		}
+		for i := range policy.Mirrors {
+			r.mirror(st, &policy.Mirrors[i], info, invoke)
+		}
+		info = withHeaders(info, &policy.RequestHeaders, &dest.RequestHeaders)
+		if policy.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, policy.Timeout)
+			defer cancel()
+		}
+	}
+	cs := st.clusters[dest.Destination]
+	if cs == nil {
+		return call.Errorf(call.Unavailable, "routermesh: route %q sends %s to %s, which has no endpoints in snapshot %s; check the DestinationRule subsets",
+			routeName(route), info.Service, dest.Destination, st.snap.Revision())
+	}
+	var retry *mesh.RetryPolicy
+	if policy != nil {
+		retry = policy.Retry
+	}
+	return r.attempts(ctx, cs, info, retry, invoke)
+}
+
+func routeName(rt *mesh.Route) string {
+	if rt == nil {
+		return "(default)"
+	}
+	return rt.Name
+}
+
+// route finds the route and picks one of its weighted destinations.
+func (r *Router) route(st *state, info *call.Info) (mesh.WeightedDestination, *mesh.Route, error) {
+	rt := st.snap.Match(info.Path(), info.Attachments, r.cfg.source)
+	if rt == nil {
+		if len(st.snap.Routes()) == 0 {
+			return mesh.WeightedDestination{Destination: mesh.Destination{Service: info.Service}}, nil, nil
+		}
+		return mesh.WeightedDestination{}, nil, call.Errorf(call.Unimplemented,
+			"routermesh: no route matches %s in snapshot %s (as Envoy's 404 NR); add a catch-all route to the VirtualService", info.Path(), st.snap.Revision())
+	}
+	ds := rt.Destinations
+	switch len(ds) {
+	case 0:
+		return mesh.WeightedDestination{}, nil, call.Errorf(call.Unavailable, "routermesh: route %q has no destination", rt.Name)
+	case 1:
+		return ds[0], rt, nil
+	}
+	total := rt.TotalWeight()
+	if total == 0 {
+		return ds[r.rng.below(uint64(len(ds)))], rt, nil
+	}
+	n := r.rng.below(total)
+	for _, d := range ds {
+		if n < uint64(d.Weight) {
+			return d, rt, nil
+		}
+		n -= uint64(d.Weight)
+	}
+	return ds[len(ds)-1], rt, nil
+}
+
+func (r *Router) injectFault(ctx context.Context, f *mesh.FaultPolicy) error {
+	if d := f.Delay; d != nil && d.Fixed > 0 && r.rng.chance(d.Percentage) {
+		if !r.cfg.sleep(ctx.Done(), d.Fixed) {
+			return call.Errorf(call.CodeOf(ctx.Err()), "routermesh: call ended during an injected delay: %v", ctx.Err())
+		}
+	}
+	if a := f.Abort; a != nil && r.rng.chance(a.Percentage) {
+		code := a.Code
+		if code == call.OK && a.HTTPStatus != 0 {
+			code = codeForHTTP(a.HTTPStatus)
+		}
+		return &call.Error{Code: code, Message: "fault filter abort"}
+	}
+	return nil
+}
+
+// codeForHTTP maps an HTTP status to a gRPC code as gRPC's HTTP mapping does.
+func codeForHTTP(s int) call.Code {
+	switch s {
+	case 400:
+		return call.Internal
+	case 401:
+		return call.Unauthenticated
+	case 403:
+		return call.PermissionDenied
+	case 404:
+		return call.Unimplemented
+	case 429, 502, 503, 504:
+		return call.Unavailable
+	}
+	return call.Unknown
+}
+
+// withHeaders applies the route's and the destination's header operations to
+// a copy of the call's attachments.
+func withHeaders(info *call.Info, routeOps, destOps *mesh.HeaderOps) *call.Info {
+	if routeOps.IsZero() && destOps.IsZero() {
+		return info
+	}
+	c := *info
+	c.Attachments = info.Attachments.Clone()
+	c.Attachments = routeOps.Apply(c.Attachments)
+	c.Attachments = destOps.Apply(c.Attachments)
+	return &c
+}
+
+// mirror sends a fire-and-forget copy of the call, bounded in number.
+func (r *Router) mirror(st *state, m *mesh.Mirror, info *call.Info, invoke Invoker) {
+	if !r.rng.chance(m.Percentage) {
+		return
+	}
+	cs := st.clusters[m.Destination]
+	if cs == nil || r.inMirror.Add(1) > int64(r.cfg.maxMirrors) {
+		r.inMirror.Add(-1)
+		return
+	}
+	c := *info
+	c.Attachments = info.Attachments.Clone()
+	r.mirrors.Add(1)
+	go func() {
+		defer r.mirrors.Done()
+		defer r.inMirror.Add(-1)
+		ctx, cancel := context.WithTimeout(r.mirrCtx, 30*time.Second)
+		defer cancel()
+		_ = r.attempts(ctx, cs, &c, nil, invoke)
+	}()
+}
+
+// attempts runs the first try and the retries on one destination.
+func (r *Router) attempts(ctx context.Context, cs *clusterState, info *call.Info, retry *mesh.RetryPolicy, invoke Invoker) error {
+	n := cs.active.Add(1)
+	defer cs.active.Add(-1)
+	if limit := cs.pool.MaxRequests; limit > 0 && n > int64(limit) {
+		return call.Errorf(call.Unavailable,
+			"routermesh: circuit breaker open for %s: %d requests in flight, the DestinationRule allows %d (connectionPool.http.http2MaxRequests)",
+			cs.dest, n-1, limit)
+	}
+
+	var tried []*mesh.Endpoint
+	retries := uint32(0)
+	if retry != nil && (!info.Streaming || retry.On.Has(mesh.RetryConnectFailure)) {
+		retries = retry.Attempts
+	}
+	for attempt := uint32(0); ; attempt++ {
+		if cs.outlier != nil {
+			if now := r.cfg.now(); cs.outlier.expired(now) {
+				cs.rebuild(now)
+			}
+		}
+		pick, err := cs.handle.Pick(balancer.PickInfo{Ctx: ctx, Call: info, Tried: tried})
+		if err != nil {
+			return err
+		}
+		tryCtx, cancel := ctx, context.CancelFunc(func() {})
+		if retry != nil && retry.PerTryTimeout > 0 {
+			tryCtx, cancel = context.WithTimeout(ctx, retry.PerTryTimeout)
+		}
+		err = invoke(tryCtx, pick.Endpoint, info)
+		perTryExpired := err != nil && tryCtx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if pick.Done != nil {
+			pick.Done(balancer.DoneInfo{Err: err})
+		}
+		if cs.outlier != nil && cs.outlier.report(pick.Endpoint.Address, err, len(cs.cluster.Ready()), r.cfg.now()) {
+			cs.rebuild(r.cfg.now())
+			r.cfg.logger.Info("routermesh: outlier detection ejected an endpoint",
+				"destination", cs.dest.String(), "endpoint", pick.Endpoint.Address, "error", err)
+		}
+		if err == nil || attempt >= retries || ctx.Err() != nil {
+			return err
+		}
+		retryable := retry.On.Retryable(err) || (perTryExpired && retriesTimeouts(retry.On))
+		if !retryable {
+			return err
+		}
+		if info.Streaming && !call.IsConnectFailure(err) {
+			return err // a stream that reached the provider is never replayed
+		}
+		if limit := cs.pool.MaxRetries; limit > 0 && cs.retrying.Load() >= int64(limit) {
+			return err // retry budget spent: Envoy's max_retries circuit breaker
+		}
+		tried = append(tried, pick.Endpoint)
+		cs.retrying.Add(1)
+		ok := r.cfg.sleep(ctx.Done(), r.backoff(retry.Backoff, attempt))
+		cs.retrying.Add(-1)
+		if !ok {
+			return err
+		}
+	}
+}
+
+// retriesTimeouts reports whether a per-try timeout is retryable under on, as
+// Envoy treats it: a 504 from the router.
+func retriesTimeouts(on mesh.RetryOn) bool {
+	return on.Has(mesh.Retry5xx) || on.Has(mesh.RetryGatewayError) || on.HasCode(call.DeadlineExceeded)
+}
+
+// backoff is Envoy's fully jittered exponential back-off: uniform in
+// [0, base * 2^attempt], capped at the maximum.
+func (r *Router) backoff(b mesh.Backoff, attempt uint32) time.Duration {
+	limit := b.Interval(attempt)
+	if limit <= 0 {
+		return 0
+	}
+	return time.Duration(r.rng.below(uint64(limit) + 1))
+}
+
+func (cs *clusterState) rebuild(now time.Time) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	_ = cs.refresh(now) // an error leaves the previous picker, which is still valid
+}
