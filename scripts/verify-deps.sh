@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fails if two modules require different versions of the same dependency
-# (etcd's dependency check): one version of everything across the repository.
+# Fails if two modules directly require different versions of the same
+# dependency (etcd's dependency check): one version of each direct dependency
+# across the repository. Indirect requirements follow from these.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -10,7 +11,7 @@ for m in "$@"; do
 import json, sys
 mod = json.load(sys.stdin)
 for r in mod.get("Require") or []:
-    if not r["Path"].startswith("github.com/shoalmesh/shoal/"):
+    if not r.get("Indirect") and not r["Path"].startswith("github.com/shoalmesh/shoal/"):
         print(r["Path"], r["Version"], sys.argv[1])
 ' "$m"
 done | sort | awk '
