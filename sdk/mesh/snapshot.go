@@ -137,7 +137,7 @@ func validateEndpoints(path string, eps []Endpoint, bad func(string, string, ...
 	for k := range eps {
 		e := &eps[k]
 		ep := path + ".endpoints[" + strconv.Itoa(k) + "]"
-		if err := checkAddress(e.Address); err != nil {
+		if err := ValidateAddress(e.Address); err != nil {
 			bad(ep+".address", "%v", err)
 		} else if seen[e.Address] {
 			bad(ep+".address", "%q appears twice; list each endpoint once and use weight for a bigger share", e.Address)
@@ -152,7 +152,9 @@ func validateEndpoints(path string, eps []Endpoint, bad func(string, string, ...
 	}
 }
 
-func checkAddress(addr string) error {
+// ValidateAddress checks that addr is host:port with a port from 1 to
+// 65535, and says how to write it if not.
+func ValidateAddress(addr string) error {
 	if addr == "" {
 		return errors.New("empty; write host:port such as 10.0.0.7:50051")
 	}
