@@ -128,20 +128,16 @@ type Coder interface {
 	StatusCode() Code
 }
 
-// CodeOf returns the status code carried by err: OK for nil, the code of an
-// *Error or Coder in its chain, DeadlineExceeded or Canceled for context
-// errors, and Unknown otherwise.
+// CodeOf returns the status code carried by err: OK for nil; otherwise the
+// code of the outermost *Error or Coder in its chain (so a wrapper that
+// states its own code wins over the errors it wraps), DeadlineExceeded or
+// Canceled for context errors, and Unknown for anything else.
 func CodeOf(err error) Code {
 	if err == nil {
 		return OK
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	var c Coder
-	if errors.As(err, &c) {
-		return c.StatusCode()
+	if c, ok := findCode(err); ok {
+		return c
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -150,6 +146,31 @@ func CodeOf(err error) Code {
 		return Canceled
 	}
 	return Unknown
+}
+
+func findCode(err error) (Code, bool) {
+	for depth := 0; err != nil && depth < 100; depth++ {
+		switch e := err.(type) {
+		case *Error:
+			return e.Code, true
+		case Coder:
+			return e.StatusCode(), true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range u.Unwrap() {
+				if c, ok := findCode(inner); ok {
+					return c, true
+				}
+			}
+			return 0, false
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 // IsConnectFailure reports whether err says the call never reached a

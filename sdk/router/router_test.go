@@ -1,0 +1,36 @@
+package router_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/router"
+)
+
+func TestServiceRouter(t *testing.T) {
+	snap, err := mesh.NewSnapshot(mesh.Spec{
+		Revision: "7",
+		Services: []mesh.Service{{Name: "greet.GreetService", Endpoints: []mesh.Endpoint{{Address: "127.0.0.1:1"}}, Subsets: []mesh.Subset{{Name: "v1"}}}},
+		Routes:   []mesh.Route{{Destinations: []mesh.WeightedDestination{{Destination: mesh.Destination{Service: "greet.GreetService", Subset: "v1"}}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := router.Default.Get(router.ServiceName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.Route(&call.Info{Service: "greet.GreetService", Method: "Greet"}, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Cluster.Destination() != (mesh.Destination{Service: "greet.GreetService"}) || d.Route != nil || d.Policy() != nil {
+		t.Errorf("decision = %+v, want the whole service and no route", d)
+	}
+	_, err = r.Route(&call.Info{Service: "other.Service"}, snap)
+	if call.CodeOf(err) != call.Unavailable || !strings.Contains(err.Error(), `other.Service in snapshot "7"`) {
+		t.Errorf("unknown service: %v", err)
+	}
+}
