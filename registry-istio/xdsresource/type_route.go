@@ -149,10 +149,12 @@ type FaultPolicy struct {
 // HashPolicy names what a consistent hash is computed over.
 type HashPolicy struct {
 	// Header is the request header (or attachment) hashed; empty when
-	// ChannelID is set.
+	// ChannelID or SourceIP is set.
 	Header string
 	// ChannelID hashes per client channel (grpc-go's filter-state key).
 	ChannelID bool
+	// SourceIP hashes the caller's address (Istio's useSourceIp).
+	SourceIP bool
 	// Terminal stops evaluating further policies when this one yields a hash.
 	Terminal bool
 }

@@ -270,9 +270,13 @@ func routeActionFromProto(pb *routev3.RouteAction, r *Route) error {
 			if p.FilterState.GetKey() == channelIDStateKey {
 				r.HashPolicies = append(r.HashPolicies, HashPolicy{ChannelID: true, Terminal: hp.GetTerminal()})
 			}
+		case *routev3.RouteAction_HashPolicy_ConnectionProperties_:
+			if p.ConnectionProperties.GetSourceIp() {
+				r.HashPolicies = append(r.HashPolicies, HashPolicy{SourceIP: true, Terminal: hp.GetTerminal()})
+			}
 		default:
-			// Cookies, source IPs and query parameters have no meaning
-			// for an in-process client: skipped, like grpc-go does.
+			// Cookies and query parameters have no meaning for gRPC or
+			// Triple calls: skipped, like grpc-go does.
 		}
 	}
 	for i, mp := range pb.GetRequestMirrorPolicies() {
