@@ -1,0 +1,209 @@
+package xdsmesh_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
+	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
+	"github.com/shoalmesh/shoal/registry-istio/xdsmesh"
+	"github.com/shoalmesh/shoal/registry-istio/xdstest"
+	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/registry"
+)
+
+const port = 20000
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// canary is what istiod sends for a VirtualService splitting 80/20 between
+// DestinationRule subsets v1 and v2; route edits the split route.
+func canary(v1IPs, v2IPs []string, route func(*routev3.Route)) xdstest.Resources {
+	c1, c2 := xdstest.ClusterName(host, "v1", port), xdstest.ClusterName(host, "v2", port)
+	eps := func(ips []string, version string) []xdstest.Endpoint {
+		var out []xdstest.Endpoint
+		for _, ip := range ips {
+			out = append(out, xdstest.Endpoint{IP: ip, Port: port, Labels: map[string]string{"version": version}})
+		}
+		return out
+	}
+	split := xdstest.WeightedRoute("split", nil, xdstest.WeightedCluster{Name: c1, Weight: 80}, xdstest.WeightedCluster{Name: c2, Weight: 20})
+	split.GetRoute().RetryPolicy = xdstest.RetryPolicy("unavailable", 2, 0)
+	if route != nil {
+		route(split)
+	}
+	return xdstest.Resources{
+		Listeners: []*listenerv3.Listener{xdstest.Listener(host, port)},
+		Routes:    []*routev3.RouteConfiguration{xdstest.RouteConfig(host, port, split)},
+		Clusters:  []*clusterv3.Cluster{xdstest.Cluster(host, "", port), xdstest.Cluster(host, "v1", port), xdstest.Cluster(host, "v2", port)},
+		Endpoints: []*endpointv3.ClusterLoadAssignment{xdstest.ClusterLoadAssignment(c1, eps(v1IPs, "v1")...), xdstest.ClusterLoadAssignment(c2, eps(v2IPs, "v2")...)},
+	}
+}
+
+func newDiscovery(t *testing.T, srv *xdstest.Server) (*xdsmesh.Discovery, *xdsclient.Client) {
+	t.Helper()
+	cfg := &bootstrap.Config{ServerURI: srv.Address(), Node: bootstrap.Identity{PodName: "c", Namespace: "default", IPs: []string{"10.0.0.9"}}.Node()}
+	c, err := xdsclient.New(cfg, xdsclient.WithBackoff(10*time.Millisecond, 100*time.Millisecond), xdsclient.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return xdsmesh.NewDiscovery(c, quiet), c
+}
+
+func next(t *testing.T, w registry.Watcher) *mesh.Snapshot {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := w.Next(ctx)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	return s
+}
+
+func ready(s *mesh.Snapshot, subset string) []string {
+	c, ok := s.Cluster(mesh.Destination{Service: target, Subset: subset})
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, e := range c.Ready() {
+		out = append(out, e.Address)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A host-level target resolves through the whole chain into a snapshot
+// with the split, the subsets and their endpoints; endpoint changes produce
+// new snapshots; a bad route is NACKed and the last snapshot stays.
+func TestDiscoveryFollowsTheChain(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	srv.Set(canary([]string{"10.1.0.1"}, []string{"10.2.0.1"}, nil))
+	d, _ := newDiscovery(t, srv)
+	w, err := d.Watch(context.Background(), registry.Key{Interface: "xds:///" + target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+
+	s := next(t, w)
+	r := s.Match("/greet.GreetService/Greet", nil, nil)
+	if r == nil || len(r.Destinations) != 2 || r.Destinations[0].Subset != "v1" || r.Destinations[0].Weight != 80 || r.Policy.Retry == nil || r.Policy.Retry.Attempts != 2 {
+		t.Fatalf("route %+v", r)
+	}
+	if got := ready(s, "v1"); !slices.Equal(got, []string{"10.1.0.1:20000"}) {
+		t.Fatalf("v1 endpoints %v", got)
+	}
+	// Only the clusters the routes use were requested, not the default one.
+	for _, req := range srv.Requests() {
+		if req.TypeURL == "type.googleapis.com/envoy.config.cluster.v3.Cluster" && slices.Contains(req.ResourceNames, xdstest.ClusterName(host, "", port)) {
+			t.Fatalf("unreferenced cluster requested: %+v", req)
+		}
+	}
+
+	srv.Set(canary([]string{"10.1.0.1", "10.1.0.2"}, []string{"10.2.0.1"}, nil))
+	s = next(t, w)
+	if got := ready(s, "v1"); !slices.Equal(got, []string{"10.1.0.1:20000", "10.1.0.2:20000"}) {
+		t.Fatalf("v1 endpoints after the scale-up %v", got)
+	}
+
+	n := len(srv.Requests())
+	srv.Set(canary([]string{"10.1.0.1", "10.1.0.2"}, []string{"10.2.0.1"}, func(r *routev3.Route) {
+		r.Match = &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "(("}}}
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nack, err := srv.WaitForNewRequest(ctx, n, func(r xdstest.Request) bool { return r.IsNACK() })
+	if err != nil || !strings.Contains(nack.ErrorDetail, `"((" does not compile`) {
+		t.Fatalf("NACK %+v, %v", nack, err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	if s2, err := w.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a NACKed update produced snapshot %v (err %v)", s2, err)
+	}
+	if got := ready(s, "v1"); len(got) != 2 {
+		t.Fatalf("last good snapshot changed: %v", got)
+	}
+}
+
+// Switching the route to one subset drops the other subset's watches.
+func TestDiscoveryDropsUnreferencedClusters(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	srv.Set(canary([]string{"10.1.0.1"}, []string{"10.2.0.1"}, nil))
+	d, c := newDiscovery(t, srv)
+	w, err := d.Watch(context.Background(), registry.Key{Interface: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	next(t, w)
+	srv.Set(canary([]string{"10.1.0.1"}, []string{"10.2.0.1"}, func(r *routev3.Route) {
+		r.GetRoute().GetWeightedClusters().Clusters = r.GetRoute().GetWeightedClusters().Clusters[:1]
+	}))
+	s := next(t, w)
+	if _, ok := s.Cluster(mesh.Destination{Service: target, Subset: "v2"}); ok {
+		t.Fatal("v2 still in the snapshot")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var eds []string
+		for _, ts := range c.Status().Types {
+			if ts.Type.String() == "EDS" {
+				for _, r := range ts.Resources {
+					eds = append(eds, r.Name)
+				}
+			}
+		}
+		if slices.Equal(eds, []string{xdstest.ClusterName(host, "v1", port)}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("EDS watches %v, want only v1", eds)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// An unknown target yields an empty snapshot (calls fail fast), and closing
+// the watcher releases every watch.
+func TestDiscoveryUnknownTargetAndClose(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	srv.Set(canary([]string{"10.1.0.1"}, nil, nil))
+	d, c := newDiscovery(t, srv)
+	w, err := d.Watch(context.Background(), registry.Key{Interface: "xds:///nobody.default.svc.cluster.local:80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := next(t, w)
+	if len(s.Services()) != 0 || s.Match("/a/b", nil, nil) != nil {
+		t.Fatalf("snapshot for an unknown target: %+v", s.Services())
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Next(context.Background()); !errors.Is(err, registry.ErrClosed) {
+		t.Fatalf("Next after Close: %v", err)
+	}
+	for _, ts := range c.Status().Types {
+		if len(ts.Resources) != 0 {
+			t.Fatalf("%v still watched after Close: %+v", ts.Type, ts.Resources)
+		}
+	}
+	if _, err := d.Watch(context.Background(), registry.Key{Interface: "greet.GreetService"}); err == nil || !strings.Contains(err.Error(), "xds:///<host>:<port>") {
+		t.Fatalf("interface name error = %v", err)
+	}
+}
