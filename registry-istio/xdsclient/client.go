@@ -1,7 +1,6 @@
 package xdsclient
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // Client is an ADS client to istiod. Create it with New and stop it with
@@ -46,6 +46,10 @@ type Client struct {
 type typeState struct {
 	typ       xdsresource.Type
 	resources map[string]*resourceState
+	// byRaw finds a cached resource by its encoding, so that resources a
+	// response repeats unchanged (most of them, in state of the world) are
+	// neither decoded nor validated again.
+	byRaw map[string]*resourceState
 	// version is the last accepted (ACKed) version_info.
 	version string
 	// nonce is the last response nonce on the current stream.
@@ -69,11 +73,12 @@ type resourceState struct {
 	name     string
 	watchers map[*watcher]struct{}
 	resource xdsresource.Resource
-	raw      []byte
-	version  string
-	state    ResourceState
-	err      string
-	updated  time.Time
+	// raw is the encoding of resource as received; ts.byRaw indexes it.
+	raw     string
+	version string
+	state   ResourceState
+	err     string
+	updated time.Time
 }
 
 type connState struct {
@@ -134,7 +139,7 @@ func New(cfg *bootstrap.Config, opts ...Option) (*Client, error) {
 		conn:      connState{state: Connecting, since: time.Now()},
 	}
 	for _, t := range xdsresource.Types {
-		c.types[t] = &typeState{typ: t, resources: map[string]*resourceState{}}
+		c.types[t] = &typeState{typ: t, resources: map[string]*resourceState{}, byRaw: map[string]*resourceState{}}
 	}
 	go c.run(ctx)
 	return c, nil
@@ -350,6 +355,17 @@ func (c *Client) pendingRequests() []*discoveryv3.DiscoveryRequest {
 	return out
 }
 
+// setRaw records the encoding of the resource rs now holds.
+func (ts *typeState) setRaw(rs *resourceState, raw string) {
+	if rs.raw != "" {
+		delete(ts.byRaw, rs.raw)
+	}
+	rs.raw = raw
+	if raw != "" {
+		ts.byRaw[raw] = rs
+	}
+}
+
 // handleResponse validates a response, updates the cache and the watchers,
 // and queues the ACK or NACK.
 func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
@@ -359,14 +375,28 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 		return
 	}
 	type parsed struct {
-		res xdsresource.Resource
-		raw []byte
-		err error
+		res       xdsresource.Resource
+		raw       []byte
+		err       error
+		unchanged bool
 	}
 	results := make(map[string]parsed, len(resp.GetResources()))
+	ts := c.types[t]
+	// First pass, under the lock: which resources are the cached ones?
+	fresh := make([]*anypb.Any, 0, len(resp.GetResources()))
+	c.mu.Lock()
+	for _, a := range resp.GetResources() {
+		if rs, ok := ts.byRaw[string(a.GetValue())]; ok {
+			results[rs.name] = parsed{unchanged: true}
+			continue
+		}
+		fresh = append(fresh, a)
+	}
+	c.mu.Unlock()
+	// Second pass, unlocked: decode and validate the new ones.
 	var errs []string
 	unnamedErr := false
-	for _, a := range resp.GetResources() {
+	for _, a := range fresh {
 		name, r, err := xdsresource.Unmarshal(t, a)
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -381,13 +411,17 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ts := c.types[t]
 	ts.nonce = resp.GetNonce()
 	ts.responseCount++
 	ts.lastUpdateAt = now
 	for name, rs := range ts.resources {
 		p, present := results[name]
 		switch {
+		case present && p.unchanged:
+			if rs.resource == nil {
+				continue // unwatched and watched again meanwhile: wait for the next one
+			}
+			rs.err, rs.state, rs.version = "", StateACKed, resp.GetVersionInfo()
 		case present && p.err != nil:
 			rs.state = StateNACKed
 			rs.err = p.err.Error()
@@ -399,10 +433,8 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 			rs.err = ""
 			rs.state = StateACKed
 			rs.version = resp.GetVersionInfo()
-			if rs.resource != nil && bytes.Equal(rs.raw, p.raw) {
-				continue // unchanged: nothing to tell
-			}
-			rs.resource, rs.raw, rs.updated = p.res, p.raw, now
+			ts.setRaw(rs, string(p.raw))
+			rs.resource, rs.updated = p.res, now
 			r := p.res
 			for w := range rs.watchers {
 				c.callbacks.schedule(func() { w.changed(r) })
@@ -414,7 +446,8 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 			if rs.state == StateNotFound {
 				continue
 			}
-			rs.state, rs.resource, rs.raw, rs.err, rs.updated = StateNotFound, nil, nil, "", now
+			ts.setRaw(rs, "")
+			rs.state, rs.resource, rs.err, rs.updated = StateNotFound, nil, "", now
 			for w := range rs.watchers {
 				c.callbacks.schedule(w.notFound)
 			}

@@ -32,7 +32,7 @@ func newClient(t *testing.T, srv *xdstest.Server) *xdsclient.Client {
 	t.Helper()
 	c, err := xdsclient.New(testConfig(srv.Address()),
 		xdsclient.WithBackoff(10*time.Millisecond, 100*time.Millisecond),
-		xdsclient.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		xdsclient.WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,3 +140,5 @@ func typeStatus(c *xdsclient.Client, t xdsresource.Type) xdsclient.TypeStatus {
 func isType(t xdsresource.Type) func(xdstest.Request) bool {
 	return func(r xdstest.Request) bool { return r.TypeURL == t.URL() }
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
