@@ -33,6 +33,7 @@ type Snapshot struct {
 	services []Service
 	routes   []Route
 	clusters map[Destination]*Cluster
+	ordered  []*Cluster
 }
 
 // NewSnapshot validates spec and freezes a deep copy of it. Every problem is
@@ -102,6 +103,10 @@ func NewSnapshot(spec Spec) (*Snapshot, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	for _, c := range s.clusters {
+		s.ordered = append(s.ordered, c)
+	}
+	slices.SortFunc(s.ordered, func(a, b *Cluster) int { return strings.Compare(a.dest.String(), b.dest.String()) })
 	return s, nil
 }
 
@@ -121,6 +126,9 @@ func (s *Snapshot) Cluster(d Destination) (*Cluster, bool) {
 	c, ok := s.clusters[d]
 	return c, ok
 }
+
+// Clusters returns every resolved cluster, ordered by service and subset.
+func (s *Snapshot) Clusters() []*Cluster { return s.ordered }
 
 // Match returns the first route matching the call, or nil.
 func (s *Snapshot) Match(path string, a call.Attachments, source map[string]string) *Route {

@@ -1,0 +1,267 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalmesh/shoal/sdk/balancer"
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/cluster"
+	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/registry"
+	"github.com/shoalmesh/shoal/sdk/router"
+)
+
+// Transport opens connections to endpoints.
+type Transport interface {
+	// Dial returns a connection to ep. It is called on the first call to
+	// an endpoint, not when the endpoint appears.
+	Dial(ctx context.Context, ep *mesh.Endpoint) (Conn, error)
+}
+
+// Conn is a connection to one endpoint; it must be safe for concurrent use.
+type Conn interface {
+	Invoke(ctx context.Context, info *call.Info, req, resp any) error
+	NewStream(ctx context.Context, info *call.Info) (filter.ClientStream, error)
+	Close() error
+}
+
+// Option configures a Reference.
+type Option interface{ apply(*options) }
+
+type options struct {
+	balancer  balancer.Builder
+	balancers *balancer.Registry
+	router    router.Router
+	strategy  cluster.Strategy
+	timeout   time.Duration
+	filters   *filter.ClientChain
+	logger    *slog.Logger
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithBalancer sets the balancer for clusters whose mesh policy names none
+// (default round robin).
+func WithBalancer(b balancer.Builder) Option { return optionFunc(func(o *options) { o.balancer = b }) }
+
+// WithBalancers sets where balancers named by mesh policies are looked up
+// (default balancer.Default).
+func WithBalancers(r *balancer.Registry) Option {
+	return optionFunc(func(o *options) { o.balancers = r })
+}
+
+// WithRouter sets the router (default router.Service()).
+func WithRouter(r router.Router) Option { return optionFunc(func(o *options) { o.router = r }) }
+
+// WithStrategy sets the cluster strategy for calls whose route has no retry
+// policy (default cluster.Failover()).
+func WithStrategy(s cluster.Strategy) Option { return optionFunc(func(o *options) { o.strategy = s }) }
+
+// WithTimeout sets the per-call timeout for calls whose route sets none
+// (default 3s, as Dubbo; 0 for none beyond the caller's context).
+func WithTimeout(d time.Duration) Option { return optionFunc(func(o *options) { o.timeout = d }) }
+
+// WithFilters sets the client filter chain.
+func WithFilters(c *filter.ClientChain) Option { return optionFunc(func(o *options) { o.filters = c }) }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }
+
+// DefaultTimeout is the per-call timeout unless WithTimeout says otherwise.
+const DefaultTimeout = 3 * time.Second
+
+// Reference is a client of one service (interface, group, version). It is
+// safe for concurrent use.
+type Reference struct {
+	key       registry.Key
+	opts      options
+	transport Transport
+	watcher   registry.Watcher
+	log       *slog.Logger
+
+	state  atomic.Pointer[state]
+	ready  chan struct{}
+	unary  filter.UnaryInvoker
+	stream filter.StreamInvoker
+
+	// Owned by the update loop.
+	clusters map[mesh.Destination]*clusterState
+	pool     map[string]*conn
+
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New starts watching key with d and returns the reference at once; calls
+// made before the first discovery state wait for it, within their context.
+func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*Reference, error) {
+	o := options{balancers: balancer.Default, router: router.Service(), timeout: DefaultTimeout, logger: slog.Default()}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	var errs []error
+	if err := key.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if d == nil {
+		errs = append(errs, errors.New("consumer: no discovery; pass a registry, such as file.New(file.DefaultPath())"))
+	}
+	if t == nil {
+		errs = append(errs, errors.New("consumer: no transport; pass the Triple transport"))
+	}
+	if o.timeout < 0 {
+		errs = append(errs, fmt.Errorf("consumer: negative timeout %s; use 0 for none", o.timeout))
+	}
+	if o.balancer == nil {
+		o.balancer = balancer.RoundRobin()
+	}
+	if o.strategy == nil {
+		o.strategy = cluster.Failover()
+	}
+	if o.filters == nil {
+		o.filters, _ = filter.NewClientChain()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	w, err := d.Watch(context.Background(), key)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", key, err)
+	}
+	r := &Reference{
+		key: key, opts: o, transport: t, watcher: w,
+		log:      o.logger.With("reference", key.String()),
+		ready:    make(chan struct{}),
+		clusters: map[mesh.Destination]*clusterState{},
+		pool:     map[string]*conn{},
+		done:     make(chan struct{}),
+	}
+	r.unary = o.filters.Unary(r.routeUnary)
+	r.stream = o.filters.Stream(r.routeStream)
+	r.wg.Add(1)
+	go r.loop()
+	return r, nil
+}
+
+// Key returns the watched key.
+func (r *Reference) Key() registry.Key { return r.key }
+
+// Invoke makes a unary call of method (the IDL name, e.g. "Greet") and
+// fills resp. Attachments come from call.WithAttachments on ctx.
+func (r *Reference) Invoke(ctx context.Context, method string, req, resp any) error {
+	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: method, Attachments: call.AttachmentsFrom(ctx)}
+	return r.unary(ctx, info, req, resp)
+}
+
+// NewStream opens a stream to one endpoint (no failover once open).
+func (r *Reference) NewStream(ctx context.Context, method string) (filter.ClientStream, error) {
+	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: method, Attachments: call.AttachmentsFrom(ctx), Streaming: true}
+	return r.stream(ctx, info)
+}
+
+// WaitReady blocks until the first discovery state arrived.
+func (r *Reference) WaitReady(ctx context.Context) error {
+	select {
+	case <-r.ready:
+		return nil
+	case <-r.done:
+		return errClosed
+	case <-ctx.Done():
+		return fmt.Errorf("consumer %s: no discovery state yet: %w", r.key, ctx.Err())
+	}
+}
+
+// Close stops watching and closes every connection; calls in flight end
+// with their connection's error.
+func (r *Reference) Close() error {
+	r.closeOnce.Do(func() { close(r.done) })
+	err := r.watcher.Close()
+	r.wg.Wait()
+	for _, c := range r.pool {
+		c.retire()
+	}
+	return err
+}
+
+var errClosed = call.Errorf(call.Unavailable, "consumer: reference closed")
+
+func (r *Reference) current(ctx context.Context) (*state, error) {
+	if s := r.state.Load(); s != nil {
+		return s, nil
+	}
+	if err := r.WaitReady(ctx); err != nil {
+		return nil, call.Errorf(call.Unavailable, "%v", err)
+	}
+	return r.state.Load(), nil
+}
+
+func (r *Reference) decide(ctx context.Context, info *call.Info) (*state, *clusterState, cluster.Strategy, time.Duration, error) {
+	s, err := r.current(ctx)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	d, err := r.opts.router.Route(info, s.snap)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	if d.Attachments != nil {
+		info.Attachments = d.Attachments
+	}
+	cs := s.clusters[d.Cluster]
+	if cs == nil {
+		return nil, nil, nil, 0, call.Errorf(call.Unavailable, "consumer %s: no balancer for cluster %s", r.key, d.Cluster.Destination())
+	}
+	strategy, timeout := r.opts.strategy, r.opts.timeout
+	if d.Route != nil {
+		if st, ok := s.strategies[d.Route]; ok {
+			strategy = st
+		}
+		if d.Route.Policy.Timeout > 0 {
+			timeout = d.Route.Policy.Timeout
+		}
+	}
+	return s, cs, strategy, timeout, nil
+}
+
+func (r *Reference) routeUnary(ctx context.Context, info *call.Info, req, resp any) error {
+	s, cs, strategy, timeout, err := r.decide(ctx, info)
+	if err != nil {
+		return err
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = cluster.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return strategy.Invoke(ctx, info, cs.handle, req, resp, s.invoke)
+}
+
+func (r *Reference) routeStream(ctx context.Context, info *call.Info) (filter.ClientStream, error) {
+	s, cs, _, _, err := r.decide(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	p, err := cs.handle.Pick(balancer.PickInfo{Ctx: ctx, Call: info})
+	if err != nil {
+		return nil, err
+	}
+	c := s.conns[p.Endpoint]
+	if c == nil {
+		return nil, call.Errorf(call.Internal, "consumer: no connection for %s", p.Endpoint.Address)
+	}
+	st, err := c.newStream(ctx, info)
+	if p.Done != nil {
+		p.Done(balancer.DoneInfo{Err: err}) // the balancer counts stream opens
+	}
+	return st, err
+}

@@ -1,0 +1,486 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shoalmesh/shoal/sdk/balancer"
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/cluster"
+	"github.com/shoalmesh/shoal/sdk/consumer"
+	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/registry"
+	"github.com/shoalmesh/shoal/sdk/router"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// memNet is an in-memory network: handlers by address.
+type memNet struct {
+	mu       sync.Mutex
+	handlers map[string]func(ctx context.Context, info *call.Info, req any) (any, error)
+	dials    atomic.Int64
+	closes   atomic.Int64
+}
+
+func newNet() *memNet {
+	return &memNet{handlers: map[string]func(context.Context, *call.Info, any) (any, error){}}
+}
+
+func (n *memNet) handle(addr string, h func(ctx context.Context, info *call.Info, req any) (any, error)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.handlers[addr] = h
+}
+
+func (n *memNet) Dial(_ context.Context, ep *mesh.Endpoint) (consumer.Conn, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.handlers[ep.Address]; !ok {
+		return nil, errors.New("connection refused")
+	}
+	n.dials.Add(1)
+	return &memConn{net: n, addr: ep.Address}, nil
+}
+
+type memConn struct {
+	net    *memNet
+	addr   string
+	closed atomic.Bool
+}
+
+func (c *memConn) Invoke(ctx context.Context, info *call.Info, req, resp any) error {
+	if c.closed.Load() {
+		return &call.Error{Code: call.Unavailable, Connect: true, Message: "closed"}
+	}
+	c.net.mu.Lock()
+	h := c.net.handlers[c.addr]
+	c.net.mu.Unlock()
+	if h == nil {
+		return &call.Error{Code: call.Unavailable, Connect: true, Message: "refused"}
+	}
+	out, err := h(ctx, info, req)
+	if err != nil {
+		return err
+	}
+	if p, ok := resp.(*string); ok {
+		*p = out.(string)
+	}
+	return nil
+}
+
+func (c *memConn) NewStream(ctx context.Context, info *call.Info) (filter.ClientStream, error) {
+	return nil, call.Errorf(call.Unimplemented, "no streams in memory")
+}
+
+func (c *memConn) Close() error {
+	c.closed.Store(true)
+	c.net.closes.Add(1)
+	return nil
+}
+
+func hello(addr string) func(context.Context, *call.Info, any) (any, error) {
+	return func(context.Context, *call.Info, any) (any, error) { return addr, nil }
+}
+
+const svc = "greet.GreetService"
+
+func publish(t testing.TB, f *registry.Feed, spec mesh.Spec) {
+	t.Helper()
+	snap, err := mesh.NewSnapshot(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Publish(func(registry.Key) *mesh.Snapshot { return snap })
+}
+
+func service(rev string, addrs ...string) mesh.Spec {
+	s := mesh.Service{Name: svc}
+	for _, a := range addrs {
+		s.Endpoints = append(s.Endpoints, mesh.Endpoint{Address: a})
+	}
+	return mesh.Spec{Revision: rev, Services: []mesh.Service{s}}
+}
+
+type feedDiscovery struct{ f *registry.Feed }
+
+func (d feedDiscovery) Watch(_ context.Context, k registry.Key) (registry.Watcher, error) {
+	return d.f.Watch(k), nil
+}
+
+func newRef(t testing.TB, f *registry.Feed, n *memNet, opts ...consumer.Option) *consumer.Reference {
+	t.Helper()
+	r, err := consumer.New(registry.Key{Interface: svc}, feedDiscovery{f}, n, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func greet(r *consumer.Reference, ctx context.Context) (string, error) {
+	var out string
+	err := r.Invoke(ctx, "Greet", "hi", &out)
+	return out, err
+}
+
+// eventually polls cond for up to 5s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestBalancesAndFollowsUpdates(t *testing.T) {
+	n := newNet()
+	for _, a := range []string{"10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"} {
+		n.handle(a, hello(a))
+	}
+	f := &registry.Feed{}
+	publish(t, f, service("1", "10.0.0.1:1", "10.0.0.2:1"))
+	r := newRef(t, f, n)
+	got := map[string]int{}
+	for range 200 {
+		out, err := greet(r, context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[out]++
+	}
+	if got["10.0.0.1:1"] != 100 || got["10.0.0.2:1"] != 100 {
+		t.Errorf("round robin over 2 endpoints: %v", got)
+	}
+	publish(t, f, service("2", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"))
+	eventually(t, "the new endpoint", func() bool {
+		out, _ := greet(r, context.Background())
+		return out == "10.0.0.3:1"
+	})
+	// The removed endpoint's connection closes; the new one is dialled lazily.
+	publish(t, f, service("3", "10.0.0.3:1"))
+	eventually(t, "calls only to the remaining endpoint", func() bool {
+		for range 5 {
+			if out, _ := greet(r, context.Background()); out != "10.0.0.3:1" {
+				return false
+			}
+		}
+		return true
+	})
+	eventually(t, "retired connections closed", func() bool { return n.closes.Load() == 2 })
+	if n.dials.Load() != 3 {
+		t.Errorf("%d dials, want one per endpoint", n.dials.Load())
+	}
+}
+
+func TestFailoverAroundABrokenEndpoint(t *testing.T) {
+	n := newNet()
+	n.handle("10.0.0.1:1", func(context.Context, *call.Info, any) (any, error) {
+		return nil, call.Errorf(call.Unavailable, "overloaded")
+	})
+	n.handle("10.0.0.2:1", hello("10.0.0.2:1"))
+	f := &registry.Feed{}
+	// 10.0.0.3 is in discovery but refuses connections.
+	publish(t, f, service("1", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"))
+	r := newRef(t, f, n, consumer.WithStrategy(cluster.Failover(cluster.WithBackoff(mesh.Backoff{Base: time.Microsecond}))))
+	for i := range 100 {
+		if out, err := greet(r, context.Background()); err != nil || out != "10.0.0.2:1" {
+			t.Fatalf("call %d: %q, %v", i, out, err)
+		}
+	}
+	ff := newRef(t, f, n, consumer.WithStrategy(cluster.Failfast()))
+	failed := 0
+	for range 30 {
+		if _, err := greet(ff, context.Background()); err != nil {
+			failed++
+		}
+	}
+	if failed != 20 {
+		t.Errorf("failfast: %d of 30 calls failed, want 20 (two broken endpoints of three)", failed)
+	}
+}
+
+func TestGracefulRemovalLosesNoCall(t *testing.T) {
+	n := newNet()
+	slow := func(addr string) func(context.Context, *call.Info, any) (any, error) {
+		return func(ctx context.Context, _ *call.Info, _ any) (any, error) {
+			select {
+			case <-time.After(2 * time.Millisecond):
+				return addr, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	n.handle("10.0.0.1:1", slow("10.0.0.1:1"))
+	n.handle("10.0.0.2:1", slow("10.0.0.2:1"))
+	f := &registry.Feed{}
+	publish(t, f, service("1", "10.0.0.1:1", "10.0.0.2:1"))
+	r := newRef(t, f, n, consumer.WithStrategy(cluster.Failfast())) // no retries: every failure would show
+	var wg sync.WaitGroup
+	var calls, failures atomic.Int64
+	stop := make(chan struct{})
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := greet(r, context.Background()); err != nil {
+					failures.Add(1)
+					t.Errorf("call failed during removal: %v", err)
+				}
+				calls.Add(1)
+			}
+		}()
+	}
+	time.Sleep(30 * time.Millisecond)
+	publish(t, f, service("2", "10.0.0.2:1")) // 10.0.0.1 deregisters mid-load
+	eventually(t, "the removed endpoint's connection to close after its calls", func() bool { return n.closes.Load() == 1 })
+	time.Sleep(20 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if calls.Load() == 0 || failures.Load() != 0 {
+		t.Errorf("%d calls, %d failures", calls.Load(), failures.Load())
+	}
+}
+
+func TestFiltersAttachmentsAndTimeout(t *testing.T) {
+	n := newNet()
+	n.handle("10.0.0.1:1", func(ctx context.Context, info *call.Info, _ any) (any, error) {
+		if info.Attachments["x-hang"] == "1" {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return info.Path() + " " + info.Attachments["x-user"] + " " + info.Attachments["x-filter"], nil
+	})
+	f := &registry.Feed{}
+	publish(t, f, service("1", "10.0.0.1:1"))
+	chain, err := filter.NewClientChain(filter.Client{Name: "stamp", Unary: func(ctx context.Context, info *call.Info, req, resp any, next filter.UnaryInvoker) error {
+		info.Attachments = info.Attachments.Clone().Set("x-filter", "seen")
+		return next(ctx, info, req, resp)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRef(t, f, n, consumer.WithFilters(chain), consumer.WithTimeout(30*time.Millisecond))
+	out, err := greet(r, call.WithAttachments(context.Background(), call.Attachments{"x-user": "alice"}))
+	if err != nil || out != "/greet.GreetService/Greet alice seen" {
+		t.Fatalf("got %q, %v", out, err)
+	}
+	start := time.Now()
+	_, err = greet(r, call.WithAttachments(context.Background(), call.Attachments{"x-hang": "1"}))
+	if call.CodeOf(err) != call.DeadlineExceeded || time.Since(start) > 2*time.Second {
+		t.Errorf("hanging call: %v after %s, want DEADLINE_EXCEEDED after 30ms", err, time.Since(start))
+	}
+}
+
+// firstRoute is a minimal router: first matching route, first destination.
+type firstRoute struct{}
+
+func (firstRoute) Name() string { return "first" }
+
+func (firstRoute) Route(info *call.Info, s *mesh.Snapshot) (router.Decision, error) {
+	rt := s.Match(info.Path(), info.Attachments, nil)
+	if rt == nil {
+		return router.Service().Route(info, s)
+	}
+	c, ok := s.Cluster(rt.Destinations[0].Destination)
+	if !ok {
+		return router.Decision{}, call.Errorf(call.Unavailable, "no cluster")
+	}
+	return router.Decision{Cluster: c, Route: rt}, nil
+}
+
+func TestRoutePoliciesAndSubsetBalancers(t *testing.T) {
+	n := newNet()
+	var tries atomic.Int64
+	n.handle("10.0.0.1:1", func(ctx context.Context, info *call.Info, _ any) (any, error) {
+		tries.Add(1)
+		if info.Method == "Flaky" {
+			return nil, call.Errorf(call.Internal, "flaky")
+		}
+		if info.Method == "Slow" {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return "v1", nil
+	})
+	for i := 2; i <= 4; i++ {
+		a := "10.0.0." + strconv.Itoa(i) + ":1"
+		n.handle(a, hello(a))
+	}
+	on, _ := mesh.ParseRetryOn("internal")
+	f := &registry.Feed{}
+	publish(t, f, mesh.Spec{
+		Revision: "1",
+		Services: []mesh.Service{{
+			Name: svc,
+			Endpoints: []mesh.Endpoint{
+				{Address: "10.0.0.1:1", Labels: map[string]string{"v": "1"}},
+				{Address: "10.0.0.2:1", Labels: map[string]string{"v": "2"}},
+				{Address: "10.0.0.3:1", Labels: map[string]string{"v": "2"}},
+				{Address: "10.0.0.4:1", Labels: map[string]string{"v": "2"}},
+			},
+			Subsets: []mesh.Subset{
+				{Name: "v1", Labels: map[string]string{"v": "1"}},
+				{Name: "v2", Labels: map[string]string{"v": "2"}, Policy: mesh.ClusterPolicy{LoadBalancer: &mesh.LoadBalancer{
+					Kind: mesh.LBRingHash, ConsistentHash: &mesh.ConsistentHash{Source: mesh.HashHeader, Name: "x-user"},
+				}}},
+			},
+		}},
+		Routes: []mesh.Route{
+			{
+				Matches:      []mesh.RouteMatch{{Headers: []mesh.HeaderMatch{{Name: "x-user"}}}},
+				Destinations: []mesh.WeightedDestination{{Destination: mesh.Destination{Service: svc, Subset: "v2"}}},
+			},
+			{
+				Destinations: []mesh.WeightedDestination{{Destination: mesh.Destination{Service: svc, Subset: "v1"}}},
+				Policy: mesh.RoutePolicy{Timeout: 20 * time.Millisecond, Retry: &mesh.RetryPolicy{
+					Attempts: 3, On: on, Backoff: mesh.Backoff{Base: time.Microsecond},
+				}},
+			},
+		},
+	})
+	r := newRef(t, f, n, consumer.WithRouter(firstRoute{}), consumer.WithStrategy(cluster.Failfast()))
+	// Ring hash on the v2 subset: one user always lands on one endpoint.
+	for _, user := range []string{"alice", "bob", "carol"} {
+		ctx := call.WithAttachments(context.Background(), call.Attachments{"x-user": user})
+		first, err := greet(r, ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			if out, _ := greet(r, ctx); out != first {
+				t.Fatalf("user %s went to %s and %s", user, first, out)
+			}
+		}
+	}
+	// The v1 route's retry policy replaces the reference's failfast:
+	// 1 try + 3 retries on the only endpoint.
+	var out string
+	err := r.Invoke(context.Background(), "Flaky", nil, &out)
+	if call.CodeOf(err) != call.Internal || tries.Load() != 4 {
+		t.Errorf("flaky: %v after %d tries, want INTERNAL after 4", err, tries.Load())
+	}
+	// Its timeout replaces the reference's 3s.
+	start := time.Now()
+	err = r.Invoke(context.Background(), "Slow", nil, &out)
+	if call.CodeOf(err) != call.DeadlineExceeded || time.Since(start) > 2*time.Second {
+		t.Errorf("slow: %v after %s, want DEADLINE_EXCEEDED after 20ms", err, time.Since(start))
+	}
+}
+
+func TestCallsWaitForTheFirstState(t *testing.T) {
+	n := newNet()
+	n.handle("10.0.0.1:1", hello("10.0.0.1:1"))
+	f := &registry.Feed{}
+	r, err := consumer.New(registry.Key{Interface: svc}, feedDiscovery{f}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := greet(r, ctx); call.CodeOf(err) != call.Unavailable {
+		t.Errorf("before any state: %v, want UNAVAILABLE", err)
+	}
+	go func() { time.Sleep(10 * time.Millisecond); publish(t, f, service("1", "10.0.0.1:1")) }()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if out, err := greet(r, ctx2); err != nil || out != "10.0.0.1:1" {
+		t.Errorf("after the state: %q, %v", out, err)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	_, err := consumer.New(registry.Key{}, nil, nil, consumer.WithTimeout(-1))
+	for _, want := range []string{"empty interface name", "no discovery", "no transport", "negative timeout"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+}
+
+func noopFilter(name string, order int) filter.Client {
+	return filter.Client{Name: name, Order: order, Unary: func(ctx context.Context, info *call.Info, req, resp any, next filter.UnaryInvoker) error {
+		return next(ctx, info, req, resp)
+	}}
+}
+
+type nopConn struct{}
+
+func (*nopConn) Invoke(context.Context, *call.Info, any, any) error { return nil }
+
+func (*nopConn) NewStream(context.Context, *call.Info) (filter.ClientStream, error) {
+	return nil, call.Errorf(call.Unimplemented, "no streams")
+}
+
+func (*nopConn) Close() error { return nil }
+
+type nopNet struct{}
+
+func (nopNet) Dial(context.Context, *mesh.Endpoint) (consumer.Conn, error) { return &nopConn{}, nil }
+
+// BenchmarkOverhead measures what the sdk adds to a call: discovery state,
+// routing, round robin over 10 endpoints, failover and 3 no-op filters,
+// against calling the same connection directly.
+func BenchmarkOverhead(b *testing.B) {
+	addrs := make([]string, 10)
+	for i := range addrs {
+		addrs[i] = "10.0.0." + strconv.Itoa(i+1) + ":1"
+	}
+	f := &registry.Feed{}
+	publish(b, f, service("1", addrs...))
+	chain, _ := filter.NewClientChain(noopFilter("a", 1), noopFilter("b", 2), noopFilter("c", 3))
+	ctx := context.Background()
+	b.Run("bare", func(b *testing.B) {
+		c, _ := nopNet{}.Dial(ctx, &mesh.Endpoint{Address: addrs[0]})
+		info := &call.Info{Service: svc, Method: "Greet"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := c.Invoke(ctx, info, nil, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, timeout := range []time.Duration{0, time.Second} {
+		b.Run(fmt.Sprintf("sdk/timeout=%s", timeout), func(b *testing.B) {
+			r, err := consumer.New(registry.Key{Interface: svc}, feedDiscovery{f}, nopNet{}, consumer.WithFilters(chain), consumer.WithTimeout(timeout), consumer.WithBalancer(balancer.RoundRobin()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			if err := r.WaitReady(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := r.Invoke(ctx, "Greet", nil, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,213 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shoalmesh/shoal/sdk/balancer"
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/cluster"
+	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/registry"
+)
+
+// state is one discovery snapshot made ready for calls. Immutable.
+type state struct {
+	snap       *mesh.Snapshot
+	clusters   map[*mesh.Cluster]*clusterState
+	conns      map[*mesh.Endpoint]*conn
+	strategies map[*mesh.Route]cluster.Strategy
+	invoke     cluster.Invoker
+}
+
+func (s *state) invokeEndpoint(ctx context.Context, ep *mesh.Endpoint, info *call.Info, req, resp any) error {
+	c := s.conns[ep]
+	if c == nil {
+		return call.Errorf(call.Internal, "consumer: no connection for %s", ep.Address)
+	}
+	return c.invoke(ctx, info, req, resp)
+}
+
+type clusterState struct {
+	builder string
+	handle  *balancer.Handle
+}
+
+func (r *Reference) loop() {
+	defer r.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-r.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		snap, err := r.watcher.Next(ctx)
+		if err != nil {
+			if !errors.Is(err, registry.ErrClosed) && ctx.Err() == nil {
+				r.log.Error("consumer: discovery stopped; calls keep the last state", "error", err)
+			}
+			return
+		}
+		r.apply(snap)
+	}
+}
+
+// apply builds the routing state for snap and swaps it in.
+func (r *Reference) apply(snap *mesh.Snapshot) {
+	s := &state{
+		snap:       snap,
+		clusters:   make(map[*mesh.Cluster]*clusterState, len(snap.Clusters())),
+		conns:      map[*mesh.Endpoint]*conn{},
+		strategies: map[*mesh.Route]cluster.Strategy{},
+	}
+	s.invoke = s.invokeEndpoint
+	live := map[string]bool{}
+	next := make(map[mesh.Destination]*clusterState, len(snap.Clusters()))
+	for _, c := range snap.Clusters() {
+		dest := c.Destination()
+		b, err := r.builderFor(c)
+		if err != nil {
+			r.log.Error("consumer: cluster skipped", "cluster", dest.String(), "error", err)
+			continue
+		}
+		cs := r.clusters[dest]
+		if cs == nil || cs.builder != b.Name() {
+			cs = &clusterState{builder: b.Name(), handle: balancer.NewHandle(b, balancer.BuildOptions{Target: dest.String(), LoadBalancer: c.Policy().LoadBalancer})}
+		}
+		if err := cs.handle.Update(balancer.State{Endpoints: c.Ready()}); err != nil {
+			r.log.Error("consumer: balancer rejected the update; the previous endpoints stay in use", "cluster", dest.String(), "error", err)
+		}
+		s.clusters[c] = cs
+		next[dest] = cs
+		for _, ep := range c.Endpoints() {
+			cn := r.pool[ep.Address]
+			if cn == nil {
+				cn = &conn{ep: ep, transport: r.transport}
+				r.pool[ep.Address] = cn
+			}
+			s.conns[ep] = cn
+			live[ep.Address] = true
+		}
+	}
+	for i := range snap.Routes() {
+		rt := &snap.Routes()[i]
+		if rt.Policy.Retry != nil {
+			s.strategies[rt] = cluster.FromRetryPolicy(rt.Policy.Retry)
+		}
+	}
+	r.clusters = next
+	r.state.Store(s)
+	for addr, c := range r.pool {
+		if !live[addr] {
+			delete(r.pool, addr)
+			c.retire()
+		}
+	}
+	select {
+	case <-r.ready:
+	default:
+		close(r.ready)
+	}
+	r.log.Debug("consumer: state updated", "revision", snap.Revision(), "clusters", len(s.clusters), "endpoints", len(live))
+}
+
+func (r *Reference) builderFor(c *mesh.Cluster) (balancer.Builder, error) {
+	lb := c.Policy().LoadBalancer
+	if lb == nil || lb.Kind == mesh.LBDefault {
+		return r.opts.balancer, nil
+	}
+	return r.opts.balancers.ForKind(lb.Kind)
+}
+
+// conn dials lazily and closes once retired and idle. The call path reads
+// only atomics; the mutex guards dialling and closing.
+type conn struct {
+	ep        *mesh.Endpoint
+	transport Transport
+
+	live     atomic.Pointer[liveConn] // set once dialled, until closed
+	retired  atomic.Bool
+	inflight atomic.Int64
+
+	mu     sync.Mutex
+	c      Conn
+	closed bool
+}
+
+type liveConn struct{ Conn }
+
+var errRetired = errors.New("endpoint left the cluster")
+
+func (c *conn) get(ctx context.Context) (Conn, error) {
+	if l := c.live.Load(); l != nil {
+		return l.Conn, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, &call.Error{Code: call.Unavailable, Connect: true, Message: "connection to " + c.ep.Address + " closed", Err: errRetired}
+	}
+	if c.c != nil {
+		return c.c, nil
+	}
+	cc, err := c.transport.Dial(ctx, c.ep)
+	if err != nil {
+		return nil, &call.Error{Code: call.Unavailable, Connect: true, Message: "dial " + c.ep.Address, Err: err}
+	}
+	c.c = cc
+	c.live.Store(&liveConn{cc})
+	return cc, nil
+}
+
+func (c *conn) invoke(ctx context.Context, info *call.Info, req, resp any) error {
+	c.inflight.Add(1)
+	defer c.release()
+	cc, err := c.get(ctx)
+	if err != nil {
+		return err
+	}
+	return cc.Invoke(ctx, info, req, resp)
+}
+
+func (c *conn) newStream(ctx context.Context, info *call.Info) (filter.ClientStream, error) {
+	cc, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cc.NewStream(ctx, info)
+}
+
+func (c *conn) release() {
+	if c.inflight.Add(-1) == 0 && c.retired.Load() {
+		c.closeIfIdle()
+	}
+}
+
+// retire marks the endpoint gone: the connection closes now if idle, or
+// when its last call ends. A call that picked the endpoint just before it
+// left may find the connection closed; it fails as a connect failure, which
+// failover retries elsewhere.
+func (c *conn) retire() {
+	c.retired.Store(true)
+	c.closeIfIdle()
+}
+
+func (c *conn) closeIfIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.inflight.Load() != 0 {
+		return
+	}
+	c.closed = true
+	c.live.Store(nil)
+	if c.c != nil {
+		_ = c.c.Close()
+	}
+}
