@@ -17,6 +17,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -42,9 +43,10 @@ func (r Request) IsNACK() bool { return r.ErrorDetail != "" }
 
 // Server is the in-process management server. Create it with NewServer.
 type Server struct {
-	tb     testing.TB
-	cache  cachev3.SnapshotCache
-	istiod *istiodLike
+	tb       testing.TB
+	cache    cachev3.SnapshotCache
+	istiod   *istiodLike
+	grpcOpts []grpc.ServerOption
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -55,14 +57,26 @@ type Server struct {
 	requests []Request
 	streams  int
 	open     int
-	stopped  bool
+	metadata map[int64]metadata.MD
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithGRPCOptions adds gRPC server options, for example grpc.Creds for TLS
+// (istiod's port 15012).
+func WithGRPCOptions(opts ...grpc.ServerOption) Option {
+	return func(s *Server) { s.grpcOpts = append(s.grpcOpts, opts...) }
 }
 
 // NewServer starts a management server on 127.0.0.1 with an ephemeral port.
 // It is stopped by t's cleanup.
-func NewServer(tb testing.TB) *Server {
+func NewServer(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, cache: cachev3.NewSnapshotCache(false, constantHash{}, nil)}
+	s := &Server{tb: tb, cache: cachev3.NewSnapshotCache(false, constantHash{}, nil), metadata: map[int64]metadata.MD{}}
+	for _, o := range opts {
+		o(s)
+	}
 	s.istiod = &istiodLike{cache: s.cache, names: map[int64]map[string]string{}}
 	s.cond = sync.NewCond(&s.mu)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -115,7 +129,6 @@ func toResources[T types.Resource](in []T) []types.Resource {
 func (s *Server) Stop() {
 	s.mu.Lock()
 	g, serving := s.grpc, s.serving
-	s.stopped = true
 	s.grpc = nil
 	s.mu.Unlock()
 	if g == nil {
@@ -143,10 +156,12 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) serve(lis net.Listener) {
-	g := grpc.NewServer()
+	g := grpc.NewServer(s.grpcOpts...)
 	callbacks := serverv3.CallbackFuncs{
-		StreamOpenFunc: func(context.Context, int64, string) error {
+		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			md, _ := metadata.FromIncomingContext(ctx)
 			s.mu.Lock()
+			s.metadata[id] = md.Copy()
 			s.open++
 			s.cond.Broadcast()
 			s.mu.Unlock()
@@ -169,7 +184,7 @@ func (s *Server) serve(lis net.Listener) {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
 	serving := make(chan struct{})
 	s.mu.Lock()
-	s.grpc, s.serving, s.stopped = g, serving, false
+	s.grpc, s.serving = g, serving
 	s.mu.Unlock()
 	go func() {
 		defer close(serving)
@@ -200,6 +215,14 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// StreamMetadata returns the gRPC metadata (headers such as authorization)
+// of the stream numbered id, as in Request.Stream.
+func (s *Server) StreamMetadata(id int64) metadata.MD {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.metadata[id].Copy()
 }
 
 // OpenStreams returns the number of ADS streams open right now.
