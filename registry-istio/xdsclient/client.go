@@ -35,9 +35,12 @@ type Client struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 
-	mu     sync.Mutex
-	closed bool
-	types  [len(xdsresource.Types)]*typeState
+	runCtx context.Context //nolint:containedctx // the stream's lifetime, started lazily
+
+	mu      sync.Mutex
+	closed  bool
+	started bool
+	types   [len(xdsresource.Types)]*typeState
 	// kick wakes the current stream's sender; buffered, one pending wake.
 	kick chan struct{}
 	conn connState
@@ -88,8 +91,9 @@ type connState struct {
 	streams   int
 }
 
-// New returns a client that connects to istiod as cfg says. It connects in
-// the background; watches can be started at once.
+// New returns a client for the istiod cfg names. Nothing is sent, and no
+// connection is made, until the first watch; then the client connects in the
+// background and keeps its ADS stream until Close.
 func New(cfg *bootstrap.Config, opts ...Option) (*Client, error) {
 	if cfg == nil {
 		return nil, errors.New("registry-istio: nil bootstrap; use bootstrap.Load or bootstrap.FromEnv")
@@ -136,13 +140,23 @@ func New(cfg *bootstrap.Config, opts ...Option) (*Client, error) {
 		cancel:    cancel,
 		done:      make(chan struct{}),
 		kick:      make(chan struct{}, 1),
-		conn:      connState{state: Connecting, since: time.Now()},
+		conn:      connState{state: Idle, since: time.Now()},
 	}
 	for _, t := range xdsresource.Types {
 		c.types[t] = &typeState{typ: t, resources: map[string]*resourceState{}, byRaw: map[string]*resourceState{}}
 	}
-	go c.run(ctx)
+	c.runCtx = ctx
 	return c, nil
+}
+
+// start opens the ADS stream on the first watch. Call with c.mu held.
+func (c *Client) start() {
+	if c.started || c.closed {
+		return
+	}
+	c.started = true
+	c.conn.state, c.conn.since = Connecting, time.Now()
+	go c.run(c.runCtx)
 }
 
 // Close stops the stream and the callbacks. Watchers get no calls after
@@ -154,9 +168,12 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	started := c.started
 	c.mu.Unlock()
 	c.cancel()
-	<-c.done
+	if started {
+		<-c.done
+	}
 	c.callbacks.close()
 	return c.cc.Close()
 }

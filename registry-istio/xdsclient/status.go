@@ -13,8 +13,10 @@ type ConnState int
 
 // Connection states.
 const (
-	// Connecting: no stream yet.
-	Connecting ConnState = iota
+	// Idle: nothing watched yet, so no connection.
+	Idle ConnState = iota
+	// Connecting: watching, no stream yet.
+	Connecting
 	// Ready: an ADS stream is open.
 	Ready
 	// TransientFailure: the stream broke; the client retries with backoff
@@ -24,6 +26,8 @@ const (
 
 func (s ConnState) String() string {
 	switch s {
+	case Idle:
+		return "IDLE"
 	case Connecting:
 		return "CONNECTING"
 	case Ready:

@@ -107,6 +107,7 @@ func TestTLSWrongRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	defer c.WatchListener(listenerName, newRecorder[*xdsresource.Listener]())()
 	waitFor(t, "a TLS failure in the status", func() bool {
 		st := c.Status()
 		return st.State == xdsclient.TransientFailure && strings.Contains(st.LastConnError, "certificate")

@@ -92,6 +92,7 @@ func (c *Client) watch(t xdsresource.Type, name string, w *watcher) func() {
 		c.mu.Unlock()
 		return func() {}
 	}
+	c.start()
 	ts := c.types[t]
 	rs, ok := ts.resources[name]
 	if !ok {
