@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,12 @@ type Service struct {
 	// Weight and Labels are registered with each instance.
 	Weight uint32
 	Labels map[string]string
+	// Servers, if not nil, are the indexes of the servers whose addresses
+	// are registered for this service; nil means every server.
+	Servers []int
+	// Registrars, if not nil, replace the provider's registrars for this
+	// service.
+	Registrars []registry.Registrar
 }
 
 // Option configures a Provider.
@@ -106,6 +113,11 @@ func New(services []Service, servers []Server, registrars []registry.Registrar, 
 		if err := inst.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("provider: services[%d]: %w", i, err))
 		}
+		for _, idx := range s.Servers {
+			if idx < 0 || idx >= len(servers) {
+				errs = append(errs, fmt.Errorf("provider: services[%d].servers: index %d is out of range; there are %d servers", i, idx, len(servers)))
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -121,7 +133,7 @@ func (p *Provider) Ready() bool { return p.ready.Load() }
 func (p *Provider) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var addrs []string
+	addrs := make([]string, 0, len(p.servers))
 	for _, s := range p.servers {
 		a, err := s.Listen(ctx)
 		if err != nil {
@@ -134,10 +146,17 @@ func (p *Provider) Start(ctx context.Context) error {
 		}
 		addrs = append(addrs, addr)
 	}
-	for _, addr := range addrs {
+	for i, addr := range addrs {
 		for _, svc := range p.services {
+			if svc.Servers != nil && !slices.Contains(svc.Servers, i) {
+				continue
+			}
 			inst := registry.Instance{Key: svc.Key, Address: addr, Weight: svc.Weight, Labels: svc.Labels}
-			for _, r := range p.registrars {
+			registrars := p.registrars
+			if svc.Registrars != nil {
+				registrars = svc.Registrars
+			}
+			for _, r := range registrars {
 				if err := r.Register(ctx, inst); err != nil {
 					return errors.Join(fmt.Errorf("provider: register %s at %s: %w", svc.Key, addr, err), p.stopLocked(ctx, false))
 				}

@@ -1,0 +1,344 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoalmesh/shoal/sdk/balancer"
+	"github.com/shoalmesh/shoal/sdk/cluster"
+	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/sdk/consumer"
+	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/sdk/lifecycle"
+	"github.com/shoalmesh/shoal/sdk/provider"
+	"github.com/shoalmesh/shoal/sdk/registry"
+	"github.com/shoalmesh/shoal/sdk/registry/direct"
+	"github.com/shoalmesh/shoal/sdk/registry/file"
+	"github.com/shoalmesh/shoal/sdk/router"
+)
+
+// ServerFactory makes the server for one configured protocol.
+type ServerFactory func(p config.Protocol) (provider.Server, error)
+
+// Option configures an App.
+type Option interface{ apply(*options) }
+
+type options struct {
+	logger     *slog.Logger
+	builders   *registry.Builders
+	balancers  *balancer.Registry
+	routers    *router.Registry
+	filters    *filter.Registry
+	transport  consumer.Transport
+	servers    ServerFactory
+	drainDelay time.Duration
+	serving    func(bool)
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithLogger sets the logger; the default is built from the configuration.
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }
+
+// WithRegistryBuilders sets where registry kinds are looked up; the default
+// holds file, direct and whatever was added to registry.Default.
+func WithRegistryBuilders(b *registry.Builders) Option {
+	return optionFunc(func(o *options) { o.builders = b })
+}
+
+// WithBalancers sets where balancer names are looked up (default
+// balancer.Default).
+func WithBalancers(r *balancer.Registry) Option {
+	return optionFunc(func(o *options) { o.balancers = r })
+}
+
+// WithRouters sets where router names are looked up (default router.Default).
+func WithRouters(r *router.Registry) Option { return optionFunc(func(o *options) { o.routers = r }) }
+
+// WithFilters sets where the configured filter names are looked up.
+func WithFilters(r *filter.Registry) Option { return optionFunc(func(o *options) { o.filters = r }) }
+
+// WithTransport sets how references reach providers (the Triple client).
+func WithTransport(t consumer.Transport) Option {
+	return optionFunc(func(o *options) { o.transport = t })
+}
+
+// WithServers sets how protocols become servers (the Triple server).
+func WithServers(f ServerFactory) Option { return optionFunc(func(o *options) { o.servers = f }) }
+
+// WithDrainDelay sets the provider's drain delay (default 1s).
+func WithDrainDelay(d time.Duration) Option { return optionFunc(func(o *options) { o.drainDelay = d }) }
+
+// WithServing is told when the provider becomes ready and when it stops
+// being ready (wire it to the health service).
+func WithServing(f func(bool)) Option { return optionFunc(func(o *options) { o.serving = f }) }
+
+// App is an assembled application.
+type App struct {
+	cfg        *config.Config
+	opts       options
+	log        *slog.Logger
+	registries map[string]registry.Registry
+	client     *filter.ClientChain
+	server     *filter.ServerChain
+	provider   *provider.Provider
+	life       *lifecycle.Lifecycle
+
+	mu   sync.Mutex
+	refs map[string]*consumer.Reference
+}
+
+// New opens the configured registries and checks that every plug-in the
+// configuration names exists. Nothing is started and no goroutine runs
+// except the registries' own watchers.
+func New(cfg *config.Config, opts ...Option) (*App, error) {
+	if cfg == nil {
+		return nil, errors.New("app: nil configuration; load one with config.Load()")
+	}
+	o := options{balancers: balancer.Default, routers: router.Default, filters: filter.NewRegistry(), drainDelay: time.Second}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	if o.logger == nil {
+		o.logger = cfg.Logger()
+	}
+	if o.builders == nil {
+		o.builders = registry.NewBuilders(file.Builder(), direct.Builder())
+		for _, n := range registry.Default.Names() {
+			b, _ := registry.Default.Get(n)
+			o.builders.Register(b)
+		}
+	}
+	a := &App{cfg: cfg, opts: o, log: o.logger, registries: map[string]registry.Registry{}, refs: map[string]*consumer.Reference{}, life: lifecycle.New(o.logger)}
+	var errs []error
+	var err error
+	if a.client, err = o.filters.ClientChain(cfg.Filters.Client...); err != nil {
+		errs = append(errs, fmt.Errorf("app: filters.client: %w", err))
+	}
+	if a.server, err = o.filters.ServerChain(cfg.Filters.Server...); err != nil {
+		errs = append(errs, fmt.Errorf("app: filters.server: %w", err))
+	}
+	for i, r := range cfg.References {
+		if _, err := a.balancerFor(r); err != nil {
+			errs = append(errs, fmt.Errorf("app: references[%d].balancer: %w", i, err))
+		}
+		if _, err := o.routers.Get(r.Router); err != nil {
+			errs = append(errs, fmt.Errorf("app: references[%d].router: %w", i, err))
+		}
+	}
+	if len(cfg.References) > 0 && o.transport == nil {
+		errs = append(errs, errors.New("app: references are configured but there is no transport; pass app.WithTransport with the Triple transport"))
+	}
+	if len(cfg.Services) > 0 && o.servers == nil {
+		errs = append(errs, errors.New("app: services are configured but there is no server factory; pass app.WithServers with the Triple server"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for i, r := range cfg.Registries {
+		b, err := o.builders.Get(r.Kind)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("app: registries[%d].kind: %w", i, err))
+			continue
+		}
+		reg, err := b.Build(context.Background(), registry.Config{Name: r.Name, Address: r.Address, Params: r.Params, Logger: o.logger})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("app: registries[%d] (%s): %w", i, r.Name, err))
+			continue
+		}
+		a.registries[r.Name] = reg
+	}
+	if err := errors.Join(errs...); err != nil {
+		a.closeRegistries()
+		return nil, err
+	}
+	if len(cfg.Services) > 0 {
+		if err := a.buildProvider(); err != nil {
+			a.closeRegistries()
+			return nil, err
+		}
+		_ = a.life.Append(a.provider.Hooks())
+	}
+	_ = a.life.Append(lifecycle.Hook{Name: "references", OnStart: a.startReferences, OnStop: a.closeReferences})
+	return a, nil
+}
+
+func (a *App) balancerFor(r config.Reference) (balancer.Builder, error) {
+	if r.Balancer == balancer.RingHashName && r.HashKey != "" {
+		return balancer.RingHash(balancer.WithHashKey(r.HashKey)), nil
+	}
+	return a.opts.balancers.Get(r.Balancer)
+}
+
+func (a *App) buildProvider() error {
+	var servers []provider.Server
+	index := map[string]int{}
+	var errs []error
+	for i, p := range a.cfg.Protocols {
+		s, err := a.opts.servers(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("app: protocols[%d] (%s): %w", i, p.Name, err))
+			continue
+		}
+		index[p.Name] = len(servers)
+		servers = append(servers, s)
+	}
+	var services []provider.Service
+	var all []registry.Registrar
+	for _, r := range a.cfg.Registries {
+		all = append(all, a.registries[r.Name])
+	}
+	for _, s := range a.cfg.Services {
+		ps := provider.Service{Key: registry.Key{Interface: s.Interface, Group: s.Group, Version: s.Version}, Weight: s.Weight, Labels: s.Labels}
+		for _, name := range s.Protocols {
+			ps.Servers = append(ps.Servers, index[name])
+		}
+		for _, name := range s.Registries {
+			ps.Registrars = append(ps.Registrars, a.registries[name])
+		}
+		services = append(services, ps)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	popts := []provider.Option{provider.WithLogger(a.log), provider.WithDrainDelay(a.opts.drainDelay)}
+	if a.opts.serving != nil {
+		popts = append(popts, provider.WithServing(a.opts.serving))
+	}
+	if len(a.cfg.Protocols) == 1 && a.cfg.Protocols[0].AdvertiseHost != "" {
+		popts = append(popts, provider.WithAdvertiseHost(a.cfg.Protocols[0].AdvertiseHost))
+	}
+	p, err := provider.New(services, servers, all, popts...)
+	a.provider = p
+	return err
+}
+
+func (a *App) startReferences(context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	for i, r := range a.cfg.References {
+		ref, err := a.newReference(r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("app: references[%d] (%s): %w", i, r.Name, err))
+			continue
+		}
+		a.refs[r.Name] = ref
+	}
+	if err := errors.Join(errs...); err != nil {
+		a.closeReferencesLocked()
+		return err
+	}
+	return nil
+}
+
+func (a *App) newReference(r config.Reference) (*consumer.Reference, error) {
+	var d registry.Discovery
+	if r.URL != "" {
+		dr, err := direct.New(strings.Split(r.URL, ",")...)
+		if err != nil {
+			return nil, err
+		}
+		d = dr
+	} else {
+		d = a.registries[r.Registry]
+	}
+	b, _ := a.balancerFor(r)
+	rt, _ := a.opts.routers.Get(r.Router)
+	strategy := cluster.Failfast()
+	if r.Cluster == "failover" {
+		strategy = cluster.Failover(cluster.WithRetries(*r.Retries))
+	}
+	return consumer.New(registry.Key{Interface: r.Interface, Group: r.Group, Version: r.Version}, d, a.opts.transport,
+		consumer.WithBalancer(b), consumer.WithBalancers(a.opts.balancers), consumer.WithRouter(rt),
+		consumer.WithStrategy(strategy), consumer.WithTimeout(time.Duration(r.Timeout)),
+		consumer.WithFilters(a.client), consumer.WithLogger(a.log))
+}
+
+func (a *App) closeReferences(context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closeReferencesLocked()
+}
+
+func (a *App) closeReferencesLocked() error {
+	var errs []error
+	for name, r := range a.refs {
+		if err := r.Close(); err != nil && !errors.Is(err, registry.ErrClosed) {
+			errs = append(errs, fmt.Errorf("app: close reference %s: %w", name, err))
+		}
+		delete(a.refs, name)
+	}
+	return errors.Join(errs...)
+}
+
+func (a *App) closeRegistries() error {
+	var errs []error
+	for name, r := range a.registries {
+		if err := r.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("app: close registry %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Config returns the configuration the app was built from.
+func (a *App) Config() *config.Config { return a.cfg }
+
+// Logger returns the app's logger.
+func (a *App) Logger() *slog.Logger { return a.log }
+
+// ServerFilters returns the server filter chain for the transport to run
+// around service handlers.
+func (a *App) ServerFilters() *filter.ServerChain { return a.server }
+
+// Registry returns the registry configured under name.
+func (a *App) Registry(name string) (registry.Registry, bool) {
+	r, ok := a.registries[name]
+	return r, ok
+}
+
+// Reference returns the started reference configured under name.
+func (a *App) Reference(name string) (*consumer.Reference, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.refs[name]
+	if !ok {
+		if _, configured := a.cfg.Reference(name); configured {
+			return nil, fmt.Errorf("app: reference %q is not started; call Start first", name)
+		}
+		names := make([]string, 0, len(a.cfg.References))
+		for _, c := range a.cfg.References {
+			names = append(names, c.Name)
+		}
+		return nil, fmt.Errorf("app: no reference named %q; configured: %s", name, strings.Join(names, ", "))
+	}
+	return r, nil
+}
+
+// Ready reports whether the provider (if any) is registered and serving.
+func (a *App) Ready() bool { return a.provider == nil || a.provider.Ready() }
+
+// Start starts the servers, registers the services and starts the
+// references.
+func (a *App) Start(ctx context.Context) error { return a.life.Start(ctx) }
+
+// Stop deregisters, drains and stops the servers, closes the references
+// and then the registries.
+func (a *App) Stop(ctx context.Context) error {
+	return errors.Join(a.life.Stop(ctx), a.closeRegistries())
+}
+
+// Run starts the app, waits for SIGINT/SIGTERM or ctx, and stops it within
+// stopTimeout.
+func (a *App) Run(ctx context.Context, stopTimeout time.Duration) error {
+	err := lifecycle.Run(ctx, a.life, stopTimeout)
+	return errors.Join(err, a.closeRegistries())
+}

@@ -1,0 +1,121 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shoalmesh/shoal/sdk/app"
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/sdk/internal/memnet"
+	"github.com/shoalmesh/shoal/sdk/provider"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func noEnv(string) (string, bool) { return "", false }
+
+func servers(n *memnet.Net) app.ServerFactory {
+	return func(p config.Protocol) (provider.Server, error) {
+		s := n.NewServer("127.0.0.1", p.Port)
+		s.Handle("/greet.GreetService/Greet", func(_ context.Context, info *call.Info, req any) (any, error) {
+			return "hello " + req.(string) + " from " + info.Attachments["x-client"], nil
+		})
+		return s, nil
+	}
+}
+
+func TestProviderAndConsumerInOneApp(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "registry.yaml")
+	cfg, err := config.Load(config.WithEnv(noEnv), config.WithYAML("shoal.yaml", []byte(`
+application: {name: greeter}
+registries: [{name: local, kind: file, address: `+reg+`}]
+protocols: [{name: tri, port: 50061, host: 127.0.0.1}]
+services: [{interface: greet.GreetService, version: 1.0.0}]
+references: [{name: greeter, interface: greet.GreetService, version: 1.0.0, timeout: 2s}]
+filters: {client: [stamp]}
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters := filter.NewRegistry()
+	_ = filters.RegisterClient(filter.Client{Name: "stamp", Unary: func(ctx context.Context, info *call.Info, req, resp any, next filter.UnaryInvoker) error {
+		info.Attachments = info.Attachments.Clone().Set("x-client", "stamped")
+		return next(ctx, info, req, resp)
+	}})
+	n := memnet.New()
+	a, err := app.New(cfg, app.WithLogger(quiet), app.WithTransport(n), app.WithServers(servers(n)), app.WithFilters(filters), app.WithDrainDelay(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Reference("greeter"); err == nil || !strings.Contains(err.Error(), "not started") {
+		t.Errorf("Reference before Start: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !a.Ready() {
+		t.Error("not ready after Start")
+	}
+	ref, err := a.Reference("greeter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	if err := ref.Invoke(ctx, "Greet", "alice", &out); err != nil || out != "hello alice from stamped" {
+		t.Fatalf("call: %q, %v", out, err)
+	}
+	if _, err := a.Reference("nope"); err == nil || !strings.Contains(err.Error(), "configured: greeter") {
+		t.Errorf("unknown reference: %v", err)
+	}
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a.Ready() {
+		t.Error("ready after Stop")
+	}
+}
+
+func TestNewReportsMissingPieces(t *testing.T) {
+	cfg, err := config.Load(config.WithEnv(noEnv), config.WithYAML("shoal.yaml", []byte(`
+registries: [{name: zk, kind: zookeeper, address: x}]
+services: [{interface: a.A}]
+references: [{interface: b.B, registry: zk, balancer: fastest, router: mesh}]
+filters: {client: [auth], server: [metrics]}
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = app.New(cfg, app.WithLogger(quiet))
+	for _, want := range []string{
+		`app: filters.client: filter: client[0]: client filter "auth" is not registered`,
+		`app: filters.server: filter: server[0]: server filter "metrics" is not registered`,
+		`app: references[0].balancer: balancer "fastest" is not registered; registered: least_request, random, ring_hash, round_robin`,
+		`app: references[0].router: router "mesh" is not registered; registered: service`,
+		"there is no transport",
+		"there is no server factory",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error:\n%v\nwant: %s", err, want)
+		}
+	}
+	cfg.Filters = config.Filters{}
+	cfg.References = nil
+	cfg.Services = nil
+	_, err = app.New(cfg, app.WithLogger(quiet))
+	if err == nil || !strings.Contains(err.Error(), `app: registries[0].kind: registry kind "zookeeper" is not registered; registered: direct, file`) {
+		t.Errorf("unknown registry kind: %v", err)
+	}
+}
