@@ -22,8 +22,8 @@ const (
 	DefaultRootCertFile = "/var/run/secrets/istio/root-cert.pem"
 	// DefaultTokenFile is the projected service account token with the
 	// istio-ca audience; ServiceAccountTokenFile is the fallback.
-	DefaultTokenFile        = "/var/run/secrets/tokens/istio-token"
-	ServiceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	DefaultTokenFile        = "/var/run/secrets/tokens/istio-token"                 //nolint:gosec // a path, not a credential
+	ServiceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token" //nolint:gosec // a path, not a credential
 	// GeneratorGRPC is the GENERATOR metadata value selecting istiod's
 	// proxyless generator.
 	GeneratorGRPC = "grpc"
@@ -74,9 +74,8 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.ServerURI == "" {
 		errs = append(errs, errors.New("no istiod address; set SHOAL_XDS_ADDRESS (for example istiod.istio-system.svc:15012)"))
-	} else if strings.HasPrefix(c.ServerURI, "unix:") {
-		// A local socket, as istio-agent offers to proxyless gRPC.
-	} else if _, port, err := net.SplitHostPort(c.ServerURI); err != nil || port == "" {
+	} else if _, port, err := net.SplitHostPort(c.ServerURI); !strings.HasPrefix(c.ServerURI, "unix:") && (err != nil || port == "") {
+		// (unix: is a local socket, as istio-agent offers to proxyless gRPC.)
 		errs = append(errs, fmt.Errorf("istiod address %q is not host:port; set SHOAL_XDS_ADDRESS like istiod.istio-system.svc:15012", c.ServerURI))
 	}
 	if c.Node.ID == "" {

@@ -16,7 +16,7 @@ const (
 	EnvTLS         = "SHOAL_XDS_TLS"
 	EnvRootCert    = "SHOAL_XDS_ROOT_CERT"
 	EnvServerName  = "SHOAL_XDS_SERVER_NAME"
-	EnvToken       = "SHOAL_XDS_TOKEN"
+	EnvToken       = "SHOAL_XDS_TOKEN" //nolint:gosec // the name of a variable holding a file path
 	EnvDomain      = "SHOAL_CLUSTER_DOMAIN"
 	EnvGRPCFile    = "GRPC_XDS_BOOTSTRAP"
 	EnvGRPCConfig  = "GRPC_XDS_BOOTSTRAP_CONFIG"
@@ -77,7 +77,7 @@ func FromEnv(environ []string) (*Config, error) {
 	if id.PodName == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return nil, fmt.Errorf("registry-istio: no POD_NAME and no host name (%v); set POD_NAME", err)
+			return nil, fmt.Errorf("registry-istio: no POD_NAME and no host name (%w); set POD_NAME", err)
 		}
 		id.PodName = h
 	}
@@ -116,7 +116,7 @@ func readMeta(env map[string]string, id *Identity) error {
 		case strings.HasPrefix(k, metaJSONPrefix):
 			var parsed any
 			if err := json.Unmarshal([]byte(v), &parsed); err != nil {
-				return fmt.Errorf("registry-istio: %s is not valid JSON (%v); fix or unset it", k, err)
+				return fmt.Errorf("registry-istio: %s is not valid JSON (%w); fix or unset it", k, err)
 			}
 			key := strings.TrimPrefix(k, metaJSONPrefix)
 			if key == "LABELS" {
@@ -161,7 +161,7 @@ func transportFromEnv(getenv func(string) string, cfg *Config) error {
 	}
 	_, port, err := net.SplitHostPort(cfg.ServerURI)
 	if err != nil {
-		return fmt.Errorf("registry-istio: %s=%q is not host:port (%v); use for example istiod.istio-system.svc:15012", EnvAddress, cfg.ServerURI, err)
+		return fmt.Errorf("registry-istio: %s=%q is not host:port (%w); use for example istiod.istio-system.svc:15012", EnvAddress, cfg.ServerURI, err)
 	}
 	useTLS := port == TLSPort
 	switch v := strings.ToLower(getenv(EnvTLS)); v {

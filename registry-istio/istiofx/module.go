@@ -4,11 +4,12 @@ import (
 	"context"
 	"log/slog"
 
+	"go.uber.org/fx"
+
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsmesh"
 	"github.com/shoalmesh/shoal/sdk/registry"
-	"go.uber.org/fx"
 )
 
 // Module provides the istiod client and discovery.

@@ -5,14 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/goleak"
+
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
 	"github.com/shoalmesh/shoal/registry-istio/istiofx"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdstest"
 	"github.com/shoalmesh/shoal/sdk/registry"
-	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {

@@ -13,14 +13,15 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
-	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
+	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
 )
 
 // Client is an ADS client to istiod. Create it with New and stop it with
@@ -220,7 +221,7 @@ func backoffDelay(minDelay, maxDelay time.Duration, attempt int) time.Duration {
 		d *= 1.6
 	}
 	d = min(d, float64(maxDelay))
-	d *= 0.8 + 0.4*rand.Float64() //nolint:gosec // jitter needs no crypto randomness
+	d *= 0.8 + 0.4*rand.Float64()
 	return time.Duration(d)
 }
 

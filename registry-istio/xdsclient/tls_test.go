@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
 	"github.com/shoalmesh/shoal/registry-istio/xdstest"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 )
 
 // testPKI makes a CA and a serving certificate for istiod's name, and

@@ -3,10 +3,11 @@ package xdsresource_test
 import (
 	"testing"
 
-	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
-	"github.com/shoalmesh/shoal/registry-istio/xdstest"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
+	"github.com/shoalmesh/shoal/registry-istio/xdstest"
 )
 
 // FuzzUnmarshal feeds arbitrary bytes as each resource type. Unmarshal must

@@ -156,6 +156,9 @@ func headerMatchFromProto(pb *routev3.HeaderMatcher) (HeaderMatch, error) {
 	if h.Name == "" {
 		return h, fmt.Errorf("no header name")
 	}
+	// The deprecated specifiers are still read: older istiod versions send
+	// them. Newer ones send string_match.
+	//nolint:staticcheck // see above
 	switch s := pb.GetHeaderMatchSpecifier().(type) {
 	case *routev3.HeaderMatcher_ExactMatch:
 		h.Kind, h.Value = MatchExact, s.ExactMatch

@@ -13,12 +13,13 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
-	"github.com/shoalmesh/shoal/registry-istio/xdstest"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
+	"github.com/shoalmesh/shoal/registry-istio/xdstest"
 )
 
 const (
@@ -143,7 +144,7 @@ func TestListener(t *testing.T) {
 			typ:  xdsresource.ListenerType,
 			msg: func() proto.Message {
 				return withHCM(xdstest.Listener(host, port), func(h *hcmv3.HttpConnectionManager) {
-					h.GetRds().ConfigSource = &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Path{Path: "/x"}}
+					h.GetRds().ConfigSource = &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_ApiConfigSource{ApiConfigSource: &corev3.ApiConfigSource{}}}
 				})
 			},
 			wantErr: "rds.config_source is not ADS",
@@ -380,7 +381,7 @@ func TestCluster(t *testing.T) {
 			typ:  xdsresource.ClusterType,
 			msg: func() proto.Message {
 				c := xdstest.Cluster(host, "", port)
-				c.EdsClusterConfig.EdsConfig = &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Path{Path: "/eds"}}
+				c.EdsClusterConfig.EdsConfig = &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_ApiConfigSource{ApiConfigSource: &corev3.ApiConfigSource{}}}
 				return c
 			},
 			wantErr: "eds_cluster_config.eds_config is not ADS",

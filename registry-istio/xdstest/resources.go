@@ -12,6 +12,7 @@ import (
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -168,8 +169,10 @@ func HeaderMatch(prefix string, headers map[string]string) *routev3.RouteMatch {
 	m := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: prefix}}
 	for k, v := range headers {
 		m.Headers = append(m.Headers, &routev3.HeaderMatcher{
-			Name:                 k,
-			HeaderMatchSpecifier: &routev3.HeaderMatcher_ExactMatch{ExactMatch: v},
+			Name: k,
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+				MatchPattern: &matcherv3.StringMatcher_Exact{Exact: v},
+			}},
 		})
 	}
 	return m

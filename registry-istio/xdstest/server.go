@@ -55,7 +55,6 @@ type Server struct {
 	serving  chan struct{} // closed when the current Serve returns
 	version  int
 	requests []Request
-	streams  int
 	open     int
 	metadata map[int64]metadata.MD
 }
