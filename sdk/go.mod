@@ -6,11 +6,14 @@ replace github.com/shoalmesh/shoal/triple => ../triple
 
 require (
 	github.com/fsnotify/fsnotify v1.9.0
+	go.uber.org/fx v1.24.0
 	go.uber.org/goleak v1.3.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
-	github.com/kr/text v0.2.0 // indirect
+	go.uber.org/dig v1.19.0 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
+	go.uber.org/zap v1.26.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )

@@ -22,6 +22,23 @@ import (
 	"github.com/shoalmesh/shoal/sdk/router"
 )
 
+// BuiltinRegistryKinds lists the registry kinds every app knows: file and
+// direct, plus those added to registry.Default.
+func BuiltinRegistryKinds() []string {
+	return append([]string{file.Name, direct.Name}, registry.Default.Names()...)
+}
+
+// BuiltinRegistry returns the builder of a built-in registry kind.
+func BuiltinRegistry(kind string) (registry.Builder, error) {
+	switch kind {
+	case file.Name:
+		return file.Builder(), nil
+	case direct.Name:
+		return direct.Builder(), nil
+	}
+	return registry.Default.Get(kind)
+}
+
 // ServerFactory makes the server for one configured protocol.
 type ServerFactory func(p config.Protocol) (provider.Server, error)
 
@@ -38,6 +55,8 @@ type options struct {
 	servers    ServerFactory
 	drainDelay time.Duration
 	serving    func(bool)
+	clientFs   []filter.Client
+	serverFs   []filter.Server
 }
 
 type optionFunc func(*options)
@@ -72,6 +91,19 @@ func WithTransport(t consumer.Transport) Option {
 
 // WithServers sets how protocols become servers (the Triple server).
 func WithServers(f ServerFactory) Option { return optionFunc(func(o *options) { o.servers = f }) }
+
+// WithClientFilters adds client filters given in code. They are
+// registered by name, so the configuration can list them; when the
+// configuration lists no client filters, the chain is these filters ordered
+// by their Order fields.
+func WithClientFilters(fs ...filter.Client) Option {
+	return optionFunc(func(o *options) { o.clientFs = append(o.clientFs, fs...) })
+}
+
+// WithServerFilters is WithClientFilters for server filters.
+func WithServerFilters(fs ...filter.Server) Option {
+	return optionFunc(func(o *options) { o.serverFs = append(o.serverFs, fs...) })
+}
 
 // WithDrainDelay sets the provider's drain delay (default 1s).
 func WithDrainDelay(d time.Duration) Option { return optionFunc(func(o *options) { o.drainDelay = d }) }
@@ -116,13 +148,34 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 			o.builders.Register(b)
 		}
 	}
+
 	a := &App{cfg: cfg, opts: o, log: o.logger, registries: map[string]registry.Registry{}, refs: map[string]*consumer.Reference{}, life: lifecycle.New(o.logger)}
 	var errs []error
+	for _, f := range o.clientFs {
+		if err := o.filters.RegisterClient(f); err != nil {
+			errs = append(errs, fmt.Errorf("app: client filter: %w", err))
+		}
+	}
+	for _, f := range o.serverFs {
+		if err := o.filters.RegisterServer(f); err != nil {
+			errs = append(errs, fmt.Errorf("app: server filter: %w", err))
+		}
+	}
 	var err error
-	if a.client, err = o.filters.ClientChain(cfg.Filters.Client...); err != nil {
+	if len(cfg.Filters.Client) == 0 {
+		a.client, err = filter.NewClientChain(o.clientFs...)
+	} else {
+		a.client, err = o.filters.ClientChain(cfg.Filters.Client...)
+	}
+	if err != nil {
 		errs = append(errs, fmt.Errorf("app: filters.client: %w", err))
 	}
-	if a.server, err = o.filters.ServerChain(cfg.Filters.Server...); err != nil {
+	if len(cfg.Filters.Server) == 0 {
+		a.server, err = filter.NewServerChain(o.serverFs...)
+	} else {
+		a.server, err = o.filters.ServerChain(cfg.Filters.Server...)
+	}
+	if err != nil {
 		errs = append(errs, fmt.Errorf("app: filters.server: %w", err))
 	}
 	for i, r := range cfg.References {
