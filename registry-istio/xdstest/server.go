@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -41,9 +40,17 @@ type Request struct {
 // IsNACK reports whether the request rejects the previous response.
 func (r Request) IsNACK() bool { return r.ErrorDetail != "" }
 
+// TB is the part of testing.TB the server uses; *testing.T, *testing.B and
+// *testing.F satisfy it, and so can a small adapter in a runnable example.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // Server is the in-process management server. Create it with NewServer.
 type Server struct {
-	tb       testing.TB
+	tb       TB
 	cache    cachev3.SnapshotCache
 	istiod   *istiodLike
 	grpcOpts []grpc.ServerOption
@@ -70,7 +77,7 @@ func WithGRPCOptions(opts ...grpc.ServerOption) Option {
 
 // NewServer starts a management server on 127.0.0.1 with an ephemeral port.
 // It is stopped by t's cleanup.
-func NewServer(tb testing.TB, opts ...Option) *Server {
+func NewServer(tb TB, opts ...Option) *Server {
 	tb.Helper()
 	s := &Server{tb: tb, cache: cachev3.NewSnapshotCache(false, constantHash{}, nil), metadata: map[int64]metadata.MD{}}
 	for _, o := range opts {
