@@ -209,13 +209,11 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 		a.registries[r.Name] = reg
 	}
 	if err := errors.Join(errs...); err != nil {
-		a.closeRegistries()
-		return nil, err
+		return nil, errors.Join(err, a.closeRegistries())
 	}
 	if len(cfg.Services) > 0 {
 		if err := a.buildProvider(); err != nil {
-			a.closeRegistries()
-			return nil, err
+			return nil, errors.Join(err, a.closeRegistries())
 		}
 		_ = a.life.Append(a.provider.Hooks())
 	}
@@ -286,8 +284,7 @@ func (a *App) startReferences(context.Context) error {
 		a.refs[r.Name] = ref
 	}
 	if err := errors.Join(errs...); err != nil {
-		a.closeReferencesLocked()
-		return err
+		return errors.Join(err, a.closeReferencesLocked())
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func ExampleNew() {
 		fmt.Println(err)
 		return
 	}
-	defer a.Stop(ctx)
+	defer func() { _ = a.Stop(ctx) }()
 
 	ref, _ := a.Reference("greeter")
 	var out string

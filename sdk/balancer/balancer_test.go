@@ -387,7 +387,7 @@ func TestUpdatesConcurrentWithPicks(t *testing.T) {
 					for i := range 5000 {
 						r, err := h.Pick(ringInfo(strconv.Itoa(g*5000 + i)))
 						if err != nil || r.Endpoint == nil || !strings.HasPrefix(r.Endpoint.Address, "10.0.0.") {
-							errs <- fmt.Errorf("pick %d: %v, %v", i, r, err)
+							errs <- fmt.Errorf("pick %d: %v: %w", i, r, err)
 							return
 						}
 						if r.Done != nil {

@@ -150,13 +150,13 @@ func CodeOf(err error) Code {
 
 func findCode(err error) (Code, bool) {
 	for depth := 0; err != nil && depth < 100; depth++ {
-		switch e := err.(type) {
+		switch e := err.(type) { //nolint:errorlint // walks the chain itself, outermost first
 		case *Error:
 			return e.Code, true
 		case Coder:
 			return e.StatusCode(), true
 		}
-		switch u := err.(type) {
+		switch u := err.(type) { //nolint:errorlint // the unwrap step of that walk
 		case interface{ Unwrap() error }:
 			err = u.Unwrap()
 		case interface{ Unwrap() []error }:

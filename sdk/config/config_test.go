@@ -23,11 +23,7 @@ func load(t *testing.T, yaml string, opts ...config.Option) (*config.Config, err
 
 func TestDefaultsMakeTheFileOptional(t *testing.T) {
 	dir := t.TempDir()
-	wd, _ := os.Getwd()
-	if err := os.Chdir(dir); err != nil { // no shoal.yaml here
-		t.Fatal(err)
-	}
-	defer os.Chdir(wd)
+	t.Chdir(dir) // no shoal.yaml here
 	c, err := config.Load(config.WithEnv(noEnv), config.WithReference(config.Reference{Interface: "greet.GreetService"}))
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +153,7 @@ func TestBadFiles(t *testing.T) {
 			"references:\n  - interface: greet.GreetService\n  - name: b\n",
 			"shoal.yaml: references[1].interface: empty; set it to the service's interface name such as greet.GreetService",
 		},
-		{"unknown field", "application:\n  nmae: x\n", `shoal.yaml: line 2: unknown field "nmae" in application; check the spelling, the fields are: name, labels`},
+		{"unknown field", "application:\n  nickname: x\n", `shoal.yaml: line 2: unknown field "nickname" in application; check the spelling, the fields are: name, labels`},
 		{"not yaml", "references: [", "shoal.yaml: not valid YAML"},
 		{"wrong type", "protocols:\n  - port: high\n", "shoal.yaml: not valid YAML"},
 		{"bad duration", "references:\n  - {interface: a, timeout: soon}\n", `"soon" is not a duration`},

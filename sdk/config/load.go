@@ -139,7 +139,7 @@ func (l *loader) read() ([]byte, string, error) {
 	if path == "" {
 		return nil, "", nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) //nolint:gosec // the path names the application's own configuration
 	if errors.Is(err, fs.ErrNotExist) && !must {
 		return nil, "", nil // shoal.yaml is optional
 	}

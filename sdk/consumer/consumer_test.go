@@ -79,7 +79,7 @@ func (c *memConn) Invoke(ctx context.Context, info *call.Info, req, resp any) er
 	return nil
 }
 
-func (c *memConn) NewStream(ctx context.Context, info *call.Info) (filter.ClientStream, error) {
+func (c *memConn) NewStream(context.Context, *call.Info) (filter.ClientStream, error) {
 	return nil, call.Errorf(call.Unimplemented, "no streams in memory")
 }
 
@@ -133,7 +133,7 @@ func newRef(t testing.TB, f *registry.Feed, n *memNet, opts ...consumer.Option) 
 	return r
 }
 
-func greet(r *consumer.Reference, ctx context.Context) (string, error) {
+func greet(ctx context.Context, r *consumer.Reference) (string, error) {
 	var out string
 	err := r.Invoke(ctx, "Greet", "hi", &out)
 	return out, err
@@ -160,7 +160,7 @@ func TestBalancesAndFollowsUpdates(t *testing.T) {
 	r := newRef(t, f, n)
 	got := map[string]int{}
 	for range 200 {
-		out, err := greet(r, context.Background())
+		out, err := greet(context.Background(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,14 +171,14 @@ func TestBalancesAndFollowsUpdates(t *testing.T) {
 	}
 	publish(t, f, service("2", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"))
 	eventually(t, "the new endpoint", func() bool {
-		out, _ := greet(r, context.Background())
+		out, _ := greet(context.Background(), r)
 		return out == "10.0.0.3:1"
 	})
 	// The removed endpoint's connection closes; the new one is dialled lazily.
 	publish(t, f, service("3", "10.0.0.3:1"))
 	eventually(t, "calls only to the remaining endpoint", func() bool {
 		for range 5 {
-			if out, _ := greet(r, context.Background()); out != "10.0.0.3:1" {
+			if out, _ := greet(context.Background(), r); out != "10.0.0.3:1" {
 				return false
 			}
 		}
@@ -201,14 +201,14 @@ func TestFailoverAroundABrokenEndpoint(t *testing.T) {
 	publish(t, f, service("1", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"))
 	r := newRef(t, f, n, consumer.WithStrategy(cluster.Failover(cluster.WithBackoff(mesh.Backoff{Base: time.Microsecond}))))
 	for i := range 100 {
-		if out, err := greet(r, context.Background()); err != nil || out != "10.0.0.2:1" {
+		if out, err := greet(context.Background(), r); err != nil || out != "10.0.0.2:1" {
 			t.Fatalf("call %d: %q, %v", i, out, err)
 		}
 	}
 	ff := newRef(t, f, n, consumer.WithStrategy(cluster.Failfast()))
 	failed := 0
 	for range 30 {
-		if _, err := greet(ff, context.Background()); err != nil {
+		if _, err := greet(context.Background(), ff); err != nil {
 			failed++
 		}
 	}
@@ -247,7 +247,7 @@ func TestGracefulRemovalLosesNoCall(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := greet(r, context.Background()); err != nil {
+				if _, err := greet(context.Background(), r); err != nil {
 					failures.Add(1)
 					t.Errorf("call failed during removal: %v", err)
 				}
@@ -285,12 +285,12 @@ func TestFiltersAttachmentsAndTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRef(t, f, n, consumer.WithFilters(chain), consumer.WithTimeout(30*time.Millisecond))
-	out, err := greet(r, call.WithAttachments(context.Background(), call.Attachments{"x-user": "alice"}))
+	out, err := greet(call.WithAttachments(context.Background(), call.Attachments{"x-user": "alice"}), r)
 	if err != nil || out != "/greet.GreetService/Greet alice seen" {
 		t.Fatalf("got %q, %v", out, err)
 	}
 	start := time.Now()
-	_, err = greet(r, call.WithAttachments(context.Background(), call.Attachments{"x-hang": "1"}))
+	_, err = greet(call.WithAttachments(context.Background(), call.Attachments{"x-hang": "1"}), r)
 	if call.CodeOf(err) != call.DeadlineExceeded || time.Since(start) > 2*time.Second {
 		t.Errorf("hanging call: %v after %s, want DEADLINE_EXCEEDED after 30ms", err, time.Since(start))
 	}
@@ -367,12 +367,12 @@ func TestRoutePoliciesAndSubsetBalancers(t *testing.T) {
 	// Ring hash on the v2 subset: one user always lands on one endpoint.
 	for _, user := range []string{"alice", "bob", "carol"} {
 		ctx := call.WithAttachments(context.Background(), call.Attachments{"x-user": user})
-		first, err := greet(r, ctx)
+		first, err := greet(ctx, r)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for range 20 {
-			if out, _ := greet(r, ctx); out != first {
+			if out, _ := greet(ctx, r); out != first {
 				t.Fatalf("user %s went to %s and %s", user, first, out)
 			}
 		}
@@ -403,13 +403,13 @@ func TestCallsWaitForTheFirstState(t *testing.T) {
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := greet(r, ctx); call.CodeOf(err) != call.Unavailable {
+	if _, err := greet(ctx, r); call.CodeOf(err) != call.Unavailable {
 		t.Errorf("before any state: %v, want UNAVAILABLE", err)
 	}
 	go func() { time.Sleep(10 * time.Millisecond); publish(t, f, service("1", "10.0.0.1:1")) }()
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
-	if out, err := greet(r, ctx2); err != nil || out != "10.0.0.1:1" {
+	if out, err := greet(ctx2, r); err != nil || out != "10.0.0.1:1" {
 		t.Errorf("after the state: %q, %v", out, err)
 	}
 }

@@ -24,7 +24,7 @@ func ExampleNewClientChain() {
 		fmt.Println(err)
 		return
 	}
-	invoke := chain.Unary(func(ctx context.Context, info *call.Info, req, resp any) error {
+	invoke := chain.Unary(func(_ context.Context, info *call.Info, _, _ any) error {
 		fmt.Println("send with", info.Attachments["authorization"])
 		return nil
 	})

@@ -122,7 +122,7 @@ func TestFilterCanShortCircuitAndEditAttachments(t *testing.T) {
 	h := sc.Unary(func(context.Context, *call.Info, any) (any, error) { handled++; return nil, nil })
 	cc, _ := filter.NewClientChain(stamp)
 	// Client with the stamping filter: the server chain lets it through.
-	invoke := cc.Unary(func(ctx context.Context, info *call.Info, req, resp any) error {
+	invoke := cc.Unary(func(ctx context.Context, info *call.Info, req, _ any) error {
 		_, err := h(ctx, info, req)
 		return err
 	})

@@ -168,7 +168,7 @@ func ValidateAddress(addr string) error {
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("%q is not host:port (%v); write it like 10.0.0.7:50051 or [::1]:50051", addr, err)
+		return fmt.Errorf("%q is not host:port (%w); write it like 10.0.0.7:50051 or [::1]:50051", addr, err)
 	}
 	if host == "" {
 		return fmt.Errorf("%q has no host; write it like 10.0.0.7:50051", addr)

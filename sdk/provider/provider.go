@@ -161,7 +161,7 @@ func (p *Provider) Start(ctx context.Context) error {
 					return errors.Join(fmt.Errorf("provider: register %s at %s: %w", svc.Key, addr, err), p.stopLocked(ctx, false))
 				}
 				p.registered = append(p.registered, registered{r, inst})
-				p.log.Info("provider: registered", "service", svc.Key.String(), "address", addr)
+				p.log.Info("provider: registered", "service", svc.String(), "address", addr)
 			}
 		}
 	}

@@ -60,7 +60,7 @@ func New(urls ...string) (*Registry, error) {
 func parse(raw string) (target, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
-		return target{}, fmt.Errorf("not a URL (%v); write tri://host:port", err)
+		return target{}, fmt.Errorf("not a URL (%w); write tri://host:port", err)
 	}
 	if u.Scheme != "tri" {
 		return target{}, fmt.Errorf("scheme %q is not supported; write tri://host:port", u.Scheme)

@@ -82,7 +82,7 @@ func New(path string, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file registry: path %q: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("file registry: cannot create the directory of %s: %w; choose a writable path", abs, err)
 	}
 	r := &Registry{path: abs, log: o.logger.With("registry", Name, "path", abs), done: make(chan struct{}), opts: o}
@@ -98,7 +98,7 @@ func New(path string, opts ...Option) (*Registry, error) {
 	// Watch the directory, not the file: editors and Register replace the
 	// file by renaming a new one over it.
 	if err := r.fsw.Add(filepath.Dir(abs)); err != nil {
-		r.fsw.Close()
+		_ = r.fsw.Close()
 		return nil, fmt.Errorf("file registry: cannot watch the directory of %s: %w", abs, err)
 	}
 	r.wg.Add(1)
@@ -180,7 +180,7 @@ func (r *Registry) loop() {
 			r.log.Warn("file registry: watch error; edits may be missed until the next change", "error", err)
 		case <-fire:
 			fire = nil
-			r.Reload()
+			_ = r.Reload() // a rejected edit is logged and kept for Err
 		}
 	}
 }
@@ -286,11 +286,11 @@ func (r *Registry) edit(ctx context.Context, change func(*document)) error {
 	_, werr := tmp.Write(data)
 	cerr := tmp.Close()
 	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
+		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("file registry: writing %s: %w", tmp.Name(), err)
 	}
 	if err := os.Rename(tmp.Name(), r.path); err != nil {
-		os.Remove(tmp.Name())
+		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("file registry: replacing %s: %w", r.path, err)
 	}
 	// Install at once rather than waiting for the change event, so that a

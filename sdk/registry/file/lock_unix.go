@@ -14,7 +14,7 @@ import (
 // lockFile takes an exclusive advisory lock (flock) on path, polling until
 // ctx ends, and returns the function that releases it.
 func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
