@@ -7,6 +7,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
+	"github.com/shoalmesh/shoal/registry-istio/mapping"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsmesh"
 	"github.com/shoalmesh/shoal/sdk/registry"
@@ -24,6 +25,9 @@ type Params struct {
 	Config        *bootstrap.Config  `optional:"true"`
 	Logger        *slog.Logger       `optional:"true"`
 	ClientOptions []xdsclient.Option `group:"xdsclient.options"`
+	// Scheme is the interface-to-host convention; the zero value is the
+	// default.
+	Scheme mapping.Scheme `optional:"true"`
 }
 
 // Result is what New provides.
@@ -54,6 +58,6 @@ func New(p Params) (Result, error) {
 		return Result{}, err
 	}
 	p.Lifecycle.Append(fx.Hook{OnStop: func(context.Context) error { return c.Close() }})
-	d := xdsmesh.NewDiscovery(c, p.Logger)
+	d := xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(p.Logger), xdsmesh.WithScheme(p.Scheme))
 	return Result{Client: c, Discovery: d, Registry: d}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/shoalmesh/shoal/registry-istio/mapping"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
 	"github.com/shoalmesh/shoal/sdk/mesh"
@@ -19,21 +20,51 @@ import (
 const TargetScheme = "xds:///"
 
 // Discovery serves sdk watchers from an xDS client. It implements
-// registry.Discovery for host-level targets.
+// registry.Discovery for interface names (mapped to hosts by a
+// mapping.Scheme) and host-level targets.
 type Discovery struct {
 	client *xdsclient.Client
 	logger *slog.Logger
+	scheme mapping.Scheme
 }
 
-// NewDiscovery returns a Discovery over client; logger may be nil.
-func NewDiscovery(client *xdsclient.Client, logger *slog.Logger) *Discovery {
-	if logger == nil {
-		logger = slog.Default()
+// Option configures a Discovery.
+type Option func(*Discovery)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(d *Discovery) {
+		if l != nil {
+			d.logger = l
+		}
 	}
-	return &Discovery{client: client, logger: logger.With("component", "registry-istio/xdsmesh")}
+}
+
+// WithScheme sets the interface-to-host convention (default: the zero
+// mapping.Scheme, hosts under shoal.local on port 50051).
+func WithScheme(s mapping.Scheme) Option {
+	return func(d *Discovery) { d.scheme = s }
+}
+
+// NewDiscovery returns a Discovery over client.
+func NewDiscovery(client *xdsclient.Client, opts ...Option) *Discovery {
+	d := &Discovery{client: client, logger: slog.Default()}
+	for _, o := range opts {
+		o(d)
+	}
+	d.logger = d.logger.With("component", "registry-istio/xdsmesh")
+	return d
 }
 
 var _ registry.Discovery = (*Discovery)(nil)
+
+// Target returns the host:port a key resolves to.
+func (d *Discovery) Target(key registry.Key) (string, error) {
+	if strings.HasPrefix(key.Interface, TargetScheme) || strings.Contains(key.Interface, ":") {
+		return ParseTarget(key.Interface)
+	}
+	return d.scheme.Target(key)
+}
 
 // ParseTarget returns the host:port of a host-level target, given as
 // "xds:///host:port" or "host:port".
@@ -49,11 +80,13 @@ func ParseTarget(s string) (string, error) {
 	return t, nil
 }
 
-// Watch watches a host-level target named by key.Interface (xds:///host:port
-// or host:port). Group and version are not used at this level. Interface
-// names are mapped to hosts by the registration layer, not here.
+// Watch watches key. A key.Interface of the form xds:///host:port (or
+// host:port) is a host-level target, used as is. Any other is an interface
+// name, mapped with its group to the host of the ServiceEntry that carries
+// it (see package mapping). The version is not part of the host; it selects
+// endpoints by their version label in the caller's routing.
 func (d *Discovery) Watch(_ context.Context, key registry.Key) (registry.Watcher, error) {
-	target, err := ParseTarget(key.Interface)
+	target, err := d.Target(key)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func newDiscovery(t *testing.T, srv *xdstest.Server) (*xdsmesh.Discovery, *xdscl
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return xdsmesh.NewDiscovery(c, quiet), c
+	return xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(quiet)), c
 }
 
 func next(t *testing.T, w registry.Watcher) *mesh.Snapshot {
@@ -204,7 +204,34 @@ func TestDiscoveryUnknownTargetAndClose(t *testing.T) {
 			t.Fatalf("%v still watched after Close: %+v", ts.Type, ts.Resources)
 		}
 	}
-	if _, err := d.Watch(context.Background(), registry.Key{Interface: "greet.GreetService"}); err == nil || !strings.Contains(err.Error(), "xds:///<host>:<port>") {
-		t.Fatalf("interface name error = %v", err)
+	if _, err := d.Watch(context.Background(), registry.Key{Interface: "xds:///greeter"}); err == nil || !strings.Contains(err.Error(), "xds:///<host>:<port>") {
+		t.Fatalf("bad target error = %v", err)
+	}
+	if _, err := d.Watch(context.Background(), registry.Key{Interface: "greet..GreetService"}); err == nil || !strings.Contains(err.Error(), "empty segment") {
+		t.Fatalf("bad interface error = %v", err)
+	}
+}
+
+// A consumer names only the interface (and group); the host of the
+// ServiceEntry carrying it is derived, and istiod's resources for that host
+// resolve it.
+func TestDiscoveryByInterfaceName(t *testing.T) {
+	const seHost = "greet.greetservice.blue.shoal.local"
+	srv := xdstest.NewServer(t)
+	srv.Set(xdstest.Service(seHost, 50051, xdstest.Endpoint{IP: "10.3.0.1", Port: 20000, Labels: map[string]string{"version": "v2"}}))
+	d, _ := newDiscovery(t, srv)
+	key := registry.Key{Interface: "greet.GreetService", Group: "blue", Version: "v2"}
+	if got, err := d.Target(key); err != nil || got != seHost+":50051" {
+		t.Fatalf("Target = %q, %v", got, err)
+	}
+	w, err := d.Watch(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := next(t, w)
+	c, ok := s.Cluster(mesh.Destination{Service: seHost + ":50051"})
+	if !ok || len(c.Ready()) != 1 || c.Ready()[0].Address != "10.3.0.1:20000" || c.Ready()[0].Labels["version"] != "v2" {
+		t.Fatalf("cluster %+v %v", c, ok)
 	}
 }
