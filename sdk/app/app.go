@@ -50,6 +50,7 @@ type options struct {
 	builders   *registry.Builders
 	balancers  *balancer.Registry
 	routers    *router.Registry
+	engines    *router.Engines
 	filters    *filter.Registry
 	transport  consumer.Transport
 	servers    ServerFactory
@@ -80,6 +81,11 @@ func WithBalancers(r *balancer.Registry) Option {
 
 // WithRouters sets where router names are looked up (default router.Default).
 func WithRouters(r *router.Registry) Option { return optionFunc(func(o *options) { o.routers = r }) }
+
+// WithEngines sets where routing engines are looked up by the references'
+// router names (default router.DefaultEngines). A name found here wins over
+// a router of the same name.
+func WithEngines(e *router.Engines) Option { return optionFunc(func(o *options) { o.engines = e }) }
 
 // WithFilters sets where the configured filter names are looked up.
 func WithFilters(r *filter.Registry) Option { return optionFunc(func(o *options) { o.filters = r }) }
@@ -134,7 +140,7 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 	if cfg == nil {
 		return nil, errors.New("app: nil configuration; load one with config.Load()")
 	}
-	o := options{balancers: balancer.Default, routers: router.Default, filters: filter.NewRegistry(), drainDelay: time.Second}
+	o := options{balancers: balancer.Default, routers: router.Default, engines: router.DefaultEngines, filters: filter.NewRegistry(), drainDelay: time.Second}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
@@ -182,8 +188,10 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 		if _, err := a.balancerFor(r); err != nil {
 			errs = append(errs, fmt.Errorf("app: references[%d].balancer: %w", i, err))
 		}
-		if _, err := o.routers.Get(r.Router); err != nil {
-			errs = append(errs, fmt.Errorf("app: references[%d].router: %w", i, err))
+		if _, err := o.engines.Get(r.Router); err != nil {
+			if _, err := o.routers.Get(r.Router); err != nil {
+				errs = append(errs, fmt.Errorf("app: references[%d].router: %w (routing engines: %s)", i, err, namesOrNone(o.engines.Names())))
+			}
 		}
 	}
 	if len(cfg.References) > 0 && o.transport == nil {
@@ -301,15 +309,22 @@ func (a *App) newReference(r config.Reference) (*consumer.Reference, error) {
 		d = a.registries[r.Registry]
 	}
 	b, _ := a.balancerFor(r)
-	rt, _ := a.opts.routers.Get(r.Router)
 	strategy := cluster.Failfast()
 	if r.Cluster == "failover" {
 		strategy = cluster.Failover(cluster.WithRetries(*r.Retries))
 	}
-	return consumer.New(registry.Key{Interface: r.Interface, Group: r.Group, Version: r.Version}, d, a.opts.transport,
-		consumer.WithBalancer(b), consumer.WithBalancers(a.opts.balancers), consumer.WithRouter(rt),
+	opts := []consumer.Option{
+		consumer.WithBalancer(b), consumer.WithBalancers(a.opts.balancers),
 		consumer.WithStrategy(strategy), consumer.WithTimeout(time.Duration(r.Timeout)),
-		consumer.WithFilters(a.client), consumer.WithLogger(a.log))
+		consumer.WithFilters(a.client), consumer.WithLogger(a.log),
+	}
+	if eb, err := a.opts.engines.Get(r.Router); err == nil {
+		opts = append(opts, consumer.WithEngine(eb.Build()))
+	} else {
+		rt, _ := a.opts.routers.Get(r.Router)
+		opts = append(opts, consumer.WithRouter(rt))
+	}
+	return consumer.New(registry.Key{Interface: r.Interface, Group: r.Group, Version: r.Version}, d, a.opts.transport, opts...)
 }
 
 func (a *App) closeReferences(context.Context) error {
@@ -337,6 +352,13 @@ func (a *App) closeRegistries() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func namesOrNone(n []string) string {
+	if len(n) == 0 {
+		return "none"
+	}
+	return strings.Join(n, ", ")
 }
 
 // Config returns the configuration the app was built from.

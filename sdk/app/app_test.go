@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/shoalmesh/shoal/sdk/config"
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/internal/memnet"
+	"github.com/shoalmesh/shoal/sdk/mesh"
 	"github.com/shoalmesh/shoal/sdk/provider"
+	"github.com/shoalmesh/shoal/sdk/router"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -103,7 +106,7 @@ filters: {client: [auth], server: [metrics]}
 		`app: filters.client: filter: client[0]: client filter "auth" is not registered`,
 		`app: filters.server: filter: server[0]: server filter "metrics" is not registered`,
 		`app: references[0].balancer: balancer "fastest" is not registered; registered: least_request, random, ring_hash, round_robin`,
-		`app: references[0].router: router "mesh" is not registered; registered: service`,
+		`app: references[0].router: router "mesh" is not registered; registered: service (routing engines: none)`,
 		"there is no transport",
 		"there is no server factory",
 	} {
@@ -117,5 +120,65 @@ filters: {client: [auth], server: [metrics]}
 	_, err = app.New(cfg, app.WithLogger(quiet))
 	if err == nil || !strings.Contains(err.Error(), `app: registries[0].kind: registry kind "zookeeper" is not registered; registered: direct, file`) {
 		t.Errorf("unknown registry kind: %v", err)
+	}
+}
+
+// countingEngine sends each call to the first ready endpoint of the called
+// service and counts the calls it ran.
+type countingEngine struct {
+	snap  atomic.Pointer[mesh.Snapshot]
+	calls *atomic.Int64
+}
+
+func (e *countingEngine) Update(s *mesh.Snapshot) error { e.snap.Store(s); return nil }
+
+func (e *countingEngine) Invoke(ctx context.Context, info *call.Info, invoke router.Invoker) error {
+	e.calls.Add(1)
+	c, ok := e.snap.Load().Cluster(mesh.Destination{Service: info.Service})
+	if !ok || len(c.Ready()) == 0 {
+		return call.Errorf(call.Unavailable, "no endpoint")
+	}
+	return invoke(ctx, c.Ready()[0], info)
+}
+
+func (e *countingEngine) Close() {}
+
+type engineBuilder struct{ calls *atomic.Int64 }
+
+func (engineBuilder) Name() string { return "mesh" }
+
+func (b engineBuilder) Build() router.Engine { return &countingEngine{calls: b.calls} }
+
+func TestReferenceRoutedByAnEngine(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "registry.yaml")
+	cfg, err := config.Load(config.WithEnv(noEnv), config.WithYAML("shoal.yaml", []byte(`
+registries: [{name: local, kind: file, address: `+reg+`}]
+protocols: [{port: 50062, host: 127.0.0.1}]
+services: [{interface: greet.GreetService}]
+references: [{name: greeter, interface: greet.GreetService, router: mesh}]
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	n := memnet.New()
+	a, err := app.New(cfg, app.WithLogger(quiet), app.WithTransport(n), app.WithServers(servers(n)),
+		app.WithEngines(router.NewEngines(engineBuilder{&calls})), app.WithDrainDelay(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Stop(ctx) }()
+	ref, err := a.Reference("greeter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	if err := ref.Invoke(ctx, "Greet", "bob", &out); err != nil || out != "hello bob from " || calls.Load() != 1 {
+		t.Fatalf("call: %q, %v, engine ran %d calls", out, err, calls.Load())
 	}
 }

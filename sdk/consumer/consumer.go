@@ -43,6 +43,7 @@ type options struct {
 	timeout   time.Duration
 	filters   *filter.ClientChain
 	logger    *slog.Logger
+	engine    router.Engine
 }
 
 type optionFunc func(*options)
@@ -61,6 +62,13 @@ func WithBalancers(r *balancer.Registry) Option {
 
 // WithRouter sets the router (default router.Service()).
 func WithRouter(r router.Router) Option { return optionFunc(func(o *options) { o.router = r }) }
+
+// WithEngine hands routing, retries and balancing of every call to a
+// routing engine (router-mesh's Istio engine), in place of the router, the
+// balancers and the cluster strategy. The reference feeds it every
+// snapshot, owns it and closes it. The reference's timeout still bounds
+// each call.
+func WithEngine(e router.Engine) Option { return optionFunc(func(o *options) { o.engine = e }) }
 
 // WithStrategy sets the cluster strategy for calls whose route has no retry
 // policy (default cluster.Failover()).
@@ -187,6 +195,9 @@ func (r *Reference) Close() error {
 	r.closeOnce.Do(func() { close(r.done) })
 	err := r.watcher.Close()
 	r.wg.Wait()
+	if r.opts.engine != nil {
+		r.opts.engine.Close()
+	}
 	for _, c := range r.pool {
 		c.retire()
 	}
@@ -234,6 +245,9 @@ func (r *Reference) decide(ctx context.Context, info *call.Info) (*state, *clust
 }
 
 func (r *Reference) routeUnary(ctx context.Context, info *call.Info, req, resp any) error {
+	if e := r.opts.engine; e != nil {
+		return r.engineUnary(ctx, e, info, req, resp)
+	}
 	s, cs, strategy, timeout, err := r.decide(ctx, info)
 	if err != nil {
 		return err
@@ -244,6 +258,24 @@ func (r *Reference) routeUnary(ctx context.Context, info *call.Info, req, resp a
 		defer cancel()
 	}
 	return strategy.Invoke(ctx, info, cs.handle, req, resp, s.invoke)
+}
+
+func (r *Reference) engineUnary(ctx context.Context, e router.Engine, info *call.Info, req, resp any) error {
+	if _, err := r.current(ctx); err != nil {
+		return err
+	}
+	if r.opts.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = cluster.WithTimeout(ctx, r.opts.timeout)
+		defer cancel()
+	}
+	return e.Invoke(ctx, info, func(ctx context.Context, ep *mesh.Endpoint, info *call.Info) error {
+		c := r.state.Load().byAddr[ep.Address]
+		if c == nil {
+			return &call.Error{Code: call.Unavailable, Connect: true, Message: "consumer: " + ep.Address + " is not in the current discovery state"}
+		}
+		return c.invoke(ctx, info, req, resp)
+	})
 }
 
 func (r *Reference) routeStream(ctx context.Context, info *call.Info) (filter.ClientStream, error) {

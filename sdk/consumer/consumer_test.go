@@ -484,3 +484,69 @@ func BenchmarkOverhead(b *testing.B) {
 		})
 	}
 }
+
+// fakeEngine routes every call to the first ready endpoint of the called
+// service, trying each ready endpoint in turn until one answers.
+type fakeEngine struct {
+	mu      sync.Mutex
+	snap    *mesh.Snapshot
+	updates []string
+	closed  bool
+}
+
+func (e *fakeEngine) Update(s *mesh.Snapshot) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.snap = s
+	e.updates = append(e.updates, s.Revision())
+	return nil
+}
+
+func (e *fakeEngine) Invoke(ctx context.Context, info *call.Info, invoke router.Invoker) error {
+	e.mu.Lock()
+	s := e.snap
+	e.mu.Unlock()
+	c, _ := s.Cluster(mesh.Destination{Service: info.Service})
+	var err error
+	for _, ep := range c.Ready() {
+		if err = invoke(ctx, ep, info); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (e *fakeEngine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+}
+
+var _ router.Engine = (*fakeEngine)(nil)
+
+func TestEngineRunsTheCalls(t *testing.T) {
+	n := newNet()
+	n.handle("10.0.0.2:1", hello("10.0.0.2:1"))
+	f := &registry.Feed{}
+	publish(t, f, service("1", "10.0.0.1:1", "10.0.0.2:1")) // 10.0.0.1 refuses
+	e := &fakeEngine{}
+	r, err := consumer.New(registry.Key{Interface: svc}, feedDiscovery{f}, n, consumer.WithEngine(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if out, err := greet(ctx, r); err != nil || out != "10.0.0.2:1" {
+		t.Fatalf("call through the engine: %q, %v", out, err)
+	}
+	publish(t, f, service("2", "10.0.0.2:1"))
+	eventually(t, "the engine to get the second snapshot", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.updates) == 2 && e.updates[1] == "2"
+	})
+	r.Close()
+	if !e.closed {
+		t.Error("the reference did not close its engine")
+	}
+}

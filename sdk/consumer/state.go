@@ -19,6 +19,7 @@ type state struct {
 	snap       *mesh.Snapshot
 	clusters   map[*mesh.Cluster]*clusterState
 	conns      map[*mesh.Endpoint]*conn
+	byAddr     map[string]*conn
 	strategies map[*mesh.Route]cluster.Strategy
 	invoke     cluster.Invoker
 }
@@ -65,6 +66,7 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 		snap:       snap,
 		clusters:   make(map[*mesh.Cluster]*clusterState, len(snap.Clusters())),
 		conns:      map[*mesh.Endpoint]*conn{},
+		byAddr:     map[string]*conn{},
 		strategies: map[*mesh.Route]cluster.Strategy{},
 	}
 	s.invoke = s.invokeEndpoint
@@ -93,6 +95,7 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 				r.pool[ep.Address] = cn
 			}
 			s.conns[ep] = cn
+			s.byAddr[ep.Address] = cn
 			live[ep.Address] = true
 		}
 	}
@@ -104,6 +107,13 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 	}
 	r.clusters = next
 	r.state.Store(s)
+	if e := r.opts.engine; e != nil {
+		// After the state: every endpoint the engine can pick has a
+		// connection by then.
+		if err := e.Update(snap); err != nil {
+			r.log.Error("consumer: routing engine rejected the snapshot; it keeps the previous one", "revision", snap.Revision(), "error", err)
+		}
+	}
 	for addr, c := range r.pool {
 		if !live[addr] {
 			delete(r.pool, addr)

@@ -21,6 +21,7 @@ const (
 	Registries    = "shoal.registries"
 	Balancers     = "shoal.balancers"
 	Routers       = "shoal.routers"
+	Engines       = "shoal.engines"
 )
 
 // Module is the whole application: ConfigModule and AppModule.
@@ -68,11 +69,12 @@ type AppParams struct {
 	Transport consumer.Transport `optional:"true"`
 	Servers   app.ServerFactory  `optional:"true"`
 
-	ClientFilters []filter.Client    `group:"shoal.client_filters"`
-	ServerFilters []filter.Server    `group:"shoal.server_filters"`
-	Registries    []registry.Builder `group:"shoal.registries"`
-	Balancers     []balancer.Builder `group:"shoal.balancers"`
-	Routers       []router.Router    `group:"shoal.routers"`
+	ClientFilters []filter.Client        `group:"shoal.client_filters"`
+	ServerFilters []filter.Server        `group:"shoal.server_filters"`
+	Registries    []registry.Builder     `group:"shoal.registries"`
+	Balancers     []balancer.Builder     `group:"shoal.balancers"`
+	Routers       []router.Router        `group:"shoal.routers"`
+	Engines       []router.EngineBuilder `group:"shoal.engines"`
 }
 
 // AppResult is NewApp's output.
@@ -118,6 +120,17 @@ func NewApp(p AppParams) (AppResult, error) {
 		}
 		opts = append(opts, app.WithRouters(r))
 	}
+	if len(p.Engines) > 0 {
+		e := router.NewEngines()
+		for _, n := range router.DefaultEngines.Names() {
+			b, _ := router.DefaultEngines.Get(n)
+			e.Register(b)
+		}
+		for _, x := range p.Engines {
+			e.Register(x)
+		}
+		opts = append(opts, app.WithEngines(e))
+	}
 	a, err := app.New(p.Config, opts...)
 	if err != nil {
 		return AppResult{}, err
@@ -144,6 +157,12 @@ func Registry(b registry.Builder) fx.Option {
 // Balancer adds a balancer builder to the group.
 func Balancer(b balancer.Builder) fx.Option {
 	return fx.Supply(fx.Annotate(b, fx.As(new(balancer.Builder)), fx.ResultTags(`group:"shoal.balancers"`)))
+}
+
+// Engine adds a routing engine builder (router-mesh's) to the group; a
+// reference whose router names it runs its calls through it.
+func Engine(b router.EngineBuilder) fx.Option {
+	return fx.Supply(fx.Annotate(b, fx.As(new(router.EngineBuilder)), fx.ResultTags(`group:"shoal.engines"`)))
 }
 
 // Router adds a router to the group.
