@@ -14,7 +14,7 @@ import (
 // lockFile takes an exclusive advisory lock (flock) on path, polling until
 // ctx ends, and returns the function that releases it.
 func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600) //nolint:gosec // the lock file beside the configured registry file
 	if err != nil {
 		return nil, err
 	}
@@ -23,16 +23,16 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		if err == nil {
 			return func() {
 				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
+				_ = f.Close()
 			}, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
+			_ = f.Close()
 			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close()
 			return nil, ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
