@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,17 +165,27 @@ func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*
 // Key returns the watched key.
 func (r *Reference) Key() registry.Key { return r.key }
 
-// Invoke makes a unary call of method (the IDL name, e.g. "Greet") and
-// fills resp. Attachments come from call.WithAttachments on ctx.
+// Invoke makes a unary call of method and fills resp. The method is the
+// IDL name ("Greet") or the full path ("/greet.GreetService/Greet", as
+// generated clients pass it; the service part is the reference's).
+// Attachments come from call.WithAttachments on ctx.
 func (r *Reference) Invoke(ctx context.Context, method string, req, resp any) error {
-	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: method, Attachments: call.AttachmentsFrom(ctx)}
+	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx)}
 	return r.unary(ctx, info, req, resp)
 }
 
-// NewStream opens a stream to one endpoint (no failover once open).
+// NewStream opens a stream to one endpoint (no failover once open). The
+// method is written as for Invoke.
 func (r *Reference) NewStream(ctx context.Context, method string) (filter.ClientStream, error) {
-	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: method, Attachments: call.AttachmentsFrom(ctx), Streaming: true}
+	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx), Streaming: true}
 	return r.stream(ctx, info)
+}
+
+func methodName(m string) string {
+	if i := strings.LastIndexByte(m, '/'); i >= 0 {
+		return m[i+1:]
+	}
+	return m
 }
 
 // WaitReady blocks until the first discovery state arrived.

@@ -289,6 +289,10 @@ func TestFiltersAttachmentsAndTimeout(t *testing.T) {
 	if err != nil || out != "/greet.GreetService/Greet alice seen" {
 		t.Fatalf("got %q, %v", out, err)
 	}
+	// The full path, as generated clients pass it, names the same method.
+	if err := r.Invoke(call.WithAttachments(context.Background(), call.Attachments{"x-user": "bob"}), "/greet.GreetService/Greet", nil, &out); err != nil || out != "/greet.GreetService/Greet bob seen" {
+		t.Fatalf("full path: %q, %v", out, err)
+	}
 	start := time.Now()
 	_, err = greet(call.WithAttachments(context.Background(), call.Attachments{"x-hang": "1"}), r)
 	if call.CodeOf(err) != call.DeadlineExceeded || time.Since(start) > 2*time.Second {

@@ -101,6 +101,33 @@ type LoadBalancer struct {
 	ConsistentHash *ConsistentHash
 	// WarmupDuration ramps new endpoints' share up over this time.
 	WarmupDuration time.Duration
+	// Locality, when not nil, weights traffic by locality (Istio
+	// localityLbSetting).
+	Locality *LocalityLB
+}
+
+// LocalityLB is Istio's localityLbSetting. Localities are written
+// "region/zone/subzone"; a trailing part may be "*".
+type LocalityLB struct {
+	// Distribute sends the traffic of callers in From to the listed
+	// localities by weight (percentages summing to 100).
+	Distribute []LocalityDistribute
+	// Failover names, per region, the region to fail over to.
+	Failover []LocalityFailover
+	// FailoverPriority lists label keys; endpoints sharing more of them
+	// with the caller get a better priority.
+	FailoverPriority []string
+}
+
+// LocalityDistribute is one localityLbSetting.distribute entry.
+type LocalityDistribute struct {
+	From string
+	To   map[string]uint32
+}
+
+// LocalityFailover is one localityLbSetting.failover entry.
+type LocalityFailover struct {
+	From, To string
 }
 
 // HashSource says where a consistent-hash key comes from.

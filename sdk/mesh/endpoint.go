@@ -15,6 +15,10 @@ type Endpoint struct {
 	Locality Locality
 	// Health is the endpoint's health as the control plane reports it.
 	Health HealthStatus
+	// Priority is the EDS priority of the endpoint's locality: 0 is used
+	// first, higher priorities take traffic only as lower ones become
+	// unhealthy (locality failover).
+	Priority uint32
 }
 
 // Ready reports whether calls may be sent to the endpoint at all: its health

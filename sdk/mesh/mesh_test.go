@@ -253,6 +253,11 @@ func TestNewSnapshotRejectsBadInput(t *testing.T) {
 		{"ring hash without key", mesh.Spec{Services: []mesh.Service{{Name: "s", Policy: mesh.ClusterPolicy{LoadBalancer: &mesh.LoadBalancer{Kind: mesh.LBRingHash}}}}}, "consistentHash: missing"},
 		{"ring hash header without name", mesh.Spec{Services: []mesh.Service{{Name: "s", Policy: mesh.ClusterPolicy{LoadBalancer: &mesh.LoadBalancer{Kind: mesh.LBRingHash, ConsistentHash: &mesh.ConsistentHash{Source: mesh.HashHeader}}}}}}, "consistentHash.name"},
 		{"ejection over 100", mesh.Spec{Services: []mesh.Service{{Name: "s", Policy: mesh.ClusterPolicy{OutlierDetection: &mesh.OutlierDetection{MaxEjectionPercent: 101}}}}}, "maxEjectionPercent"},
+		{"locality weights", mesh.Spec{Services: []mesh.Service{{Name: "s", Policy: mesh.ClusterPolicy{LoadBalancer: &mesh.LoadBalancer{Locality: &mesh.LocalityLB{Distribute: []mesh.LocalityDistribute{{From: "eu/*", To: map[string]uint32{"eu/a/*": 60, "eu/b/*": 30}}}}}}}}}, "locality.distribute[0]: from \"eu/*\", weights sum to 90"},
+		{"locality both", mesh.Spec{Services: []mesh.Service{{Name: "s", Policy: mesh.ClusterPolicy{LoadBalancer: &mesh.LoadBalancer{Locality: &mesh.LocalityLB{
+			Distribute: []mesh.LocalityDistribute{{From: "eu/*", To: map[string]uint32{"eu/*": 100}}}, Failover: []mesh.LocalityFailover{{From: "eu", To: "us"}},
+		}}}}}}, "only one of them"},
+		{"failover to itself", mesh.Spec{Services: []mesh.Service{{Name: "s", Policy: mesh.ClusterPolicy{LoadBalancer: &mesh.LoadBalancer{Locality: &mesh.LocalityLB{Failover: []mesh.LocalityFailover{{From: "eu", To: "eu"}}}}}}}}, "name two different regions"},
 		{"route without destination", mesh.Spec{Routes: []mesh.Route{{}}}, "routes[0].destinations: empty"},
 		{"zero weights", mesh.Spec{Routes: []mesh.Route{{Destinations: []mesh.WeightedDestination{{Destination: mesh.Destination{Service: "a"}}, {Destination: mesh.Destination{Service: "b"}}}}}}, "all weights are 0"},
 		{"header without name", mesh.Spec{Routes: []mesh.Route{{Matches: []mesh.RouteMatch{{Headers: []mesh.HeaderMatch{{}}}}, Destinations: dest}}}, "routes[0].matches[0].headers[0].name"},

@@ -198,6 +198,25 @@ func validatePolicy(path string, p ClusterPolicy, bad func(string, string, ...an
 		if lb.WarmupDuration < 0 {
 			bad(path+".loadBalancer.warmupDuration", "negative (%s); use 0 for no warm-up", lb.WarmupDuration)
 		}
+		if l := lb.Locality; l != nil {
+			for i, d := range l.Distribute {
+				var sum uint64
+				for _, w := range d.To {
+					sum += uint64(w)
+				}
+				if d.From == "" || sum != 100 {
+					bad(fmt.Sprintf("%s.loadBalancer.locality.distribute[%d]", path, i), "from %q, weights sum to %d: name the source locality and make the weights sum to 100", d.From, sum)
+				}
+			}
+			for i, f := range l.Failover {
+				if f.From == "" || f.To == "" || f.From == f.To {
+					bad(fmt.Sprintf("%s.loadBalancer.locality.failover[%d]", path, i), "from %q to %q: name two different regions", f.From, f.To)
+				}
+			}
+			if len(l.Distribute) > 0 && len(l.Failover) > 0 {
+				bad(path+".loadBalancer.locality", "distribute and failover are both set; Istio allows only one of them")
+			}
+		}
 	}
 	if cp := p.ConnectionPool; cp != nil {
 		if cp.ConnectTimeout < 0 || cp.IdleTimeout < 0 {
@@ -302,6 +321,16 @@ func clonePolicy(p ClusterPolicy) ClusterPolicy {
 		if lb.ConsistentHash != nil {
 			ch := *lb.ConsistentHash
 			lb.ConsistentHash = &ch
+		}
+		if lb.Locality != nil {
+			l := *lb.Locality
+			l.Distribute = slices.Clone(l.Distribute)
+			for i := range l.Distribute {
+				l.Distribute[i].To = maps.Clone(l.Distribute[i].To)
+			}
+			l.Failover = slices.Clone(l.Failover)
+			l.FailoverPriority = slices.Clone(l.FailoverPriority)
+			lb.Locality = &l
 		}
 		p.LoadBalancer = &lb
 	}
