@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +23,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/mesh"
 	"github.com/shoalmesh/shoal/sdk/registry"
+	"github.com/shoalmesh/shoal/sdk/registry/file"
 	"github.com/shoalmesh/shoal/sdk/router"
 )
 
@@ -447,20 +451,25 @@ type nopNet struct{}
 
 func (nopNet) Dial(context.Context, *mesh.Endpoint) (consumer.Conn, error) { return &nopConn{}, nil }
 
-// BenchmarkOverhead measures what the sdk adds to a call: discovery state,
-// routing, round robin over 10 endpoints, failover and 3 no-op filters,
-// against calling the same connection directly.
+// BenchmarkOverhead measures what the sdk adds to a call: the file
+// registry's state with 10 endpoints, routing, round robin, failover and 3
+// no-op filters, against calling the same connection directly.
 func BenchmarkOverhead(b *testing.B) {
-	addrs := make([]string, 10)
-	for i := range addrs {
-		addrs[i] = "10.0.0." + strconv.Itoa(i+1) + ":1"
+	path := filepath.Join(b.TempDir(), "registry.yaml")
+	reg, err := file.New(path, file.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		b.Fatal(err)
 	}
-	f := &registry.Feed{}
-	publish(b, f, service("1", addrs...))
-	chain, _ := filter.NewClientChain(noopFilter("a", 1), noopFilter("b", 2), noopFilter("c", 3))
+	defer reg.Close()
 	ctx := context.Background()
+	for i := range 10 {
+		if err := reg.Register(ctx, registry.Instance{Key: registry.Key{Interface: svc}, Address: "10.0.0." + strconv.Itoa(i+1) + ":1"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	chain, _ := filter.NewClientChain(noopFilter("a", 1), noopFilter("b", 2), noopFilter("c", 3))
 	b.Run("bare", func(b *testing.B) {
-		c, _ := nopNet{}.Dial(ctx, &mesh.Endpoint{Address: addrs[0]})
+		c, _ := nopNet{}.Dial(ctx, &mesh.Endpoint{Address: "10.0.0.1:1"})
 		info := &call.Info{Service: svc, Method: "Greet"}
 		b.ReportAllocs()
 		for b.Loop() {
@@ -471,7 +480,7 @@ func BenchmarkOverhead(b *testing.B) {
 	})
 	for _, timeout := range []time.Duration{0, time.Second} {
 		b.Run(fmt.Sprintf("sdk/timeout=%s", timeout), func(b *testing.B) {
-			r, err := consumer.New(registry.Key{Interface: svc}, feedDiscovery{f}, nopNet{}, consumer.WithFilters(chain), consumer.WithTimeout(timeout), consumer.WithBalancer(balancer.RoundRobin()))
+			r, err := consumer.New(registry.Key{Interface: svc}, reg, nopNet{}, consumer.WithFilters(chain), consumer.WithTimeout(timeout), consumer.WithBalancer(balancer.RoundRobin()))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -486,71 +495,5 @@ func BenchmarkOverhead(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// fakeEngine routes every call to the first ready endpoint of the called
-// service, trying each ready endpoint in turn until one answers.
-type fakeEngine struct {
-	mu      sync.Mutex
-	snap    *mesh.Snapshot
-	updates []string
-	closed  bool
-}
-
-func (e *fakeEngine) Update(s *mesh.Snapshot) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.snap = s
-	e.updates = append(e.updates, s.Revision())
-	return nil
-}
-
-func (e *fakeEngine) Invoke(ctx context.Context, info *call.Info, invoke router.Invoker) error {
-	e.mu.Lock()
-	s := e.snap
-	e.mu.Unlock()
-	c, _ := s.Cluster(mesh.Destination{Service: info.Service})
-	var err error
-	for _, ep := range c.Ready() {
-		if err = invoke(ctx, ep, info); err == nil {
-			return nil
-		}
-	}
-	return err
-}
-
-func (e *fakeEngine) Close() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.closed = true
-}
-
-var _ router.Engine = (*fakeEngine)(nil)
-
-func TestEngineRunsTheCalls(t *testing.T) {
-	n := newNet()
-	n.handle("10.0.0.2:1", hello("10.0.0.2:1"))
-	f := &registry.Feed{}
-	publish(t, f, service("1", "10.0.0.1:1", "10.0.0.2:1")) // 10.0.0.1 refuses
-	e := &fakeEngine{}
-	r, err := consumer.New(registry.Key{Interface: svc}, feedDiscovery{f}, n, consumer.WithEngine(e))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if out, err := greet(ctx, r); err != nil || out != "10.0.0.2:1" {
-		t.Fatalf("call through the engine: %q, %v", out, err)
-	}
-	publish(t, f, service("2", "10.0.0.2:1"))
-	eventually(t, "the engine to get the second snapshot", func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		return len(e.updates) == 2 && e.updates[1] == "2"
-	})
-	r.Close()
-	if !e.closed {
-		t.Error("the reference did not close its engine")
 	}
 }
