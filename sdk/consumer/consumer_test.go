@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -495,5 +496,50 @@ func BenchmarkOverhead(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestFileEditReachesCalls: an endpoint added to the registry file by hand
+// takes calls without a restart, and a bad edit leaves calls working.
+func TestFileEditReachesCalls(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.yaml")
+	write := func(content string) {
+		if err := os.WriteFile(path+".tmp", []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("services:\n  greet.GreetService:\n    instances:\n      - address: 10.0.0.1:1\n")
+	reg, err := file.New(path, file.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), file.WithDebounce(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	n := newNet()
+	n.handle("10.0.0.1:1", hello("10.0.0.1:1"))
+	n.handle("10.0.0.2:1", hello("10.0.0.2:1"))
+	r, err := consumer.New(registry.Key{Interface: svc}, reg, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := greet(ctx, r); err != nil || out != "10.0.0.1:1" {
+		t.Fatalf("first call: %q, %v", out, err)
+	}
+	write("services:\n  greet.GreetService:\n    instances:\n      - address: 10.0.0.1:1\n      - address: 10.0.0.2:1\n")
+	eventually(t, "a call on the endpoint added to the file", func() bool {
+		out, err := greet(ctx, r)
+		return err == nil && out == "10.0.0.2:1"
+	})
+	write("services:\n  greet.GreetService:\n    instances:\n      - address: nonsense\n")
+	eventually(t, "the bad edit to be rejected", func() bool { return reg.Err() != nil })
+	for range 10 {
+		if _, err := greet(ctx, r); err != nil {
+			t.Fatalf("call after a rejected edit: %v", err)
+		}
 	}
 }
