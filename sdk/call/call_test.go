@@ -36,6 +36,19 @@ type foreign struct{}
 func (foreign) Error() string         { return "foreign" }
 func (foreign) StatusCode() call.Code { return call.PermissionDenied }
 
+// otherCode stands for a transport's own code type (triple.Code).
+type otherCode uint32
+
+type transportError struct{ c otherCode }
+
+func (e *transportError) Error() string         { return "transport" }
+func (e *transportError) StatusCode() otherCode { return e.c }
+
+type oddStatus struct{}
+
+func (oddStatus) Error() string      { return "odd" }
+func (oddStatus) StatusCode() string { return "14" }
+
 func TestCodeOf(t *testing.T) {
 	tests := []struct {
 		err  error
@@ -48,6 +61,8 @@ func TestCodeOf(t *testing.T) {
 		{context.DeadlineExceeded, call.DeadlineExceeded},
 		{fmt.Errorf("x: %w", context.Canceled), call.Canceled},
 		{errors.New("plain"), call.Unknown},
+		{fmt.Errorf("x: %w", &transportError{c: 14}), call.Unavailable},
+		{oddStatus{}, call.Unknown},
 	}
 	for _, tt := range tests {
 		if got := call.CodeOf(tt.err); got != tt.want {

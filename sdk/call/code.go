@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -123,9 +124,24 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Coder is implemented by errors that carry a status code, so that error
 // types from other packages (a transport's) are understood by CodeOf
-// without being converted.
+// without being converted. CodeOf also accepts a StatusCode method that
+// returns another unsigned 32-bit code type, such as triple.Code, which
+// cannot name this package's type.
 type Coder interface {
 	StatusCode() Code
+}
+
+// foreignCode reads a StatusCode() method returning any uint32-kind type.
+func foreignCode(err error) (Code, bool) {
+	m := reflect.ValueOf(err).MethodByName("StatusCode")
+	if !m.IsValid() {
+		return 0, false
+	}
+	t := m.Type()
+	if t.NumIn() != 0 || t.NumOut() != 1 || t.Out(0).Kind() != reflect.Uint32 {
+		return 0, false
+	}
+	return Code(m.Call(nil)[0].Uint()), true
 }
 
 // CodeOf returns the status code carried by err: OK for nil; otherwise the
@@ -155,6 +171,9 @@ func findCode(err error) (Code, bool) {
 			return e.Code, true
 		case Coder:
 			return e.StatusCode(), true
+		}
+		if c, ok := foreignCode(err); ok {
+			return c, true
 		}
 		switch u := err.(type) { //nolint:errorlint // the unwrap step of that walk
 		case interface{ Unwrap() error }:
