@@ -39,8 +39,10 @@ func BuiltinRegistry(kind string) (registry.Builder, error) {
 	return registry.Default.Get(kind)
 }
 
-// ServerFactory makes the server for one configured protocol.
-type ServerFactory func(p config.Protocol) (provider.Server, error)
+// ServerFactory makes the server for one configured protocol. filters is
+// the application's server filter chain, for the server to run around its
+// handlers.
+type ServerFactory func(p config.Protocol, filters *filter.ServerChain) (provider.Server, error)
 
 // Option configures an App.
 type Option interface{ apply(*options) }
@@ -241,7 +243,7 @@ func (a *App) buildProvider() error {
 	index := map[string]int{}
 	var errs []error
 	for i, p := range a.cfg.Protocols {
-		s, err := a.opts.servers(p)
+		s, err := a.opts.servers(p, a.server)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("app: protocols[%d] (%s): %w", i, p.Name, err))
 			continue

@@ -29,7 +29,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func noEnv(string) (string, bool) { return "", false }
 
 func servers(n *memnet.Net) app.ServerFactory {
-	return func(p config.Protocol) (provider.Server, error) {
+	return func(p config.Protocol, _ *filter.ServerChain) (provider.Server, error) {
 		s := n.NewServer("127.0.0.1", p.Port)
 		s.Handle("/greet.GreetService/Greet", func(_ context.Context, info *call.Info, req any) (any, error) {
 			return "hello " + req.(string) + " from " + info.Attachments["x-client"], nil

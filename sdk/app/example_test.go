@@ -37,7 +37,7 @@ func ExampleNew() {
 		return
 	}
 	n := memnet.New()
-	servers := func(p config.Protocol) (provider.Server, error) {
+	servers := func(p config.Protocol, _ *filter.ServerChain) (provider.Server, error) {
 		s := n.NewServer(p.Host, p.Port)
 		s.Handle("/greet.GreetService/Greet", func(_ context.Context, _ *call.Info, req any) (any, error) {
 			return "hello " + req.(string), nil

@@ -47,7 +47,7 @@ references: [{name: greeter, interface: greet.GreetService}]
 func wire(n *memnet.Net) fx.Option {
 	return fx.Options(
 		fx.Supply(fx.Annotate(n, fx.As(new(consumer.Transport)))),
-		fx.Supply(app.ServerFactory(func(p config.Protocol) (provider.Server, error) {
+		fx.Supply(app.ServerFactory(func(p config.Protocol, _ *filter.ServerChain) (provider.Server, error) {
 			s := n.NewServer(p.Host, p.Port)
 			s.Handle("/greet.GreetService/Greet", func(_ context.Context, info *call.Info, req any) (any, error) {
 				return "hello " + req.(string) + info.Attachments["x-trace"], nil
