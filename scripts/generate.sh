@@ -11,6 +11,8 @@ if [[ ${1:-} == --check ]]; then
 fi
 command -v protoc >/dev/null || apt_install protobuf-compiler
 "$ROOT/scripts/tools.sh" protoc-gen-go protoc-gen-go-grpc
+# Shoal's own plugin, built from this checkout.
+(cd "$ROOT/triple" && go build -o "$ROOT/.cache/bin/protoc-gen-go-triple" ./cmd/protoc-gen-go-triple)
 export PATH="$ROOT/.cache/bin:$PATH"
 
 for m in "$@"; do

@@ -4,4 +4,4 @@
 // own code from the same file (samples/java).
 package greet
 
-//go:generate protoc -I. --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative greet.proto
+//go:generate protoc -I. --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative --go-triple_out=. --go-triple_opt=paths=source_relative greet.proto

@@ -1,0 +1,199 @@
+package triple
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// Defaults, as Dubbo Java's.
+const (
+	DefaultMaxMessageSize  = 8 << 20
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// ServerOption configures a Server.
+type ServerOption interface{ applyServer(*serverConfig) }
+
+// ClientOption configures a ClientConn.
+type ClientOption interface{ applyClient(*clientConfig) }
+
+// Option configures both sides.
+type Option interface {
+	ServerOption
+	ClientOption
+}
+
+type serverConfig struct {
+	maxRecv, maxSend int
+	unary            []UnaryServerInterceptor
+	stream           []StreamServerInterceptor
+	tls              *tls.Config
+	logger           *slog.Logger
+	keepalive        time.Duration
+	health           bool
+	reflection       bool
+}
+
+type clientConfig struct {
+	maxRecv, maxSend int
+	unary            []UnaryClientInterceptor
+	stream           []StreamClientInterceptor
+	tls              *tls.Config
+	application      string
+	compress         bool
+	keepalive        time.Duration
+	userAgent        string
+}
+
+type bothOption struct {
+	server func(*serverConfig)
+	client func(*clientConfig)
+}
+
+func (o bothOption) applyServer(c *serverConfig) {
+	if o.server != nil {
+		o.server(c)
+	}
+}
+
+func (o bothOption) applyClient(c *clientConfig) {
+	if o.client != nil {
+		o.client(c)
+	}
+}
+
+type serverOption func(*serverConfig)
+
+func (f serverOption) applyServer(c *serverConfig) { f(c) }
+
+type clientOption func(*clientConfig)
+
+func (f clientOption) applyClient(c *clientConfig) { f(c) }
+
+// WithMaxRecvMessageSize limits received messages (default 8 MiB). Larger
+// messages fail with RESOURCE_EXHAUSTED before they are read into memory.
+func WithMaxRecvMessageSize(n int) Option {
+	return bothOption{func(c *serverConfig) { c.maxRecv = n }, func(c *clientConfig) { c.maxRecv = n }}
+}
+
+// WithMaxSendMessageSize limits sent messages (default 8 MiB).
+func WithMaxSendMessageSize(n int) Option {
+	return bothOption{func(c *serverConfig) { c.maxSend = n }, func(c *clientConfig) { c.maxSend = n }}
+}
+
+// WithTLS serves or dials with TLS (HTTP/2 negotiated by ALPN).
+func WithTLS(cfg *tls.Config) Option {
+	return bothOption{func(c *serverConfig) { c.tls = cfg }, func(c *clientConfig) { c.tls = cfg }}
+}
+
+// WithKeepalive sends an HTTP/2 PING after d without frames and drops the
+// connection when it goes unanswered for as long.
+func WithKeepalive(d time.Duration) Option {
+	return bothOption{func(c *serverConfig) { c.keepalive = d }, func(c *clientConfig) { c.keepalive = d }}
+}
+
+// WithUnaryInterceptors adds server unary interceptors, run in order.
+func WithUnaryInterceptors(ics ...UnaryServerInterceptor) ServerOption {
+	return serverOption(func(c *serverConfig) { c.unary = append(c.unary, ics...) })
+}
+
+// WithStreamInterceptors adds server stream interceptors, run in order.
+func WithStreamInterceptors(ics ...StreamServerInterceptor) ServerOption {
+	return serverOption(func(c *serverConfig) { c.stream = append(c.stream, ics...) })
+}
+
+// WithLogger sets the server's logger (default slog.Default()).
+func WithLogger(l *slog.Logger) ServerOption {
+	return serverOption(func(c *serverConfig) { c.logger = l })
+}
+
+// WithoutHealth turns off the built-in grpc.health.v1.Health service.
+func WithoutHealth() ServerOption { return serverOption(func(c *serverConfig) { c.health = false }) }
+
+// WithoutReflection turns off the built-in server reflection services.
+func WithoutReflection() ServerOption {
+	return serverOption(func(c *serverConfig) { c.reflection = false })
+}
+
+// WithUnaryClientInterceptors adds client unary interceptors, run in order.
+func WithUnaryClientInterceptors(ics ...UnaryClientInterceptor) ClientOption {
+	return clientOption(func(c *clientConfig) { c.unary = append(c.unary, ics...) })
+}
+
+// WithStreamClientInterceptors adds client stream interceptors, run in order.
+func WithStreamClientInterceptors(ics ...StreamClientInterceptor) ClientOption {
+	return clientOption(func(c *clientConfig) { c.stream = append(c.stream, ics...) })
+}
+
+// WithApplication names the calling application (tri-consumer-appname).
+func WithApplication(name string) ClientOption {
+	return clientOption(func(c *clientConfig) { c.application = name })
+}
+
+// WithGzip compresses every request message with gzip.
+func WithGzip() ClientOption { return clientOption(func(c *clientConfig) { c.compress = true }) }
+
+func newServerConfig(opts []ServerOption) serverConfig {
+	c := serverConfig{maxRecv: DefaultMaxMessageSize, maxSend: DefaultMaxMessageSize, logger: slog.Default(), health: true, reflection: true}
+	for _, o := range opts {
+		o.applyServer(&c)
+	}
+	if c.maxRecv <= 0 {
+		c.maxRecv = DefaultMaxMessageSize
+	}
+	if c.maxSend <= 0 {
+		c.maxSend = DefaultMaxMessageSize
+	}
+	return c
+}
+
+func newClientConfig(opts []ClientOption) clientConfig {
+	c := clientConfig{maxRecv: DefaultMaxMessageSize, maxSend: DefaultMaxMessageSize, userAgent: "shoal-triple/" + Version}
+	for _, o := range opts {
+		o.applyClient(&c)
+	}
+	if c.maxRecv <= 0 {
+		c.maxRecv = DefaultMaxMessageSize
+	}
+	if c.maxSend <= 0 {
+		c.maxSend = DefaultMaxMessageSize
+	}
+	return c
+}
+
+// CallOption configures one call.
+type CallOption interface{ applyCall(*callConfig) }
+
+type callConfig struct {
+	group, version string
+	timeout        time.Duration
+	compress       bool
+	header         *Metadata
+	trailer        *Metadata
+}
+
+type callOption func(*callConfig)
+
+func (f callOption) applyCall(c *callConfig) { f(c) }
+
+// WithGroup calls the service exported under group (tri-service-group).
+func WithGroup(g string) CallOption { return callOption(func(c *callConfig) { c.group = g }) }
+
+// WithVersion calls the service exported under version (tri-service-version).
+func WithVersion(v string) CallOption { return callOption(func(c *callConfig) { c.version = v }) }
+
+// WithTimeout bounds the call; the context's deadline still applies.
+func WithTimeout(d time.Duration) CallOption { return callOption(func(c *callConfig) { c.timeout = d }) }
+
+// WithCallGzip compresses this call's request messages.
+func WithCallGzip() CallOption { return callOption(func(c *callConfig) { c.compress = true }) }
+
+// Header stores the response headers of a unary call in md.
+func Header(md *Metadata) CallOption { return callOption(func(c *callConfig) { c.header = md }) }
+
+// Trailer stores the response trailers of a unary call in md.
+func Trailer(md *Metadata) CallOption { return callOption(func(c *callConfig) { c.trailer = md }) }
+
+// Version of the triple module.
+const Version = "0.1.0"
