@@ -336,12 +336,12 @@ func statusFrom(h http.Header) *Error {
 // clientStream is a streaming call: the request body is a pipe written by
 // SendMsg; the response is read as it arrives.
 type clientStream struct {
-	ctx     context.Context
-	cancel  context.CancelFunc
-	cc      *ClientConn
-	desc    *StreamDesc
+	ctx      context.Context
+	cancel   context.CancelFunc
+	cc       *ClientConn
+	desc     *StreamDesc
 	compress bool
-	pw      *io.PipeWriter
+	pw       *io.PipeWriter
 
 	respOnce sync.Once
 	respCh   chan struct{}
@@ -368,8 +368,10 @@ func (cc *ClientConn) newStream(ctx context.Context, desc *StreamDesc, method st
 		cancel()
 		return nil, err
 	}
-	cs := &clientStream{ctx: ctx, cancel: cancel, cc: cc, desc: desc, pw: pw, respCh: make(chan struct{}),
-		compress: cc.cfg.compress || cfg.compress}
+	cs := &clientStream{
+		ctx: ctx, cancel: cancel, cc: cc, desc: desc, pw: pw, respCh: make(chan struct{}),
+		compress: cc.cfg.compress || cfg.compress,
+	}
 	go func() {
 		resp, err := cc.hc.Do(req)
 		cs.resp, cs.respErr = resp, err

@@ -184,7 +184,9 @@ func WithGroup(g string) CallOption { return callOption(func(c *callConfig) { c.
 func WithVersion(v string) CallOption { return callOption(func(c *callConfig) { c.version = v }) }
 
 // WithTimeout bounds the call; the context's deadline still applies.
-func WithTimeout(d time.Duration) CallOption { return callOption(func(c *callConfig) { c.timeout = d }) }
+func WithTimeout(d time.Duration) CallOption {
+	return callOption(func(c *callConfig) { c.timeout = d })
+}
 
 // WithCallGzip compresses this call's request messages.
 func WithCallGzip() CallOption { return callOption(func(c *callConfig) { c.compress = true }) }

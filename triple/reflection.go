@@ -72,7 +72,8 @@ func (s *Server) reflect(stream ServerStream) error {
 			resp.MessageResponse = &rpb.ServerReflectionResponse_AllExtensionNumbersResponse{AllExtensionNumbersResponse: &rpb.ExtensionNumberResponse{BaseTypeName: r.AllExtensionNumbersOfType, ExtensionNumber: nums}}
 		default:
 			resp.MessageResponse = &rpb.ServerReflectionResponse_ErrorResponse{ErrorResponse: &rpb.ErrorResponse{
-				ErrorCode: int32(CodeInvalidArgument), ErrorMessage: "unknown reflection request"}}
+				ErrorCode: int32(CodeInvalidArgument), ErrorMessage: "unknown reflection request",
+			}}
 		}
 		if err := stream.SendMsg(resp); err != nil {
 			return err
@@ -89,7 +90,8 @@ func setFileResponse(resp *rpb.ServerReflectionResponse, fd protoreflect.FileDes
 			msg = err.Error()
 		}
 		resp.MessageResponse = &rpb.ServerReflectionResponse_ErrorResponse{ErrorResponse: &rpb.ErrorResponse{
-			ErrorCode: int32(CodeNotFound), ErrorMessage: msg}}
+			ErrorCode: int32(CodeNotFound), ErrorMessage: msg,
+		}}
 		return
 	}
 	var out [][]byte

@@ -88,8 +88,10 @@ func (s *Server) Register(desc *ServiceDesc, impl any, opts ...RegisterOption) e
 	for _, o := range opts {
 		o(&key)
 	}
-	svc := &service{desc: desc, impl: impl, group: key.group, version: key.version,
-		methods: map[string]*MethodDesc{}, streams: map[string]*StreamDesc{}}
+	svc := &service{
+		desc: desc, impl: impl, group: key.group, version: key.version,
+		methods: map[string]*MethodDesc{}, streams: map[string]*StreamDesc{},
+	}
 	for i := range desc.Methods {
 		svc.methods[desc.Methods[i].MethodName] = &desc.Methods[i]
 	}
@@ -177,11 +179,11 @@ func (s *Server) Serve(lis net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(slogWriter{s.cfg.logger}, "", 0),
 		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams:      1 << 16,
-			MaxReceiveBufferPerStream: 4 << 20,
+			MaxConcurrentStreams:          1 << 16,
+			MaxReceiveBufferPerStream:     4 << 20,
 			MaxReceiveBufferPerConnection: 16 << 20,
-			SendPingTimeout:           s.cfg.keepalive,
-			PingTimeout:               s.cfg.keepalive,
+			SendPingTimeout:               s.cfg.keepalive,
+			PingTimeout:                   s.cfg.keepalive,
 		},
 	}
 	hs.Protocols = new(http.Protocols)
@@ -306,8 +308,10 @@ func (s *Server) resolve(r *http.Request) (*service, *MethodDesc, *StreamDesc, C
 	if !ok {
 		return nil, nil, nil, CallInfo{}, Errorf(CodeUnimplemented, "malformed path %q: want /service/Method", r.URL.Path)
 	}
-	ci := CallInfo{Service: name, Method: method,
-		Group: r.Header.Get(hdrTriGroup), Version: r.Header.Get(hdrTriVersion), Application: r.Header.Get(hdrTriApp)}
+	ci := CallInfo{
+		Service: name, Method: method,
+		Group: r.Header.Get(hdrTriGroup), Version: r.Header.Get(hdrTriVersion), Application: r.Header.Get(hdrTriApp),
+	}
 	svc := s.lookup(ci.Group, name, ci.Version)
 	if svc == nil {
 		return nil, nil, nil, ci, Errorf(CodeUnimplemented, "unknown service %s (group %q, version %q): %s", name, ci.Group, ci.Version, s.served(name))
@@ -322,7 +326,7 @@ func (s *Server) resolve(r *http.Request) (*service, *MethodDesc, *StreamDesc, C
 // find looks a method up by name, then with its first letter lower-cased
 // (Java method names), as Dubbo Java does.
 func (svc *service) find(method string) (*MethodDesc, *StreamDesc) {
-	for _, m := range []string{method, lowerFirst(method)} {
+	for _, m := range []string{method, lowerFirst(method), upperFirst(method)} {
 		if md := svc.methods[m]; md != nil {
 			return md, nil
 		}
@@ -331,6 +335,13 @@ func (svc *service) find(method string) (*MethodDesc, *StreamDesc) {
 		}
 	}
 	return nil, nil
+}
+
+func upperFirst(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
 
 func lowerFirst(s string) string {
@@ -389,6 +400,7 @@ func (s *Server) serveGRPC(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx = newIncomingContext(ctx, readMetadata(r.Header))
 	ctx = context.WithValue(ctx, callInfoKey{}, ci)
+	ctx = context.WithValue(ctx, streamKey{}, st)
 	st.ctx = ctx
 	st.body = &envelopeReader{r: r.Body, maxRecv: s.cfg.maxRecv, compressed: enc}
 	fullMethod := "/" + svc.desc.ServiceName + "/" + ci.Method
@@ -432,6 +444,28 @@ func callStream(sd *StreamDesc, impl any, st *serverStream, ic StreamServerInter
 		return sd.Handler(impl, st)
 	}
 	return ic(impl, st, &StreamServerInfo{FullMethod: full, IsClientStream: sd.ClientStreams, IsServerStream: sd.ServerStreams}, sd.Handler)
+}
+
+type streamKey struct{}
+
+// SetHeader adds response headers to the call of ctx (server side), sent
+// with the first response message.
+func SetHeader(ctx context.Context, md Metadata) error {
+	st, ok := ctx.Value(streamKey{}).(*serverStream)
+	if !ok {
+		return errors.New("triple: SetHeader outside a server call")
+	}
+	return st.SetHeader(md)
+}
+
+// SetTrailer adds response trailers to the call of ctx (server side).
+func SetTrailer(ctx context.Context, md Metadata) error {
+	st, ok := ctx.Value(streamKey{}).(*serverStream)
+	if !ok {
+		return errors.New("triple: SetTrailer outside a server call")
+	}
+	st.SetTrailer(md)
+	return nil
 }
 
 // serverStream is one call on the server.

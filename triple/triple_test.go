@@ -2,6 +2,7 @@ package triple_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -25,6 +26,10 @@ func seen(ctx context.Context) map[string]string {
 	out := map[string]string{}
 	if md, ok := triple.FromIncomingContext(ctx); ok {
 		for k, v := range md {
+			if strings.HasSuffix(k, "-bin") {
+				out[k] = hex.EncodeToString([]byte(strings.Join(v, "")))
+				continue
+			}
 			out[k] = strings.Join(v, ",")
 		}
 	}
