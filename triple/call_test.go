@@ -42,7 +42,9 @@ func TestErrorsCarryCodeMessageAndDetails(t *testing.T) {
 	}
 }
 
-type detailEcho struct{ testpbtriple.UnimplementedEchoServiceHandler }
+type detailEcho struct {
+	testpbtriple.UnimplementedEchoServiceHandler
+}
 
 func (detailEcho) Echo(_ context.Context, req *testpb.EchoRequest) (*testpb.EchoResponse, error) {
 	e := triple.Errorf(triple.CodeInvalidArgument, "bad text: %s", req.GetText())
@@ -140,7 +142,9 @@ func TestMetadataBothWays(t *testing.T) {
 	}
 }
 
-type metaEcho struct{ testpbtriple.UnimplementedEchoServiceHandler }
+type metaEcho struct {
+	testpbtriple.UnimplementedEchoServiceHandler
+}
 
 func (metaEcho) Echo(ctx context.Context, _ *testpb.EchoRequest) (*testpb.EchoResponse, error) {
 	if err := triple.SetHeader(ctx, triple.Pairs("x-from-header", "h")); err != nil {
