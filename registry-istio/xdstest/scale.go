@@ -21,7 +21,9 @@ func ManyServices(services, endpointsPer, gen int) Resources {
 		for e := range eps {
 			n := s*endpointsPer + e
 			eps[e] = Endpoint{
-				IP:       fmt.Sprintf("10.%d.%d.%d", gen%200, n/250, n%250),
+				// Loopback addresses: a client that connects reaches
+				// nothing but this machine.
+				IP:       fmt.Sprintf("127.%d.%d.%d", gen%200, n/250, 1+n%250),
 				Port:     ScalePort,
 				Locality: Locality{Region: "r", Zone: fmt.Sprintf("z%d", e%3)},
 				Labels:   map[string]string{"app": "svc", "version": "v1"},
