@@ -1,0 +1,167 @@
+package tri
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/shoalmesh/shoal/triple"
+
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/consumer"
+	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/sdk/mesh"
+)
+
+// Transport dials one triple.ClientConn per endpoint. It implements
+// consumer.Transport.
+type Transport struct {
+	opts []triple.ClientOption
+}
+
+// NewTransport returns a transport whose connections use opts (TLS,
+// message sizes, WithApplication for tri-consumer-appname, ...).
+func NewTransport(opts ...triple.ClientOption) *Transport { return &Transport{opts: opts} }
+
+// Dial returns a connection to ep; triple dials lazily, on the first call.
+func (t *Transport) Dial(_ context.Context, ep *mesh.Endpoint) (consumer.Conn, error) {
+	cc, err := triple.Dial(ep.Address, t.opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{cc: cc}, nil
+}
+
+type conn struct {
+	cc *triple.ClientConn
+	// last caches the call options of the last group/version seen, so
+	// that steady traffic builds them once.
+	last atomic.Pointer[callOpts]
+}
+
+type callOpts struct {
+	group, version string
+	opts           []triple.CallOption
+}
+
+func (c *conn) callOptions(info *call.Info) []triple.CallOption {
+	if l := c.last.Load(); l != nil && l.group == info.Group && l.version == info.Version {
+		return l.opts
+	}
+	co := &callOpts{group: info.Group, version: info.Version}
+	if info.Group != "" {
+		co.opts = append(co.opts, triple.WithGroup(info.Group))
+	}
+	if info.Version != "" {
+		co.opts = append(co.opts, triple.WithVersion(info.Version))
+	}
+	c.last.Store(co)
+	return co.opts
+}
+
+func outgoing(ctx context.Context, a call.Attachments) context.Context {
+	if len(a) == 0 {
+		return ctx
+	}
+	md := make(triple.Metadata, len(a))
+	for k, v := range a {
+		md[k] = []string{v}
+	}
+	return triple.NewOutgoingContext(ctx, md)
+}
+
+// Invoke sends the call; dial failures come back as connect failures
+// (call.Error with Connect set), which failover always retries.
+func (c *conn) Invoke(ctx context.Context, info *call.Info, req, resp any) error {
+	err := c.cc.Invoke(outgoing(ctx, info.Attachments), info.Path(), req, resp, c.callOptions(info)...)
+	return classify(err)
+}
+
+type streamDescKey struct{}
+
+// NewStream opens a stream; the stream descriptor travels in ctx from
+// Client.NewStream (unary-shaped descriptor otherwise: bidi).
+func (c *conn) NewStream(ctx context.Context, info *call.Info) (filter.ClientStream, error) {
+	desc, _ := ctx.Value(streamDescKey{}).(*triple.StreamDesc)
+	if desc == nil {
+		desc = &triple.StreamDesc{StreamName: info.Method, ClientStreams: true, ServerStreams: true}
+	}
+	st, err := c.cc.NewStream(outgoing(ctx, info.Attachments), desc, info.Path(), c.callOptions(info)...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return st, nil
+}
+
+func (c *conn) Close() error { return c.cc.Close() }
+
+func classify(err error) error {
+	if err != nil && triple.IsConnectFailure(err) {
+		return &call.Error{Code: call.Unavailable, Connect: true, Message: "connect failed", Err: err}
+	}
+	return err
+}
+
+// Client makes a consumer.Reference usable by generated clients: it
+// implements triple.Invoker.
+type Client struct{ ref *consumer.Reference }
+
+// NewClient wraps ref, e.g. greettriple.NewGreetServiceClient(tri.NewClient(ref)).
+func NewClient(ref *consumer.Reference) *Client { return &Client{ref: ref} }
+
+var _ triple.Invoker = (*Client)(nil)
+
+// Invoke routes and balances the call over the reference's providers.
+// Outgoing triple metadata becomes attachments. Call options other than
+// those the reference sets (group, version) are not supported per call:
+// configure them on the Transport.
+func (c *Client) Invoke(ctx context.Context, method string, req, reply any, opts ...triple.CallOption) error {
+	if len(opts) > 0 {
+		return errors.New("tri: per-call options are not supported through a reference; set group and version on the reference and the rest on the Transport")
+	}
+	return toTriple(c.ref.Invoke(withAttachments(ctx), method, req, reply))
+}
+
+// NewStream opens a stream to one provider of the reference.
+func (c *Client) NewStream(ctx context.Context, desc *triple.StreamDesc, method string, opts ...triple.CallOption) (triple.ClientStream, error) {
+	if len(opts) > 0 {
+		return nil, errors.New("tri: per-call options are not supported through a reference; set group and version on the reference and the rest on the Transport")
+	}
+	st, err := c.ref.NewStream(context.WithValue(withAttachments(ctx), streamDescKey{}, desc), method)
+	if err != nil {
+		return nil, toTriple(err)
+	}
+	if ts, ok := st.(triple.ClientStream); ok {
+		return ts, nil
+	}
+	return nil, fmt.Errorf("tri: a client filter replaced the stream with %T, which is not a triple.ClientStream", st)
+}
+
+func withAttachments(ctx context.Context) context.Context {
+	md, ok := triple.FromOutgoingContext(ctx)
+	if !ok || len(md) == 0 {
+		return ctx
+	}
+	a := make(call.Attachments, len(md))
+	for k, v := range md {
+		if len(v) > 0 {
+			a.Set(k, v[0])
+		}
+	}
+	return call.WithAttachments(ctx, a)
+}
+
+// toTriple turns sdk errors (no provider, failover exhausted) into
+// *triple.Error with the same code, so generated-client users see one
+// error type; triple errors pass through.
+func toTriple(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *triple.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	return triple.NewError(triple.Code(call.CodeOf(err)), err.Error())
+}
