@@ -364,3 +364,31 @@ func TestUnsubscribeWhenLastWatcherLeaves(t *testing.T) {
 	}
 	cw.none(t, 50*time.Millisecond)
 }
+
+// A watcher that arrives after an invalid first version, or while istiod is
+// unreachable with nothing cached, is told why it gets nothing.
+func TestLateWatcherLearnsWhy(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	bad := xdstest.Cluster(host, "", port)
+	bad.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
+	srv.Set(xdstest.Resources{Clusters: []*clusterv3.Cluster{bad}})
+	c := newClient(t, srv)
+	first := newRecorder[*xdsresource.Cluster]()
+	defer c.WatchCluster(clusterName, first)()
+	if e := first.next(t); e.kind != failed {
+		t.Fatalf("first watcher event %+v", e)
+	}
+	late := newRecorder[*xdsresource.Cluster]()
+	defer c.WatchCluster(clusterName, late)()
+	if e := late.next(t); e.kind != failed || !strings.Contains(e.err.Error(), "CLUSTER_PROVIDED") {
+		t.Fatalf("late watcher event %+v, want the validation error", e)
+	}
+
+	srv.Stop()
+	waitFor(t, "TRANSIENT_FAILURE", func() bool { return c.Status().State == xdsclient.TransientFailure })
+	uncached := newRecorder[*xdsresource.Endpoints]()
+	defer c.WatchEndpoints("outbound|1||nothing.cached", uncached)()
+	if e := uncached.next(t); e.kind != failed || !strings.Contains(e.err.Error(), "no istiod at") {
+		t.Fatalf("uncached watcher event %+v, want the connection error", e)
+	}
+}

@@ -1,6 +1,7 @@
 package xdsclient
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
@@ -107,6 +108,15 @@ func (c *Client) watch(t xdsresource.Type, name string, w *watcher) func() {
 		c.callbacks.schedule(func() { w.changed(r) })
 	case rs.state == StateNotFound:
 		c.callbacks.schedule(w.notFound)
+	case rs.state == StateNACKed:
+		// Only an invalid version was ever received: say why.
+		err := errors.New(rs.err)
+		c.callbacks.schedule(func() { w.err(err) })
+	case c.conn.state == TransientFailure:
+		// Nothing cached and istiod unreachable: say so rather than wait
+		// silently.
+		err := errors.New(c.conn.lastError)
+		c.callbacks.schedule(func() { w.err(err) })
 	}
 	c.mu.Unlock()
 	var once sync.Once
