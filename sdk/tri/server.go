@@ -108,7 +108,8 @@ func (s *Servers) Factory() app.ServerFactory {
 		}
 		o := append([]triple.ServerOption{}, s.opts...)
 		if filters != nil && len(filters.Names()) > 0 {
-			o = append(o, triple.WithUnaryInterceptors(UnaryServerInterceptor(filters)))
+			o = append(o, triple.WithUnaryInterceptors(UnaryServerInterceptor(filters)),
+				triple.WithStreamInterceptors(StreamServerInterceptor(filters)))
 		}
 		srv := triple.NewServer(o...)
 		var errs []error
@@ -168,6 +169,31 @@ func UnaryServerInterceptor(chain *filter.ServerChain) triple.UnaryServerInterce
 	return func(ctx context.Context, req any, info *triple.UnaryServerInfo, handler triple.UnaryHandler) (any, error) {
 		ci := infoFromServer(ctx, info.FullMethod)
 		return run(context.WithValue(ctx, handlerKey{}, handler), ci, req)
+	}
+}
+
+type streamCall struct {
+	srv     any
+	handler triple.StreamHandler
+}
+
+// StreamServerInterceptor runs a server filter chain's stream filters as
+// a triple stream interceptor. A filter may wrap the stream; the wrapper
+// must still be a triple.ServerStream (embed the one it was given).
+func StreamServerInterceptor(chain *filter.ServerChain) triple.StreamServerInterceptor {
+	run := chain.Stream(func(ctx context.Context, _ *call.Info, ss filter.ServerStream) error {
+		sc, _ := ctx.Value(handlerKey{}).(streamCall)
+		ts, ok := ss.(triple.ServerStream)
+		if sc.handler == nil || !ok {
+			return call.Errorf(call.Internal, "tri: a server filter replaced the stream with %T, which is not a triple.ServerStream; embed the stream it was given", ss)
+		}
+		return sc.handler(sc.srv, ts)
+	})
+	return func(srv any, ss triple.ServerStream, info *triple.StreamServerInfo, handler triple.StreamHandler) error {
+		ctx := ss.Context()
+		ci := infoFromServer(ctx, info.FullMethod)
+		ci.Streaming = true
+		return run(context.WithValue(ctx, handlerKey{}, streamCall{srv: srv, handler: handler}), ci, ss)
 	}
 }
 

@@ -2,6 +2,7 @@ package tri_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,6 +42,14 @@ type echoer interface {
 var echoDesc = triple.ServiceDesc{
 	ServiceName: "test.Echo",
 	HandlerType: (*echoer)(nil),
+	Streams: []triple.StreamDesc{{
+		StreamName:    "Chat",
+		ClientStreams: true,
+		ServerStreams: true,
+		Handler: func(srv any, stream triple.ServerStream) error {
+			return srv.(*echo).Chat(&triple.GenericServerStream[wrapperspb.StringValue, wrapperspb.StringValue]{ServerStream: stream})
+		},
+	}},
 	Methods: []triple.MethodDesc{{
 		MethodName: "Echo",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, ic triple.UnaryServerInterceptor) (any, error) {
@@ -75,6 +84,22 @@ func (e *echo) Echo(ctx context.Context, req *wrapperspb.StringValue) (*wrappers
 	e.served.Add(1)
 	md, _ := triple.FromIncomingContext(ctx)
 	return wrapperspb.String(fmt.Sprintf("%s from %s for %s", req.GetValue(), e.name, md.Get("x-user"))), nil
+}
+
+// Chat answers every message until the client closes its side.
+func (e *echo) Chat(st triple.BidiStreamServer[wrapperspb.StringValue, wrapperspb.StringValue]) error {
+	for {
+		m, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := st.Send(wrapperspb.String(m.GetValue() + " from " + e.name)); err != nil {
+			return err
+		}
+	}
 }
 
 func noEnv(string) (string, bool) { return "", false }
@@ -332,5 +357,66 @@ func TestHealthFollowsReadiness(t *testing.T) {
 	}
 	if len(states) != 2 || !states[0] || states[1] {
 		t.Errorf("serving callbacks %v, want [true false]", states)
+	}
+}
+
+func TestBidiStreamThroughReferenceAndFilters(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "registry.yaml")
+	var mu sync.Mutex
+	var events []string
+	note := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	srvFilter := filter.Server{Name: "audit", Stream: func(ctx context.Context, info *call.Info, ss filter.ServerStream, next filter.StreamHandler) error {
+		note("server " + info.Path() + " " + info.Attachments["x-user"])
+		return next(ctx, info, ss)
+	}}
+	cliFilter := filter.Client{Name: "stamp", Stream: func(ctx context.Context, info *call.Info, next filter.StreamInvoker) (filter.ClientStream, error) {
+		note("client " + info.Path())
+		info.Attachments = info.Attachments.Clone().Set("x-user", "carol")
+		return next(ctx, info)
+	}}
+	p := providerApp(t, reg, &echo{name: "s1"}, app.WithServerFilters(srvFilter))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Stop(ctx) }()
+	c := consumerApp(t, reg, app.WithClientFilters(cliFilter))
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Stop(ctx) }()
+	ref, _ := c.Reference("echo")
+	if err := ref.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := tri.NewClient(ref).NewStream(ctx, &echoDesc.Streams[0], "/test.Echo/Chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat := &triple.GenericClientStream[wrapperspb.StringValue, wrapperspb.StringValue]{ClientStream: st}
+	for _, m := range []string{"a", "b", "c"} {
+		if err := chat.Send(wrapperspb.String(m)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := chat.Recv()
+		if err != nil || got.GetValue() != m+" from s1" {
+			t.Fatalf("recv %q: %v, %v", m, got, err)
+		}
+	}
+	if err := chat.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chat.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end of stream: %v, want io.EOF", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(events, "; ") != "client /test.Echo/Chat; server /test.Echo/Chat carol" {
+		t.Errorf("filters saw: %v", events)
 	}
 }
