@@ -10,6 +10,7 @@ import (
 	"github.com/shoalmesh/shoal/interop/cases"
 	"github.com/shoalmesh/shoal/interop/peer"
 	"github.com/shoalmesh/shoal/interop/peer/grpcgo"
+	"github.com/shoalmesh/shoal/interop/peer/shoal"
 )
 
 func TestMain(m *testing.M) {
@@ -19,8 +20,8 @@ func TestMain(m *testing.M) {
 // Peers in the in-process matrix. Peers that need a JVM or a control plane
 // run in their own tests.
 var (
-	clients = []peer.Client{grpcgo.Client{}}
-	servers = []peer.Server{grpcgo.Server{}}
+	clients = []peer.Client{grpcgo.Client{}, shoal.Client{}}
+	servers = []peer.Server{grpcgo.Server{}, shoal.Server{}}
 )
 
 // TestMatrix runs every case from every client against every server that
