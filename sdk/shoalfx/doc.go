@@ -2,10 +2,9 @@
 // packages never import fx; this package only calls their constructors.
 //
 //	fx.New(
-//		shoalfx.Module,                           // config + app
+//		shoalfx.Module, // config + app
 //		shoalfx.ConfigOptions(config.WithApplicationName("greeter")),
-//		fx.Supply(fx.Annotate(transport, fx.As(new(consumer.Transport)))),
-//		fx.Supply(app.ServerFactory(servers)),
+//		shoalfx.Triple([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: impl}}, nil),
 //		shoalfx.ClientFilter(filter.Client{Name: "auth", Order: 10, Unary: auth}),
 //	)
 //

@@ -5,6 +5,8 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/shoalmesh/shoal/triple"
+
 	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/balancer"
 	"github.com/shoalmesh/shoal/sdk/config"
@@ -12,6 +14,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/router"
+	"github.com/shoalmesh/shoal/sdk/tri"
 )
 
 // The value group names.
@@ -68,6 +71,7 @@ type AppParams struct {
 	Logger    *slog.Logger       `optional:"true"`
 	Transport consumer.Transport `optional:"true"`
 	Servers   app.ServerFactory  `optional:"true"`
+	Serving   Serving            `optional:"true"`
 
 	ClientFilters []filter.Client        `group:"shoal.client_filters"`
 	ServerFilters []filter.Server        `group:"shoal.server_filters"`
@@ -94,6 +98,9 @@ func NewApp(p AppParams) (AppResult, error) {
 	}
 	if p.Servers != nil {
 		opts = append(opts, app.WithServers(p.Servers))
+	}
+	if p.Serving != nil {
+		opts = append(opts, app.WithServing(p.Serving))
 	}
 	if len(p.Registries) > 0 {
 		b := registry.NewBuilders()
@@ -137,6 +144,22 @@ func NewApp(p AppParams) (AppResult, error) {
 	}
 	p.Lifecycle.Append(fx.Hook{OnStart: a.Start, OnStop: a.Stop})
 	return AppResult{App: a}, nil
+}
+
+// Serving is told when the provider becomes ready and stops being ready
+// (app.WithServing).
+type Serving func(serving bool)
+
+// Triple wires the Triple protocol: a tri.Transport for references built
+// with clientOpts, and tri servers serving exports, with grpc.health.v1
+// following the provider's readiness.
+func Triple(exports []tri.Export, clientOpts []triple.ClientOption, serverOpts ...triple.ServerOption) fx.Option {
+	servers := tri.NewServers(exports, serverOpts...)
+	return fx.Options(
+		fx.Supply(fx.Annotate(tri.NewTransport(clientOpts...), fx.As(new(consumer.Transport)))),
+		fx.Supply(servers.Factory()),
+		fx.Supply(Serving(servers.SetServing)),
+	)
 }
 
 // ClientFilter adds a client filter to the group.

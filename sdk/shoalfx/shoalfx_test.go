@@ -13,6 +13,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/shoalmesh/shoal/triple"
 
 	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/balancer"
@@ -25,6 +28,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/registry/direct"
 	"github.com/shoalmesh/shoal/sdk/router"
 	"github.com/shoalmesh/shoal/sdk/shoalfx"
+	"github.com/shoalmesh/shoal/sdk/tri"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -185,4 +189,37 @@ func mustLoad(t *testing.T, yaml []byte) *config.Config {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func TestTripleOverLoopback(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "registry.yaml")
+	var a *app.App
+	fxApp := fxtest.New(t,
+		shoalfx.Module,
+		shoalfx.ConfigOptions(config.WithEnv(noEnv), config.WithYAML("shoal.yaml", []byte(`
+registries: [{name: local, kind: file, address: `+reg+`}]
+protocols: [{port: 0, host: 127.0.0.1}]
+services: [{interface: grpc.health.v1.Health}]
+references: [{name: health, interface: grpc.health.v1.Health}]
+`))),
+		shoalfx.Triple(nil, nil, triple.WithLogger(quiet)), // the built-in health service is served anyway
+		fx.Supply(quiet),
+		fx.Populate(&a),
+		fx.NopLogger,
+	)
+	fxApp.RequireStart()
+	ref, err := a.Reference("health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := new(healthpb.HealthCheckResponse)
+	if err := tri.NewClient(ref).Invoke(ctx, "/grpc.health.v1.Health/Check", &healthpb.HealthCheckRequest{}, out); err != nil {
+		t.Fatal(err)
+	}
+	if out.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health = %v, want SERVING while the app runs", out.GetStatus())
+	}
+	fxApp.RequireStop()
 }
