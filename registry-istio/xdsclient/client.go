@@ -83,6 +83,51 @@ type resourceState struct {
 	state   ResourceState
 	err     string
 	updated time.Time
+	// timer reports the resource as not existing if no response names it
+	// in time; it runs only while a request for it is out on a stream.
+	timer *time.Timer
+}
+
+// stopTimer cancels the does-not-exist timer. Call with c.mu held.
+func (rs *resourceState) stopTimer() {
+	if rs.timer != nil {
+		rs.timer.Stop()
+		rs.timer = nil
+	}
+}
+
+// stopTimers cancels every does-not-exist timer. Call with c.mu held.
+func (c *Client) stopTimers() {
+	for _, ts := range c.types {
+		for _, rs := range ts.resources {
+			rs.stopTimer()
+		}
+	}
+}
+
+// startTimers arms the does-not-exist timer of every resource of ts that
+// was just requested and never answered. Call with c.mu held.
+func (c *Client) startTimers(ts *typeState) {
+	for _, rs := range ts.resources {
+		if rs.state != StateRequested || rs.timer != nil {
+			continue
+		}
+		rs.timer = time.AfterFunc(c.conf.notFound, func() { c.resourceTimedOut(ts, rs) })
+	}
+}
+
+func (c *Client) resourceTimedOut(ts *typeState, rs *resourceState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || ts.resources[rs.name] != rs || rs.state != StateRequested || rs.timer == nil {
+		return
+	}
+	rs.timer = nil
+	rs.state, rs.updated = StateNotFound, time.Now()
+	c.logger.Warn("istiod did not answer for a resource; reporting it as not existing", "type", ts.typ.String(), "name", rs.name, "after", c.conf.notFound)
+	for w := range rs.watchers {
+		c.callbacks.schedule(w.notFound)
+	}
 }
 
 type connState struct {
@@ -170,6 +215,7 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	started := c.started
+	c.stopTimers()
 	c.mu.Unlock()
 	c.cancel()
 	if started {
@@ -244,6 +290,7 @@ func (c *Client) disconnected(err error) {
 	defer c.mu.Unlock()
 	alreadyFailing := c.conn.state == TransientFailure
 	c.conn.lastError = err.Error()
+	c.stopTimers()
 	if alreadyFailing {
 		return // watchers were told when the outage began
 	}
@@ -368,6 +415,7 @@ func (c *Client) pendingRequests() []*discoveryv3.DiscoveryRequest {
 			ts.nack = ""
 		}
 		ts.requested = true
+		c.startTimers(ts)
 		out = append(out, req)
 	}
 	return out
@@ -434,6 +482,10 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 	ts.lastUpdateAt = now
 	for name, rs := range ts.resources {
 		p, present := results[name]
+		if present || t == xdsresource.ListenerType || t == xdsresource.ClusterType {
+			// Answered, or (LDS, CDS) known absent from the state of the world.
+			rs.stopTimer()
+		}
 		switch {
 		case present && p.unchanged:
 			if rs.resource == nil {

@@ -392,3 +392,41 @@ func TestLateWatcherLearnsWhy(t *testing.T) {
 		t.Fatalf("uncached watcher event %+v, want the connection error", e)
 	}
 }
+
+// A route configuration or endpoints nobody answers for is reported as not
+// existing after the resource timeout (istiod answers with empty ones; other
+// servers may stay silent).
+func TestUnansweredResourceTimesOut(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	srv.Set(xdstest.Service(host, port))
+	c, err := xdsclient.New(testConfig(srv.Address()), xdsclient.WithLogger(quietLogger()),
+		xdsclient.WithResourceTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	silent := newRecorder[*xdsresource.Endpoints]()
+	defer c.WatchEndpoints("outbound|1||nobody.default.svc.cluster.local", silent)()
+	answered := newRecorder[*xdsresource.Endpoints]()
+	defer c.WatchEndpoints(clusterName, answered)()
+	if e := answered.next(t); e.kind != changed {
+		t.Fatalf("answered event %+v", e)
+	}
+	start := time.Now()
+	if e := silent.next(t); e.kind != notFound {
+		t.Fatalf("silent event %+v, want not found", e)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("not found after %v", d)
+	}
+	answered.none(t, 200*time.Millisecond)
+	for _, r := range typeStatus(c, xdsresource.EndpointsType).Resources {
+		want := xdsclient.StateACKed
+		if r.Name != clusterName {
+			want = xdsclient.StateNotFound
+		}
+		if r.State != want {
+			t.Fatalf("%s is %v, want %v", r.Name, r.State, want)
+		}
+	}
+}

@@ -22,6 +22,9 @@ type config struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	dialOpts   []grpc.DialOption
+	// notFound is how long a requested resource may go unanswered on a
+	// working stream before it is reported as not existing.
+	notFound time.Duration
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -29,12 +32,16 @@ func newConfig(opts []Option) (config, error) {
 		logger:     slog.Default(),
 		minBackoff: 200 * time.Millisecond,
 		maxBackoff: 30 * time.Second,
+		notFound:   15 * time.Second,
 	}
 	for _, o := range opts {
 		o.apply(&c)
 	}
 	if c.minBackoff <= 0 || c.maxBackoff < c.minBackoff {
 		return c, errors.New("registry-istio: WithBackoff needs 0 < min <= max")
+	}
+	if c.notFound <= 0 {
+		return c, errors.New("registry-istio: WithResourceTimeout needs a positive duration")
 	}
 	if c.logger == nil {
 		return c, errors.New("registry-istio: WithLogger(nil); pass a logger or leave the option out")
@@ -52,6 +59,14 @@ func WithLogger(l *slog.Logger) Option {
 // Defaults: 200ms and 30s.
 func WithBackoff(minDelay, maxDelay time.Duration) Option {
 	return optionFunc(func(c *config) { c.minBackoff, c.maxBackoff = minDelay, maxDelay })
+}
+
+// WithResourceTimeout sets how long a requested resource may go unanswered
+// on a working stream before its watchers are told it does not exist
+// (default 15s, as grpc-go). Istiod answers unknown route configurations and
+// endpoints with empty ones, so this matters for other management servers.
+func WithResourceTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.notFound = d })
 }
 
 // WithDialOptions adds gRPC dial options, after the transport credentials

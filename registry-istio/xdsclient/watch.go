@@ -135,6 +135,7 @@ func (c *Client) unwatch(t xdsresource.Type, name string, w *watcher) {
 	if len(rs.watchers) > 0 {
 		return
 	}
+	rs.stopTimer()
 	ts.setRaw(rs, "")
 	delete(ts.resources, name)
 	c.markDirty(t)
