@@ -54,5 +54,9 @@
 //
 // Register and Deregister rewrite the file atomically under an advisory
 // lock, so several processes on one machine can share it; comments in the
-// file are not kept.
+// file are not kept. Register records the registering process as the
+// instance's owner (owner: {host, pid}); instances whose owner ran on this
+// host and has exited are skipped, rechecked every 2s (WithLivenessInterval)
+// and pruned from the file at the next write, so a provider killed before
+// it could deregister does not linger.
 package file

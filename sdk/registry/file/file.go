@@ -35,6 +35,7 @@ type Option interface{ apply(*options) }
 type options struct {
 	logger   *slog.Logger
 	debounce time.Duration
+	liveness time.Duration
 }
 
 type optionFunc func(*options)
@@ -50,6 +51,14 @@ func WithLogger(l *slog.Logger) Option {
 // reading the file, so that a burst of writes is read once (default 20ms).
 func WithDebounce(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.debounce = d })
+}
+
+// WithLivenessInterval sets how often the registry rechecks that the
+// processes owning its instances are alive, dropping those of exited
+// processes on this host (default 2s; 0 turns the check off; exited owners
+// are still skipped whenever the file is read).
+func WithLivenessInterval(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.liveness = d })
 }
 
 // Registry is a file-backed registry. It is safe for concurrent use.
@@ -71,7 +80,7 @@ type Registry struct {
 // the file (a missing file is an empty registry) and starts watching it. It
 // fails if the file exists but is invalid, or cannot be watched.
 func New(path string, opts ...Option) (*Registry, error) {
-	o := options{logger: slog.Default(), debounce: 20 * time.Millisecond}
+	o := options{logger: slog.Default(), debounce: 20 * time.Millisecond, liveness: 2 * time.Second}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
@@ -156,6 +165,12 @@ func (r *Registry) loop() {
 			timer.Stop()
 		}
 	}()
+	var live <-chan time.Time
+	if r.opts.liveness > 0 {
+		t := time.NewTicker(r.opts.liveness)
+		defer t.Stop()
+		live = t.C
+	}
 	for {
 		select {
 		case <-r.done:
@@ -181,6 +196,13 @@ func (r *Registry) loop() {
 		case <-fire:
 			fire = nil
 			_ = r.Reload() // a rejected edit is logged and kept for Err
+		case <-live:
+			// Recompute every key's state from the same file: only keys
+			// whose owners exited get a new revision and wake up.
+			r.mu.Lock()
+			doc := r.doc
+			r.mu.Unlock()
+			r.install(doc)
 		}
 	}
 }
@@ -223,7 +245,10 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 			doc.Services[inst.Interface] = svc
 		}
 		svc.Instances = slices.DeleteFunc(svc.Instances, func(in instance) bool { return same(in, inst) })
-		in := instance{Address: inst.Address, Group: inst.Group, Version: inst.Version, Weight: inst.Weight, Labels: inst.Labels}
+		in := instance{
+			Address: inst.Address, Group: inst.Group, Version: inst.Version, Weight: inst.Weight, Labels: inst.Labels,
+			Owner: &owner{Host: thisHost, PID: os.Getpid()},
+		}
 		if l := inst.Locality; l != (mesh.Locality{}) {
 			in.Locality = &locality{Region: l.Region, Zone: l.Zone, SubZone: l.SubZone}
 		}
@@ -267,6 +292,11 @@ func (r *Registry) edit(ctx context.Context, change func(*document)) error {
 		return fmt.Errorf("%w; fix the file before registering", err)
 	}
 	change(doc)
+	for _, svc := range doc.Services { // prune instances of exited processes
+		if svc != nil {
+			svc.Instances = slices.DeleteFunc(svc.Instances, func(in instance) bool { return in.Owner.gone() })
+		}
+	}
 	for name, svc := range doc.Services {
 		if svc == nil || (len(svc.Instances) == 0 && svc.LoadBalancer == nil && len(svc.Subsets) == 0 && len(svc.Routes) == 0) {
 			delete(doc.Services, name)
@@ -315,6 +345,8 @@ func (r *Registry) Close() error {
 	r.feed.Close()
 	return err
 }
+
+var thisHost, _ = os.Hostname()
 
 // Builder returns the builder of kind "file". Its Config.Address is the
 // file's path; empty means DefaultPath().

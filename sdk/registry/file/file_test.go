@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -355,5 +356,71 @@ func TestCloseEndsWatchers(t *testing.T) {
 	}
 	if err := r.Register(context.Background(), registry.Instance{Key: registry.Key{Interface: "s"}, Address: "a:1"}); err == nil {
 		t.Error("Register after Close succeeded")
+	}
+}
+
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("cannot run a short-lived process: %v", err)
+	}
+	return cmd.Process.Pid
+}
+
+func TestInstancesOfExitedProcessesAreDropped(t *testing.T) {
+	host, _ := os.Hostname()
+	dead := deadPID(t)
+	path := filepath.Join(t.TempDir(), "registry.yaml")
+	write(t, path, fmt.Sprintf(`
+services:
+  greet.GreetService:
+    instances:
+      - {address: 127.0.0.1:1, owner: {host: %q, pid: %d}}
+      - {address: 127.0.0.1:2, owner: {host: %q, pid: %d}}
+      - {address: 127.0.0.1:3, owner: {host: other-host, pid: %d}}
+      - {address: 127.0.0.1:4}
+`, host, os.Getpid(), host, dead, dead))
+	r := open(t, path)
+	s, err := next(t, watch(t, r, registry.Key{Interface: "greet.GreetService"}), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alive here, dead here (dropped), unknown elsewhere, no owner.
+	if got := ready(s, "greet.GreetService"); got != "127.0.0.1:1,127.0.0.1:3,127.0.0.1:4" {
+		t.Errorf("endpoints = %s, want the exited process's instance dropped", got)
+	}
+	// Register stamps the owner and prunes the dead entry from the file.
+	if err := r.Register(context.Background(), registry.Instance{Key: registry.Key{Interface: "greet.GreetService"}, Address: "127.0.0.1:5"}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if strings.Contains(string(data), "127.0.0.1:2") || !strings.Contains(string(data), fmt.Sprintf("pid: %d", os.Getpid())) {
+		t.Errorf("file after Register:\n%s", data)
+	}
+}
+
+func TestLivenessCheckWakesWatchers(t *testing.T) {
+	host, _ := os.Hostname()
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start a process: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "registry.yaml")
+	write(t, path, fmt.Sprintf("services:\n  s:\n    instances:\n      - {address: '127.0.0.1:1', owner: {host: %q, pid: %d}}\n      - {address: '127.0.0.1:2'}\n", host, cmd.Process.Pid))
+	r, err := file.New(path, file.WithLogger(quiet), file.WithLivenessInterval(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w := watch(t, r, registry.Key{Interface: "s"})
+	if s, err := next(t, w, 5*time.Second); err != nil || ready(s, "s") != "127.0.0.1:1,127.0.0.1:2" {
+		t.Fatalf("while alive: %v, %v", s, err)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	s, err := next(t, w, 5*time.Second)
+	if err != nil || ready(s, "s") != "127.0.0.1:2" {
+		t.Fatalf("after the owner died: %v, %v", s, err)
 	}
 }

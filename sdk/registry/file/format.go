@@ -34,6 +34,20 @@ type instance struct {
 	Labels   map[string]string `yaml:"labels,omitempty"`
 	Health   string            `yaml:"health,omitempty"`
 	Locality *locality         `yaml:"locality,omitempty"`
+	// Owner is the process that registered the instance; Register sets it.
+	// An instance whose owner ran on this host and is gone is skipped, so
+	// a provider killed before it could deregister does not linger.
+	Owner *owner `yaml:"owner,omitempty"`
+}
+
+type owner struct {
+	Host string `yaml:"host"`
+	PID  int    `yaml:"pid"`
+}
+
+// gone reports whether the owner ran on this host and has exited.
+func (o *owner) gone() bool {
+	return o != nil && o.PID > 0 && o.Host == thisHost && !processAlive(o.PID)
 }
 
 type locality struct {
@@ -182,7 +196,8 @@ func (doc *document) snapshot(key registry.Key) (*mesh.Snapshot, error) {
 	}
 	spec := mesh.Spec{}
 	svc := doc.Services[key.Interface]
-	spec.Services = append(spec.Services, doc.service(key, svc, bad))
+	var skipped []string
+	spec.Services = append(spec.Services, doc.service(key, svc, &skipped, bad))
 	used := []*service{svc}
 	if svc != nil {
 		for i := range svc.Routes {
@@ -197,7 +212,7 @@ func (doc *document) snapshot(key registry.Key) (*mesh.Snapshot, error) {
 					bad(fmt.Sprintf("services.%s.routes[%d]", key.Interface, i), "destination service %q is not in the file; add it under services", d.Service)
 					continue
 				}
-				spec.Services = append(spec.Services, doc.service(registry.Key{Interface: d.Service, Group: key.Group, Version: key.Version}, other, bad))
+				spec.Services = append(spec.Services, doc.service(registry.Key{Interface: d.Service, Group: key.Group, Version: key.Version}, other, &skipped, bad))
 				used = append(used, other)
 			}
 		}
@@ -205,7 +220,7 @@ func (doc *document) snapshot(key registry.Key) (*mesh.Snapshot, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	spec.Revision = revision(key, used)
+	spec.Revision = revision(key, used, skipped)
 	snap, err := mesh.NewSnapshot(spec)
 	if err != nil {
 		return nil, fmt.Errorf("services.%s: %w", key.Interface, err)
@@ -213,7 +228,7 @@ func (doc *document) snapshot(key registry.Key) (*mesh.Snapshot, error) {
 	return snap, nil
 }
 
-func (doc *document) service(key registry.Key, s *service, bad func(string, string, ...any)) mesh.Service {
+func (doc *document) service(key registry.Key, s *service, skipped *[]string, bad func(string, string, ...any)) mesh.Service {
 	out := mesh.Service{Name: key.Interface}
 	if s == nil {
 		return out
@@ -223,6 +238,10 @@ func (doc *document) service(key registry.Key, s *service, bad func(string, stri
 	for i, in := range s.Instances {
 		ip := fmt.Sprintf("%s.instances[%d]", path, i)
 		if !key.Accepts(registry.Key{Interface: key.Interface, Group: in.Group, Version: in.Version}) {
+			continue
+		}
+		if in.Owner.gone() {
+			*skipped = append(*skipped, in.Address)
 			continue
 		}
 		if err := mesh.ValidateAddress(in.Address); err != nil {
@@ -379,12 +398,12 @@ func sortedKeys(m map[string]stringMatch) []string {
 
 // revision fingerprints what a consumer of key sees, so watchers wake only
 // when their part of the file changed.
-func revision(key registry.Key, used []*service) string {
+func revision(key registry.Key, used []*service, skipped []string) string {
 	b, err := yaml.Marshal(used)
 	if err != nil { // plain data always marshals
 		panic(err)
 	}
-	return fmt.Sprintf("file-%016x", fingerprint(key.String()+"\x00"+string(b)))
+	return fmt.Sprintf("file-%016x", fingerprint(key.String()+"\x00"+string(b)+"\x00"+strings.Join(skipped, ",")))
 }
 
 func fingerprint(s string) uint64 {

@@ -23,3 +23,6 @@ func currentUser() string {
 	}
 	return "user"
 }
+
+// processAlive cannot check other processes portably; owners count as alive.
+func processAlive(int) bool { return true }

@@ -45,3 +45,10 @@ func currentUser() string {
 	}
 	return "uid" + strconv.Itoa(os.Getuid())
 }
+
+// processAlive reports whether a process with pid exists (signal 0 checks
+// without sending; EPERM means it exists under another user).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
