@@ -221,6 +221,9 @@ func translateRoute(r *xdsresource.Route) (mesh.Route, error) {
 		if f.AbortGRPCCode != nil || f.AbortHTTPStatus != 0 {
 			a := &mesh.FaultAbort{Percentage: percent(f.AbortPPM), HTTPStatus: int(f.AbortHTTPStatus)}
 			if f.AbortGRPCCode != nil {
+				if *f.AbortGRPCCode == 0 {
+					return mr, errors.New("fault abort with gRPC status 0 (OK) cannot be expressed; abort with an error status")
+				}
 				a.Code = call.Code(*f.AbortGRPCCode)
 			} else {
 				a.Code = codeForHTTPStatus(f.AbortHTTPStatus)

@@ -226,6 +226,10 @@ func TestTranslateRejects(t *testing.T) {
 			r.Match.Headers = []xdsresource.HeaderMatch{{Name: "x-n", Kind: xdsresource.MatchRange, RangeStart: 1, RangeEnd: 2}}
 		}, `header "x-n": range matches are not supported`},
 		{"fraction", func(r *xdsresource.Route) { r.Match.FractionPPM = &frac }, "runtime_fraction"},
+		{"abort with OK", func(r *xdsresource.Route) {
+			ok := uint32(0)
+			r.Fault = &xdsresource.FaultPolicy{AbortGRPCCode: &ok, AbortPPM: 1000}
+		}, "gRPC status 0 (OK)"},
 		{"unknown retry condition", func(r *xdsresource.Route) {
 			r.RetryPolicy = &xdsresource.RetryPolicy{RetryOn: []string{"bogus"}, NumRetries: 1}
 		}, `unknown condition "bogus"`},
