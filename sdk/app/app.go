@@ -149,6 +149,12 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 	if o.logger == nil {
 		o.logger = cfg.Logger()
 	}
+	if !o.filters.HasClient(filter.LoggingName) {
+		_ = o.filters.RegisterClient(filter.ClientLogging(o.logger, 0))
+	}
+	if !o.filters.HasServer(filter.LoggingName) {
+		_ = o.filters.RegisterServer(filter.ServerLogging(o.logger, 0))
+	}
 	if o.builders == nil {
 		o.builders = registry.NewBuilders(file.Builder(), direct.Builder())
 		for _, n := range registry.Default.Names() {

@@ -46,7 +46,7 @@ registries: [{name: local, kind: file, address: `+reg+`}]
 protocols: [{name: tri, port: 50061, host: 127.0.0.1}]
 services: [{interface: greet.GreetService, version: 1.0.0}]
 references: [{name: greeter, interface: greet.GreetService, version: 1.0.0, timeout: 2s}]
-filters: {client: [stamp]}
+filters: {client: [log, stamp], server: [log]}
 `)))
 	if err != nil {
 		t.Fatal(err)
@@ -103,8 +103,8 @@ filters: {client: [auth], server: [metrics]}
 	}
 	_, err = app.New(cfg, app.WithLogger(quiet))
 	for _, want := range []string{
-		`app: filters.client: filter: client[0]: client filter "auth" is not registered`,
-		`app: filters.server: filter: server[0]: server filter "metrics" is not registered`,
+		`app: filters.client: filter: client[0]: client filter "auth" is not registered; registered: log`,
+		`app: filters.server: filter: server[0]: server filter "metrics" is not registered; registered: log`,
 		`app: references[0].balancer: balancer "fastest" is not registered; registered: least_request, random, ring_hash, round_robin`,
 		`app: references[0].router: router "mesh" is not registered; registered: service (routing engines: none)`,
 		"there is no transport",

@@ -9,6 +9,10 @@
 // are looked up in instance-level sets given as options, falling back to
 // the packages' global defaults.
 //
+// The built-in "log" filters (filter.ClientLogging, filter.ServerLogging)
+// are always registered, so a configuration can list them:
+// filters: {client: [log], server: [log]}.
+//
 // Start order: registries are opened by New; Start starts the servers,
 // registers the services, then starts the references. Stop reverses it:
 // deregister, drain, shut the servers down, close the references, close

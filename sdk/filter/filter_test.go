@@ -179,6 +179,9 @@ func TestRegistryChainsFollowListOrder(t *testing.T) {
 	if _, err := r.ClientChain("auth", "ratelimit"); err == nil || !strings.Contains(err.Error(), `client[1]: client filter "ratelimit" is not registered; registered: auth, metrics`) {
 		t.Errorf("unknown filter error = %v", err)
 	}
+	if !r.HasClient("metrics") || r.HasServer("metrics") || !r.HasServer("auth") {
+		t.Error("HasClient/HasServer disagree with what was registered")
+	}
 	if _, err := r.ServerChain("auth"); err != nil {
 		t.Error(err)
 	}

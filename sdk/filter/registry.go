@@ -76,7 +76,19 @@ func (r *Registry) ServerChain(names ...string) (*ServerChain, error) {
 	return NewServerChain(fs...)
 }
 
-// ClientNames and ServerNames list the registered filters.
+// HasClient reports whether a client filter is registered under name.
+func (r *Registry) HasClient(name string) bool {
+	_, err := r.client.Get(name)
+	return err == nil
+}
+
+// HasServer reports whether a server filter is registered under name.
+func (r *Registry) HasServer(name string) bool {
+	_, err := r.server.Get(name)
+	return err == nil
+}
+
+// ClientNames lists the registered client filters.
 func (r *Registry) ClientNames() []string { return r.client.Names() }
 
 // ServerNames lists the registered server filters.
