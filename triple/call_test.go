@@ -263,7 +263,7 @@ func TestConcurrentStreams(t *testing.T) {
 				}
 				resp, err := st.Recv()
 				if err != nil || resp.GetText() != text {
-					errs <- fmt.Errorf("stream %d: %v %v", i, resp, err)
+					errs <- fmt.Errorf("stream %d: %v: %w", i, resp, err)
 					return
 				}
 			}

@@ -204,7 +204,7 @@ func (c *callConfig) store(rs *responseReader) {
 
 // transportError turns an HTTP client error into a status error; the
 // context's own error wins.
-func transportError(ctx context.Context, err error) error {
+func transportError(ctx context.Context, err error) *Error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return &Error{code: CodeOf(ctxErr), msg: ctxErr.Error(), cause: err}
 	}
@@ -292,7 +292,7 @@ func (rs *responseReader) recv(ctx context.Context, m any) error {
 		if errors.As(err, &e) {
 			rs.status = e
 		} else {
-			rs.status = transportError(ctx, err).(*Error)
+			rs.status = transportError(ctx, err)
 		}
 		return rs.status
 	}
@@ -373,7 +373,7 @@ func (cc *ClientConn) newStream(ctx context.Context, desc *StreamDesc, method st
 		compress: cc.cfg.compress || cfg.compress,
 	}
 	go func() {
-		resp, err := cc.hc.Do(req)
+		resp, err := cc.hc.Do(req) //nolint:bodyclose // closed by clientStream.finish
 		cs.resp, cs.respErr = resp, err
 		if err != nil {
 			_ = pr.CloseWithError(err)
@@ -395,7 +395,7 @@ func (cs *clientStream) waitResponse() error {
 	}
 	cs.respOnce.Do(func() {
 		if cs.respErr != nil {
-			cs.rs = &responseReader{done: true, status: transportError(cs.ctx, cs.respErr).(*Error)}
+			cs.rs = &responseReader{done: true, status: transportError(cs.ctx, cs.respErr)}
 			cs.cancel()
 			return
 		}

@@ -55,7 +55,7 @@ func marshalEnvelope(codec Codec, msg any, compress bool, maxSend int) (*bytes.B
 		putBuf(buf)
 		return nil, Errorf(CodeResourceExhausted, "message of %d bytes exceeds the send limit of %d bytes", payload, maxSend)
 	}
-	binary.BigEndian.PutUint32(b[1:5], uint32(payload)) //nolint:gosec // bounded by maxSend
+	binary.BigEndian.PutUint32(b[1:5], uint32(payload))
 	return buf, nil
 }
 

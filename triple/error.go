@@ -95,5 +95,5 @@ func asError(err error) *Error {
 }
 
 func (e *Error) statusProto() *spb.Status {
-	return &spb.Status{Code: int32(e.code), Message: e.msg, Details: e.details} //nolint:gosec // codes fit in int32
+	return &spb.Status{Code: int32(e.code), Message: e.msg, Details: e.details}
 }

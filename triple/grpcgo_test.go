@@ -185,7 +185,7 @@ func grpcEchoDesc() *grpc.ServiceDesc {
 				return nil, err
 			}
 			if req.GetFailCode() != 0 {
-				return nil, status.Error(codes.Code(req.GetFailCode()), "grpc-go failed as asked") //nolint:gosec // test
+				return nil, status.Error(codes.Code(req.GetFailCode()), "grpc-go failed as asked")
 			}
 			md, _ := metadata.FromIncomingContext(ctx)
 			seen := map[string]string{}

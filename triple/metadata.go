@@ -165,7 +165,7 @@ func writeMetadata(h http.Header, md Metadata) {
 func readMetadata(h http.Header) Metadata {
 	md := make(Metadata, len(h))
 	var convert map[string]string
-	if c := h.Get(hdrTriConvert); c != "" {
+	if c := headerGet(h, hdrTriConvert); c != "" {
 		if s, err := url.QueryUnescape(c); err == nil {
 			_ = json.Unmarshal([]byte(s), &convert) // a bad map only loses the case
 		}
@@ -203,9 +203,22 @@ func validHeaderName(k string) bool {
 	}
 	for i := 0; i < len(k); i++ {
 		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !ok {
 			return false
 		}
 	}
 	return true
+}
+
+// headerGet reads a header whether the map holds it canonicalized (as
+// net/http does for received headers) or lower-case (as written here).
+func headerGet(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	if v := h[strings.ToLower(name)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

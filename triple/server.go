@@ -409,7 +409,7 @@ func (s *Server) serveGRPC(w http.ResponseWriter, r *http.Request) {
 	if md != nil {
 		dec := func(m any) error { return st.recvUnary(m) }
 		var reply any
-		reply, err = callUnary(md, svc.impl, ctx, dec, s.unaryIC, fullMethod)
+		reply, err = callUnary(ctx, md, svc.impl, dec, s.unaryIC, fullMethod)
 		if err == nil {
 			err = st.SendMsg(reply)
 		}
@@ -420,7 +420,7 @@ func (s *Server) serveGRPC(w http.ResponseWriter, r *http.Request) {
 }
 
 // callUnary runs a unary handler, turning a panic into INTERNAL.
-func callUnary(md *MethodDesc, impl any, ctx context.Context, dec func(any) error, ic UnaryServerInterceptor, full string) (reply any, err error) {
+func callUnary(ctx context.Context, md *MethodDesc, impl any, dec func(any) error, ic UnaryServerInterceptor, full string) (reply any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = Errorf(CodeInternal, "handler %s panicked: %v", full, p)
