@@ -86,6 +86,8 @@ type resourceState struct {
 	// timer reports the resource as not existing if no response names it
 	// in time; it runs only while a request for it is out on a stream.
 	timer *time.Timer
+	// timerGen tells a stale timer's callback from the current one's.
+	timerGen uint64
 }
 
 // stopTimer cancels the does-not-exist timer. Call with c.mu held.
@@ -112,14 +114,16 @@ func (c *Client) startTimers(ts *typeState) {
 		if rs.state != StateRequested || rs.timer != nil {
 			continue
 		}
-		rs.timer = time.AfterFunc(c.conf.notFound, func() { c.resourceTimedOut(ts, rs) })
+		rs.timerGen++
+		gen := rs.timerGen
+		rs.timer = time.AfterFunc(c.conf.notFound, func() { c.resourceTimedOut(ts, rs, gen) })
 	}
 }
 
-func (c *Client) resourceTimedOut(ts *typeState, rs *resourceState) {
+func (c *Client) resourceTimedOut(ts *typeState, rs *resourceState, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || ts.resources[rs.name] != rs || rs.state != StateRequested || rs.timer == nil {
+	if c.closed || ts.resources[rs.name] != rs || rs.state != StateRequested || rs.timer == nil || rs.timerGen != gen {
 		return
 	}
 	rs.timer = nil

@@ -94,9 +94,11 @@ type TypeStatus struct {
 	LastError       string
 	LastErrorAt     time.Time
 	LastNACKVersion string
-	// Responses counts the responses received for this type.
-	Responses int
-	Resources []ResourceStatus
+	// Responses counts the responses received for this type, the last at
+	// LastResponseAt.
+	Responses      int
+	LastResponseAt time.Time
+	Resources      []ResourceStatus
 }
 
 // ResourceStatus describes one watched resource.
@@ -134,6 +136,7 @@ func (c *Client) Status() Status {
 			LastErrorAt:     ts.lastErrorAt,
 			LastNACKVersion: ts.lastNACKed,
 			Responses:       ts.responseCount,
+			LastResponseAt:  ts.lastUpdateAt,
 		}
 		for _, rs := range ts.resources {
 			t.Resources = append(t.Resources, ResourceStatus{
