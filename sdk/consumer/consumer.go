@@ -298,9 +298,9 @@ func (r *Reference) routeStream(ctx context.Context, info *call.Info) (filter.Cl
 	if err != nil {
 		return nil, err
 	}
-	c := s.conns[p.Endpoint]
+	c := s.conn(p.Endpoint)
 	if c == nil {
-		return nil, call.Errorf(call.Internal, "consumer: no connection for %s", p.Endpoint.Address)
+		return nil, &call.Error{Code: call.Unavailable, Connect: true, Message: "consumer: " + p.Endpoint.Address + " left the cluster"}
 	}
 	st, err := c.newStream(ctx, info)
 	if p.Done != nil {

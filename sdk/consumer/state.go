@@ -22,12 +22,29 @@ type state struct {
 	byAddr     map[string]*conn
 	strategies map[*mesh.Route]cluster.Strategy
 	invoke     cluster.Invoker
+	latest     *atomic.Pointer[state]
+}
+
+// conn finds the connection of ep. Balancer handles outlive states, so a
+// call that loaded this state may pick an endpoint of the next one while
+// it is being installed: then the latest state has it.
+func (s *state) conn(ep *mesh.Endpoint) *conn {
+	if c := s.conns[ep]; c != nil {
+		return c
+	}
+	if c := s.byAddr[ep.Address]; c != nil {
+		return c
+	}
+	if l := s.latest.Load(); l != nil {
+		return l.byAddr[ep.Address]
+	}
+	return nil
 }
 
 func (s *state) invokeEndpoint(ctx context.Context, ep *mesh.Endpoint, info *call.Info, req, resp any) error {
-	c := s.conns[ep]
-	if c == nil {
-		return call.Errorf(call.Internal, "consumer: no connection for %s", ep.Address)
+	c := s.conn(ep)
+	if c == nil { // the endpoint left before the call reached it: retryable
+		return &call.Error{Code: call.Unavailable, Connect: true, Message: "consumer: " + ep.Address + " left the cluster"}
 	}
 	return c.invoke(ctx, info, req, resp)
 }
@@ -68,6 +85,7 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 		conns:      map[*mesh.Endpoint]*conn{},
 		byAddr:     map[string]*conn{},
 		strategies: map[*mesh.Route]cluster.Strategy{},
+		latest:     &r.state,
 	}
 	s.invoke = s.invokeEndpoint
 	live := map[string]bool{}
