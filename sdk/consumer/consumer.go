@@ -45,6 +45,7 @@ type options struct {
 	filters   *filter.ClientChain
 	logger    *slog.Logger
 	engine    router.Engine
+	grace     time.Duration
 }
 
 type optionFunc func(*options)
@@ -70,6 +71,12 @@ func WithRouter(r router.Router) Option { return optionFunc(func(o *options) { o
 // snapshot, owns it and closes it. The reference's timeout still bounds
 // each call.
 func WithEngine(e router.Engine) Option { return optionFunc(func(o *options) { o.engine = e }) }
+
+// WithRetireGrace sets how long the connection of an endpoint that left
+// the cluster stays usable before it closes (once idle), so that a call
+// that picked the endpoint just before it left still completes (default
+// 2s; providers keep serving for their drain delay).
+func WithRetireGrace(d time.Duration) Option { return optionFunc(func(o *options) { o.grace = d }) }
 
 // WithStrategy sets the cluster strategy for calls whose route has no retry
 // policy (default cluster.Failover()).
@@ -106,6 +113,9 @@ type Reference struct {
 	clusters map[mesh.Destination]*clusterState
 	pool     map[string]*conn
 
+	retiringMu sync.Mutex
+	retiring   map[*conn]*time.Timer
+
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -114,7 +124,7 @@ type Reference struct {
 // New starts watching key with d and returns the reference at once; calls
 // made before the first discovery state wait for it, within their context.
 func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*Reference, error) {
-	o := options{balancers: balancer.Default, router: router.Service(), timeout: DefaultTimeout, logger: slog.Default()}
+	o := options{balancers: balancer.Default, router: router.Service(), timeout: DefaultTimeout, logger: slog.Default(), grace: 2 * time.Second}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
@@ -130,6 +140,9 @@ func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*
 	}
 	if o.timeout < 0 {
 		errs = append(errs, fmt.Errorf("consumer: negative timeout %s; use 0 for none", o.timeout))
+	}
+	if o.grace < 0 {
+		errs = append(errs, fmt.Errorf("consumer: negative retire grace %s; use 0 to close at once", o.grace))
 	}
 	if o.balancer == nil {
 		o.balancer = balancer.RoundRobin()
@@ -153,6 +166,7 @@ func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*
 		ready:    make(chan struct{}),
 		clusters: map[mesh.Destination]*clusterState{},
 		pool:     map[string]*conn{},
+		retiring: map[*conn]*time.Timer{},
 		done:     make(chan struct{}),
 	}
 	r.unary = o.filters.Unary(r.routeUnary)
@@ -212,7 +226,30 @@ func (r *Reference) Close() error {
 	for _, c := range r.pool {
 		c.retire()
 	}
+	r.retiringMu.Lock()
+	for c, t := range r.retiring {
+		t.Stop()
+		c.retire()
+		delete(r.retiring, c)
+	}
+	r.retiringMu.Unlock()
 	return err
+}
+
+// leave retires c after the grace period.
+func (r *Reference) leave(c *conn) {
+	if r.opts.grace == 0 {
+		c.retire()
+		return
+	}
+	r.retiringMu.Lock()
+	defer r.retiringMu.Unlock()
+	r.retiring[c] = time.AfterFunc(r.opts.grace, func() {
+		r.retiringMu.Lock()
+		delete(r.retiring, c)
+		r.retiringMu.Unlock()
+		c.retire()
+	})
 }
 
 var errClosed = call.Errorf(call.Unavailable, "consumer: reference closed")

@@ -162,7 +162,7 @@ func TestBalancesAndFollowsUpdates(t *testing.T) {
 	}
 	f := &registry.Feed{}
 	publish(t, f, service("1", "10.0.0.1:1", "10.0.0.2:1"))
-	r := newRef(t, f, n)
+	r := newRef(t, f, n, consumer.WithRetireGrace(20*time.Millisecond))
 	got := map[string]int{}
 	for range 200 {
 		out, err := greet(context.Background(), r)
@@ -238,7 +238,7 @@ func TestGracefulRemovalLosesNoCall(t *testing.T) {
 	n.handle("10.0.0.2:1", slow("10.0.0.2:1"))
 	f := &registry.Feed{}
 	publish(t, f, service("1", "10.0.0.1:1", "10.0.0.2:1"))
-	r := newRef(t, f, n, consumer.WithStrategy(cluster.Failfast())) // no retries: every failure would show
+	r := newRef(t, f, n, consumer.WithStrategy(cluster.Failfast()), consumer.WithRetireGrace(10*time.Millisecond)) // no retries: every failure would show
 	var wg sync.WaitGroup
 	var calls, failures atomic.Int64
 	stop := make(chan struct{})
@@ -424,8 +424,8 @@ func TestCallsWaitForTheFirstState(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	_, err := consumer.New(registry.Key{}, nil, nil, consumer.WithTimeout(-1))
-	for _, want := range []string{"empty interface name", "no discovery", "no transport", "negative timeout"} {
+	_, err := consumer.New(registry.Key{}, nil, nil, consumer.WithTimeout(-1), consumer.WithRetireGrace(-1))
+	for _, want := range []string{"empty interface name", "no discovery", "no transport", "negative timeout", "negative retire grace"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want %q", err, want)
 		}

@@ -135,7 +135,7 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 	for addr, c := range r.pool {
 		if !live[addr] {
 			delete(r.pool, addr)
-			c.retire()
+			r.leave(c)
 		}
 	}
 	select {
