@@ -11,12 +11,29 @@ import (
 	"github.com/shoalmesh/shoal/sdk/balancer"
 	"github.com/shoalmesh/shoal/sdk/call"
 	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/router"
 )
 
 // Invoker makes one attempt of a call on one endpoint. The consumer supplies
 // it: it sends the call over its connection to ep. info carries the call's
-// attachments after the route's header operations.
-type Invoker func(ctx context.Context, ep *mesh.Endpoint, info *call.Info) error
+// attachments after the route's header operations. It is the sdk's
+// router.Invoker, so that *Router is an sdk router.Engine.
+type Invoker = router.Invoker
+
+var _ router.Engine = (*Router)(nil)
+
+// EngineName is the name the mesh engine registers under ("router: mesh").
+const EngineName = "mesh"
+
+// Builder returns an sdk router.EngineBuilder that makes a Router with opts
+// for each consumer.
+func Builder(opts ...Option) router.EngineBuilder { return builder{opts: opts} }
+
+type builder struct{ opts []Option }
+
+func (builder) Name() string { return EngineName }
+
+func (b builder) Build() router.Engine { return New(b.opts...) }
 
 // Router executes mesh routing for the calls of one consumer. Create it with
 // New, feed it snapshots with Update, and send calls through Invoke.

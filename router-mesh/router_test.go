@@ -551,3 +551,26 @@ func TestUpdatesDoNotBlockCalls(t *testing.T) {
 		t.Fatal("no call completed while updates ran")
 	}
 }
+
+func TestBuilderMakesEngines(t *testing.T) {
+	b := Builder(WithSeed(7))
+	if b.Name() != "mesh" {
+		t.Fatalf("name %q", b.Name())
+	}
+	e := b.Build()
+	defer e.Close()
+	snap, err := mesh.NewSnapshot(twoVersions(mesh.ClusterPolicy{}, split(100, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Update(snap); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := e.Invoke(context.Background(), greetCall(nil), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+		got = ep.Address
+		return nil
+	}); err != nil || !isV1(got) {
+		t.Fatalf("engine call went to %q: %v", got, err)
+	}
+}
