@@ -1,6 +1,7 @@
 package xdsclient_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -427,6 +428,25 @@ func TestUnansweredResourceTimesOut(t *testing.T) {
 		}
 		if r.State != want {
 			t.Fatalf("%s is %v, want %v", r.Name, r.State, want)
+		}
+	}
+}
+
+// Status marshals to JSON a CLI can print: names, not numbers.
+func TestStatusJSON(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	srv.Set(xdstest.Service(host, port, endpoints("10.1.0.1")...))
+	c := newClient(t, srv)
+	ew := newRecorder[*xdsresource.Endpoints]()
+	defer c.WatchEndpoints(clusterName, ew)()
+	ew.next(t)
+	b, err := json.Marshal(c.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"State":"READY"`, `"Type":"EDS"`, `"State":"ACKED"`, `"Address":"10.1.0.1:20000"`, `"Health":"HEALTHY"`, `"NodeID":"sidecar~10.0.0.7~consumer-0.default~default.svc.cluster.local"`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("status JSON lacks %s:\n%s", want, b)
 		}
 	}
 }

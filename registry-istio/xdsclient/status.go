@@ -24,6 +24,9 @@ const (
 	TransientFailure
 )
 
+// MarshalText renders the state by name in JSON and logs.
+func (s ConnState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 func (s ConnState) String() string {
 	switch s {
 	case Idle:
@@ -54,6 +57,9 @@ const (
 	StateNotFound
 )
 
+// MarshalText renders the state by name in JSON and logs.
+func (s ResourceState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 func (s ResourceState) String() string {
 	switch s {
 	case StateRequested:
@@ -68,7 +74,9 @@ func (s ResourceState) String() string {
 	return "UNKNOWN"
 }
 
-// Status is a snapshot of what the client holds, for `shoal show`.
+// Status is a snapshot of what the client holds, for `shoal show`. It
+// marshals to readable JSON: states and types by name, resources as their
+// validated models.
 type Status struct {
 	Server string
 	NodeID string

@@ -235,3 +235,40 @@ func TestDiscoveryByInterfaceName(t *testing.T) {
 		t.Fatalf("cluster %+v %v", c, ok)
 	}
 }
+
+// While istiod is away the last snapshot stays (no empty one is published),
+// and after it returns a change arrives as a new snapshot.
+func TestDiscoveryKeepsSnapshotWhileIstiodIsDown(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	srv.Set(canary([]string{"10.1.0.1"}, []string{"10.2.0.1"}, nil))
+	d, c := newDiscovery(t, srv)
+	w, err := d.Watch(context.Background(), registry.Key{Interface: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := next(t, w)
+
+	srv.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Status().State != xdsclient.TransientFailure {
+		if time.Now().After(deadline) {
+			t.Fatal("client never noticed istiod stopped")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if s2, err := w.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a snapshot was published while istiod was down: %v (err %v)", s2, err)
+	}
+	if got := ready(s, "v1"); !slices.Equal(got, []string{"10.1.0.1:20000"}) {
+		t.Fatalf("the last snapshot changed: %v", got)
+	}
+
+	srv.Set(canary([]string{"10.1.0.1", "10.1.0.3"}, []string{"10.2.0.1"}, nil))
+	srv.Restart()
+	if got := ready(next(t, w), "v1"); !slices.Equal(got, []string{"10.1.0.1:20000", "10.1.0.3:20000"}) {
+		t.Fatalf("after istiod returned: %v", got)
+	}
+}

@@ -40,6 +40,9 @@ func (t Type) URL() string {
 	return ""
 }
 
+// MarshalText renders the type as LDS, RDS, CDS or EDS.
+func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
 // String returns the short xDS name of the type: LDS, RDS, CDS or EDS.
 func (t Type) String() string {
 	switch t {

@@ -14,6 +14,9 @@ const (
 	LBMaglev
 )
 
+// MarshalText renders the policy by its Envoy name.
+func (p LBPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
 // String returns the Envoy name of the policy.
 func (p LBPolicy) String() string {
 	switch p {

@@ -13,6 +13,9 @@ const (
 	HealthDegraded
 )
 
+// MarshalText renders the state by its Envoy name.
+func (h Health) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
 // String returns the Envoy name of the state.
 func (h Health) String() string {
 	switch h {
