@@ -9,7 +9,11 @@ import (
 	"strings"
 	"sync"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -101,8 +105,13 @@ func (s *Server) Address() string { return s.addr }
 
 // Set replaces every resource the server serves with r, as a new version, and
 // returns that version. Open watches get the new state at once.
+//
+// Like istiod, the server answers for every route configuration a listener
+// names and every endpoint set a cluster names: those r lacks are served
+// empty.
 func (s *Server) Set(r Resources) string {
 	s.tb.Helper()
+	r = completed(r)
 	s.mu.Lock()
 	s.version++
 	version := strconv.Itoa(s.version)
@@ -327,4 +336,40 @@ func (c *istiodLike) closed(stream int64) {
 	c.mu.Lock()
 	delete(c.names, stream)
 	c.mu.Unlock()
+}
+
+// completed adds an empty RouteConfiguration for each RDS name a listener
+// uses and an empty ClusterLoadAssignment for each EDS name a cluster uses,
+// when r has none.
+func completed(r Resources) Resources {
+	routes := map[string]bool{}
+	for _, rc := range r.Routes {
+		routes[rc.GetName()] = true
+	}
+	eds := map[string]bool{}
+	for _, e := range r.Endpoints {
+		eds[e.GetClusterName()] = true
+	}
+	out := r.Merge()
+	for _, l := range r.Listeners {
+		hcm := &hcmv3.HttpConnectionManager{}
+		if l.GetApiListener().GetApiListener().UnmarshalTo(hcm) != nil {
+			continue // not an API listener: nothing to complete
+		}
+		if name := hcm.GetRds().GetRouteConfigName(); name != "" && !routes[name] {
+			routes[name] = true
+			out.Routes = append(out.Routes, &routev3.RouteConfiguration{Name: name})
+		}
+	}
+	for _, c := range r.Clusters {
+		name := c.GetEdsClusterConfig().GetServiceName()
+		if name == "" {
+			name = c.GetName()
+		}
+		if c.GetType() == clusterv3.Cluster_EDS && !eds[name] {
+			eds[name] = true
+			out.Endpoints = append(out.Endpoints, &endpointv3.ClusterLoadAssignment{ClusterName: name})
+		}
+	}
+	return out
 }

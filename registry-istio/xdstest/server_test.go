@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"go.uber.org/goleak"
 	"google.golang.org/genproto/googleapis/rpc/status"
@@ -147,5 +149,22 @@ func TestManyServices(t *testing.T) {
 	}
 	if len(seen) != 30 {
 		t.Fatalf("%d addresses, want 30", len(seen))
+	}
+}
+
+// Like istiod, the server answers for endpoints a cluster names even when
+// the test set none: with an empty ClusterLoadAssignment.
+func TestServerAnswersEmptyEndpoints(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	c := xdstest.Cluster("empty.default.svc.cluster.local", "", 80)
+	srv.Set(xdstest.Resources{Clusters: []*clusterv3.Cluster{c}})
+	s := stream(t, srv.Address())
+	if err := s.Send(&discoveryv3.DiscoveryRequest{TypeUrl: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", ResourceNames: []string{c.GetName()}}); err != nil {
+		t.Fatal(err)
+	}
+	r := recv(t, s)
+	cla := &endpointv3.ClusterLoadAssignment{}
+	if len(r.GetResources()) != 1 || r.GetResources()[0].UnmarshalTo(cla) != nil || cla.GetClusterName() != c.GetName() || len(cla.GetEndpoints()) != 0 {
+		t.Fatalf("response %v", r)
 	}
 }
