@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
@@ -31,7 +28,6 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // canary is what istiod sends for a VirtualService splitting 80/20 between
 // DestinationRule subsets v1 and v2; route edits the split route.
 func canary(v1IPs, v2IPs []string, route func(*routev3.Route)) xdstest.Resources {
-	c1, c2 := xdstest.ClusterName(host, "v1", port), xdstest.ClusterName(host, "v2", port)
 	eps := func(ips []string, version string) []xdstest.Endpoint {
 		var out []xdstest.Endpoint
 		for _, ip := range ips {
@@ -39,17 +35,15 @@ func canary(v1IPs, v2IPs []string, route func(*routev3.Route)) xdstest.Resources
 		}
 		return out
 	}
-	split := xdstest.WeightedRoute("split", nil, xdstest.WeightedCluster{Name: c1, Weight: 80}, xdstest.WeightedCluster{Name: c2, Weight: 20})
+	r := xdstest.Split(host, port,
+		xdstest.Subset{Name: "v1", Weight: 80, Endpoints: eps(v1IPs, "v1")},
+		xdstest.Subset{Name: "v2", Weight: 20, Endpoints: eps(v2IPs, "v2")})
+	split := r.Routes[0].GetVirtualHosts()[0].GetRoutes()[0]
 	split.GetRoute().RetryPolicy = xdstest.RetryPolicy("unavailable", 2, 0)
 	if route != nil {
 		route(split)
 	}
-	return xdstest.Resources{
-		Listeners: []*listenerv3.Listener{xdstest.Listener(host, port)},
-		Routes:    []*routev3.RouteConfiguration{xdstest.RouteConfig(host, port, split)},
-		Clusters:  []*clusterv3.Cluster{xdstest.Cluster(host, "", port), xdstest.Cluster(host, "v1", port), xdstest.Cluster(host, "v2", port)},
-		Endpoints: []*endpointv3.ClusterLoadAssignment{xdstest.ClusterLoadAssignment(c1, eps(v1IPs, "v1")...), xdstest.ClusterLoadAssignment(c2, eps(v2IPs, "v2")...)},
-	}
+	return r
 }
 
 func newDiscovery(t *testing.T, srv *xdstest.Server) (*xdsmesh.Discovery, *xdsclient.Client) {

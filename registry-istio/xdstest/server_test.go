@@ -168,3 +168,16 @@ func TestServerAnswersEmptyEndpoints(t *testing.T) {
 		t.Fatalf("response %v", r)
 	}
 }
+
+func TestSplit(t *testing.T) {
+	r := xdstest.Split("g.default.svc.cluster.local", 80,
+		xdstest.Subset{Name: "v1", Weight: 80, Endpoints: []xdstest.Endpoint{{IP: "10.0.0.1", Port: 80}}},
+		xdstest.Subset{Name: "v2", Weight: 20, Endpoints: []xdstest.Endpoint{{IP: "10.0.0.2", Port: 80}}})
+	wc := r.Routes[0].GetVirtualHosts()[0].GetRoutes()[0].GetRoute().GetWeightedClusters().GetClusters()
+	if len(wc) != 2 || wc[0].GetName() != "outbound|80|v1|g.default.svc.cluster.local" || wc[0].GetWeight().GetValue() != 80 {
+		t.Fatalf("weighted clusters %v", wc)
+	}
+	if len(r.Clusters) != 3 || len(r.Endpoints) != 3 || len(r.Endpoints[0].GetEndpoints()[0].GetLbEndpoints()) != 2 {
+		t.Fatalf("clusters %d endpoints %d", len(r.Clusters), len(r.Endpoints))
+	}
+}
