@@ -122,7 +122,7 @@ verify: verify-tidy verify-work verify-deps verify-generate ## Run every verify-
 
 .PHONY: verify-tidy
 verify-tidy: ## Fail if a go.mod or go.sum is not tidy.
-	@scripts/verify-tidy.sh $(MODULES) tools/lint tools/proto
+	@scripts/verify-tidy.sh $(MODULES) tools/lint tools/proto tools/grpcurl
 
 .PHONY: verify-work
 verify-work: ## Fail if go.work does not match the modules in the repository.

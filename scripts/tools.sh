@@ -21,7 +21,7 @@ build() { # module-dir package binary-name
 	echo "$want" >"$stamp"
 }
 
-want_all=${*:-golangci-lint gofumpt goimports govulncheck protoc-gen-go protoc-gen-go-grpc}
+want_all=${*:-golangci-lint gofumpt goimports govulncheck protoc-gen-go protoc-gen-go-grpc grpcurl}
 for t in $want_all; do
 	case $t in
 	golangci-lint) build lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint golangci-lint ;;
@@ -30,6 +30,7 @@ for t in $want_all; do
 	govulncheck) build lint golang.org/x/vuln/cmd/govulncheck govulncheck ;;
 	protoc-gen-go) build proto google.golang.org/protobuf/cmd/protoc-gen-go protoc-gen-go ;;
 	protoc-gen-go-grpc) build proto google.golang.org/grpc/cmd/protoc-gen-go-grpc protoc-gen-go-grpc ;;
+	grpcurl) build grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl grpcurl ;;
 	*)
 		echo "tools: unknown tool $t" >&2
 		exit 2

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/shoalmesh/shoal/triple"
 	"github.com/shoalmesh/shoal/triple/internal/testpb"
@@ -457,5 +458,22 @@ func TestUnaryInterceptorsRunInOrder(t *testing.T) {
 	}
 	if got := strings.Join(clientOrder, ","); got != "1,2" {
 		t.Errorf("client order %s", got)
+	}
+}
+
+func TestBuiltinsIgnoreGroup(t *testing.T) {
+	cc := dial(t, startServer(t, nil, nil))
+	req := &healthpb.HealthCheckRequest{}
+	resp := new(healthpb.HealthCheckResponse)
+	if err := cc.Invoke(ctxT(t), "/grpc.health.v1.Health/Check", req, resp, triple.WithGroup("g1"), triple.WithVersion("2.0.0")); err != nil {
+		t.Fatalf("health with a group: %v", err)
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("status %v", resp.GetStatus())
+	}
+	// Application services still need their group.
+	err := cc.Invoke(ctxT(t), "/shoal.triple.test.EchoService/Echo", &testpb.EchoRequest{}, new(testpb.EchoResponse), triple.WithGroup("g1"))
+	if triple.CodeOf(err) != triple.CodeUnimplemented {
+		t.Fatalf("echo in a group it is not exported in: %v", err)
 	}
 }

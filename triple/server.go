@@ -45,6 +45,7 @@ type service struct {
 	version string
 	methods map[string]*MethodDesc
 	streams map[string]*StreamDesc
+	builtin bool
 }
 
 // RegisterOption configures one registration.
@@ -68,6 +69,9 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	if s.cfg.reflection {
 		registerReflection(s)
+	}
+	for _, svc := range s.services {
+		svc.builtin = true
 	}
 	return s
 }
@@ -121,7 +125,15 @@ func (s *Server) lookup(group, name, version string) *service {
 	if svc := s.services[serviceKey{group, name, "1.0.0"}]; svc != nil {
 		return svc
 	}
-	return s.services[serviceKey{group, name, ""}]
+	if svc := s.services[serviceKey{group, name, ""}]; svc != nil {
+		return svc
+	}
+	// Health and reflection answer whatever group a tool sends along
+	// (grpcurl -H adds headers to its reflection calls too).
+	if svc := s.services[serviceKey{"", name, ""}]; svc != nil && svc.builtin {
+		return svc
+	}
+	return nil
 }
 
 // served lists what is registered, for "not found" errors.
