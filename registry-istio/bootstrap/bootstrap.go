@@ -128,6 +128,11 @@ type Identity struct {
 	Domain         string
 	ServiceAccount string
 	Locality       Locality
+	// AutoRegisterGroup names a WorkloadGroup in Namespace: istiod then
+	// creates a WorkloadEntry for this process while it is connected (over
+	// TLS, with a token: istiod requires a verified identity) and deletes it
+	// after it disconnects. Also ISTIO_META_AUTO_REGISTER_GROUP.
+	AutoRegisterGroup string
 	// Metadata holds extra node metadata (ISTIO_META_* keys without the
 	// prefix); it cannot override the fields above.
 	Metadata map[string]any
@@ -158,6 +163,9 @@ func (id Identity) Node() Node {
 	md["INSTANCE_IPS"] = strings.Join(id.IPs, ",")
 	if id.ServiceAccount != "" {
 		md["SERVICE_ACCOUNT"] = id.ServiceAccount
+	}
+	if id.AutoRegisterGroup != "" {
+		md["AUTO_REGISTER_GROUP"] = id.AutoRegisterGroup
 	}
 	if len(id.Labels) > 0 {
 		labels := make(map[string]any, len(id.Labels))

@@ -41,7 +41,10 @@ type Client struct {
 	mu      sync.Mutex
 	closed  bool
 	started bool
-	types   [len(xdsresource.Types)]*typeState
+	// announce makes every stream introduce the node even with nothing
+	// watched (see Connect).
+	announce bool
+	types    [len(xdsresource.Types)]*typeState
 	// kick wakes the current stream's sender; buffered, one pending wake.
 	kick chan struct{}
 	conn connState
@@ -209,6 +212,36 @@ func (c *Client) start() {
 	go c.run(c.runCtx)
 }
 
+// Connect opens the ADS stream now instead of at the first watch, and makes
+// every stream introduce this node to istiod even while nothing is watched.
+// A provider calls it at start: istiod learns the workload at once, which is
+// what WorkloadEntry auto-registration needs (node metadata
+// AUTO_REGISTER_GROUP, see bootstrap.Identity); Close ends the stream, and
+// istiod removes the auto-registered entry after its grace period.
+func (c *Client) Connect() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.announce = true
+	c.start()
+}
+
+// helloRequest introduces the node on a new stream when nothing is watched:
+// an EDS request naming nothing, which istiod takes as a connection (it
+// records the node and runs auto-registration) and answers with nothing.
+func (c *Client) helloRequest() *discoveryv3.DiscoveryRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.announce {
+		return nil
+	}
+	for _, ts := range c.types {
+		if len(ts.resources) > 0 {
+			return nil // the first real request carries the node
+		}
+	}
+	return &discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: xdsresource.EndpointsURL}
+}
+
 // Close stops the stream and the callbacks. Watchers get no calls after
 // Close returns.
 func (c *Client) Close() error {
@@ -363,6 +396,12 @@ func (c *Client) runStream(ctx context.Context) (bool, error) {
 // sendLoop sends a request for every dirty type whenever kicked.
 func (c *Client) sendLoop(ctx context.Context, stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient) error {
 	nodeSent := false
+	if hello := c.helloRequest(); hello != nil {
+		if err := stream.Send(hello); err != nil {
+			return err
+		}
+		nodeSent = true
+	}
 	for {
 		select {
 		case <-ctx.Done():

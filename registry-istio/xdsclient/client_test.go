@@ -9,6 +9,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
+	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
 	"github.com/shoalmesh/shoal/registry-istio/xdstest"
@@ -448,5 +449,31 @@ func TestStatusJSON(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("status JSON lacks %s:\n%s", want, b)
 		}
+	}
+}
+
+// Connect introduces the node at once, with nothing watched (what
+// WorkloadEntry auto-registration needs), and again after a reconnect;
+// nothing is subscribed by it.
+func TestConnectAnnouncesTheNode(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	cfg := testConfig(srv.Address())
+	cfg.Node = bootstrap.Identity{PodName: "provider-0", Namespace: "shop", IPs: []string{"127.0.0.1"}, AutoRegisterGroup: "greeter"}.Node()
+	c, err := xdsclient.New(cfg, xdsclient.WithLogger(quietLogger()), xdsclient.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Connect()
+	hello := waitRequest(t, srv, 0, func(r xdstest.Request) bool { return r.Node != nil })
+	if got := hello.Node.GetMetadata().GetFields()["AUTO_REGISTER_GROUP"].GetStringValue(); got != "greeter" || len(hello.ResourceNames) != 0 {
+		t.Fatalf("hello %+v (AUTO_REGISTER_GROUP %q), want the node and no names", hello, got)
+	}
+	srv.Stop()
+	n := len(srv.Requests())
+	srv.Restart()
+	again := waitRequest(t, srv, n, func(r xdstest.Request) bool { return r.Node != nil })
+	if again.Stream == hello.Stream || len(again.ResourceNames) != 0 {
+		t.Fatalf("after the restart %+v", again)
 	}
 }

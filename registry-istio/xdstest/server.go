@@ -29,7 +29,8 @@ const snapshotKey = "xdstest"
 
 // Request is one DiscoveryRequest the server received.
 type Request struct {
-	// Stream numbers the ADS streams in the order they opened, from 1.
+	// Stream numbers the ADS streams in the order they opened, from 1,
+	// unique across Stop and Restart.
 	Stream        int64
 	TypeURL       string
 	VersionInfo   string
@@ -66,6 +67,7 @@ type Server struct {
 	serving  chan struct{} // closed when the current Serve returns
 	version  int
 	requests []Request
+	streams  int
 	open     int
 	metadata map[int64]metadata.MD
 }
@@ -172,26 +174,47 @@ func (s *Server) Restart() {
 
 func (s *Server) serve(lis net.Listener) {
 	g := grpc.NewServer(s.grpcOpts...)
+	// go-control-plane numbers streams from 1 in each server instance;
+	// global numbers stay unique across Restart.
+	var (
+		idsMu sync.Mutex
+		ids   = map[int64]int64{}
+	)
+	global := func(id int64) int64 {
+		idsMu.Lock()
+		defer idsMu.Unlock()
+		g, ok := ids[id]
+		if !ok {
+			s.mu.Lock()
+			s.streams++
+			g = int64(s.streams)
+			s.mu.Unlock()
+			ids[id] = g
+		}
+		return g
+	}
 	callbacks := serverv3.CallbackFuncs{
 		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			gid := global(id)
 			md, _ := metadata.FromIncomingContext(ctx)
 			s.mu.Lock()
-			s.metadata[id] = md.Copy()
+			s.metadata[gid] = md.Copy()
 			s.open++
 			s.cond.Broadcast()
 			s.mu.Unlock()
 			return nil
 		},
 		StreamClosedFunc: func(id int64, _ *corev3.Node) {
-			s.istiod.closed(id)
+			s.istiod.closed(global(id))
 			s.mu.Lock()
 			s.open--
 			s.cond.Broadcast()
 			s.mu.Unlock()
 		},
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
-			s.record(id, req)
-			s.istiod.adjust(id, req)
+			gid := global(id)
+			s.record(gid, req)
+			s.istiod.adjust(gid, req)
 			return nil
 		},
 	}
