@@ -1,6 +1,7 @@
 // Package istiofx wires registry-istio into a go.uber.org/fx application:
-// Module provides the ADS client (*xdsclient.Client) and the sdk discovery
-// over it (*xdsmesh.Discovery, also as registry.Discovery named "istio").
+// Module provides the istiod-backed sdk registry (*registryistio.Registry,
+// also as registry.Registry named "istio") and its ADS client
+// (*xdsclient.Client, for Status).
 //
 // The bootstrap comes from a *bootstrap.Config in the graph when there is
 // one, otherwise from the environment (bootstrap.Load). Nothing connects at

@@ -6,10 +6,10 @@ import (
 
 	"go.uber.org/fx"
 
+	registryistio "github.com/shoalmesh/shoal/registry-istio"
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
 	"github.com/shoalmesh/shoal/registry-istio/mapping"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
-	"github.com/shoalmesh/shoal/registry-istio/xdsmesh"
 	"github.com/shoalmesh/shoal/sdk/registry"
 )
 
@@ -34,13 +34,14 @@ type Params struct {
 type Result struct {
 	fx.Out
 
-	Client    *xdsclient.Client
-	Discovery *xdsmesh.Discovery
-	// Registry is the same discovery as a registry.Discovery, named "istio".
-	Registry registry.Discovery `name:"istio"`
+	Registry *registryistio.Registry
+	Client   *xdsclient.Client
+	// Named is the same registry as an sdk registry.Registry named "istio".
+	Named registry.Registry `name:"istio"`
 }
 
-// New builds the client and the discovery and closes the client on stop.
+// New builds the registry (its xDS client connects on the first watch or
+// registration) and closes it on stop.
 func New(p Params) (Result, error) {
 	cfg := p.Config
 	if cfg == nil {
@@ -49,15 +50,11 @@ func New(p Params) (Result, error) {
 			return Result{}, err
 		}
 	}
-	opts := p.ClientOptions
-	if p.Logger != nil {
-		opts = append([]xdsclient.Option{xdsclient.WithLogger(p.Logger)}, opts...)
-	}
-	c, err := xdsclient.New(cfg, opts...)
+	r, err := registryistio.New(cfg, registryistio.WithLogger(p.Logger), registryistio.WithScheme(p.Scheme),
+		registryistio.WithClientOptions(p.ClientOptions...))
 	if err != nil {
 		return Result{}, err
 	}
-	p.Lifecycle.Append(fx.Hook{OnStop: func(context.Context) error { return c.Close() }})
-	d := xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(p.Logger), xdsmesh.WithScheme(p.Scheme))
-	return Result{Client: c, Discovery: d, Registry: d}, nil
+	p.Lifecycle.Append(fx.Hook{OnStop: func(context.Context) error { return r.Close() }})
+	return Result{Registry: r, Client: r.Client(), Named: r}, nil
 }

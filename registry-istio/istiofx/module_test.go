@@ -9,6 +9,7 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
 
+	registryistio "github.com/shoalmesh/shoal/registry-istio"
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
 	"github.com/shoalmesh/shoal/registry-istio/istiofx"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
@@ -30,7 +31,7 @@ func TestModuleStartDiscoverStop(t *testing.T) {
 	srv := xdstest.NewServer(t)
 	srv.Set(xdstest.Service("greeter.default.svc.cluster.local", 20000, xdstest.Endpoint{IP: "10.1.0.1", Port: 20000}))
 	var (
-		d registry.Discovery
+		d registry.Registry
 		c *xdsclient.Client
 	)
 	app := fxtest.New(t,
@@ -61,11 +62,11 @@ func TestModuleStartDiscoverStop(t *testing.T) {
 }
 
 func TestValidateApp(t *testing.T) {
-	if err := fx.ValidateApp(istiofx.Module, fx.Supply(config("127.0.0.1:15010")), fx.Invoke(func(registry.Discovery) {})); err == nil {
-		t.Fatal("an unnamed registry.Discovery must not be provided (it is named \"istio\")")
+	if err := fx.ValidateApp(istiofx.Module, fx.Supply(config("127.0.0.1:15010")), fx.Invoke(func(registry.Registry) {})); err == nil {
+		t.Fatal("an unnamed registry.Registry must not be provided (it is named \"istio\")")
 	}
 	if err := fx.ValidateApp(istiofx.Module, fx.Supply(config("127.0.0.1:15010")),
-		fx.Invoke(fx.Annotate(func(registry.Discovery, *xdsclient.Client) {}, fx.ParamTags(`name:"istio"`)))); err != nil {
+		fx.Invoke(fx.Annotate(func(registry.Registry, *xdsclient.Client, *registryistio.Registry) {}, fx.ParamTags(`name:"istio"`)))); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,0 +1,206 @@
+package registryistio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
+	"github.com/shoalmesh/shoal/registry-istio/mapping"
+	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
+	"github.com/shoalmesh/shoal/registry-istio/xdsmesh"
+	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/registry"
+)
+
+// Name is the registry kind in shoal.yaml.
+const Name = "istio"
+
+// DefaultRegisterTimeout bounds Register when its context has no deadline.
+const DefaultRegisterTimeout = 30 * time.Second
+
+// Registry is an sdk registry backed by istiod: Watch discovers through
+// xDS, Register confirms through xDS that istiod serves the provider under
+// its interface's host. Create it with New or through Builder.
+type Registry struct {
+	client *xdsclient.Client
+	disc   *xdsmesh.Discovery
+	scheme mapping.Scheme
+	logger *slog.Logger
+}
+
+var _ registry.Registry = (*Registry)(nil)
+
+// Option configures a Registry.
+type Option func(*options)
+
+type options struct {
+	scheme     mapping.Scheme
+	logger     *slog.Logger
+	clientOpts []xdsclient.Option
+}
+
+// WithScheme sets the interface-to-host convention (default mapping.Scheme{}).
+func WithScheme(s mapping.Scheme) Option { return func(o *options) { o.scheme = s } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithClientOptions passes options to the xDS client.
+func WithClientOptions(opts ...xdsclient.Option) Option {
+	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
+}
+
+// New returns a registry talking to the istiod cfg names.
+func New(cfg *bootstrap.Config, opts ...Option) (*Registry, error) {
+	o := options{logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	c, err := xdsclient.New(cfg, append([]xdsclient.Option{xdsclient.WithLogger(o.logger)}, o.clientOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{
+		client: c,
+		disc:   xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(o.logger), xdsmesh.WithScheme(o.scheme)),
+		scheme: o.scheme,
+		logger: o.logger.With("component", "registry-istio"),
+	}, nil
+}
+
+// Client returns the xDS client, for its Status.
+func (r *Registry) Client() *xdsclient.Client { return r.client }
+
+// Watch implements registry.Discovery: by interface name (and group), or by
+// an xds:///host:port target.
+func (r *Registry) Watch(ctx context.Context, key registry.Key) (registry.Watcher, error) {
+	return r.disc.Watch(ctx, key)
+}
+
+// Register announces this process to istiod (Client.Connect, which also runs
+// WorkloadEntry auto-registration when the node names a WorkloadGroup) and
+// then waits until istiod serves inst.Address under the host of inst's
+// interface and group: that proves a ServiceEntry carries the interface and
+// selects this workload. It fails, saying what to apply, if that does not
+// happen before ctx ends (or DefaultRegisterTimeout without a deadline).
+//
+// Registration in Istio is state in the Kubernetes API server: the
+// ServiceEntry (see mapping.Manifest) and the pod or WorkloadEntry. Register
+// does not write that state; it checks that it is in effect.
+func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
+	if err := inst.Validate(); err != nil {
+		return err
+	}
+	target, err := r.scheme.Target(inst.Key)
+	if err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultRegisterTimeout)
+		defer cancel()
+	}
+	r.client.Connect()
+	w, err := r.disc.Watch(ctx, registry.Key{Interface: xdsmesh.TargetScheme + target})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for {
+		snap, err := w.Next(ctx)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return r.notVisible(inst, target, err)
+			}
+			return err
+		}
+		if serves(snap, inst.Address) {
+			r.logger.Info("provider visible through istiod", "interface", inst.String(), "target", target, "address", inst.Address)
+			return nil
+		}
+	}
+}
+
+func (r *Registry) notVisible(inst registry.Instance, target string, cause error) error {
+	host, port := target, ""
+	if h, p, err := net.SplitHostPort(target); err == nil {
+		host, port = h, p
+	}
+	return fmt.Errorf("registry-istio: %s is not served at %s: istiod has no endpoint %s for host %s (%w); "+
+		"apply its ServiceEntry (shoal chart, or mapping.Manifest: hosts [%s], port %s, targetPort = the provider's port, "+
+		"workloadSelector matching this workload's labels)", inst.Key, target, inst.Address, host, cause, host, port)
+}
+
+// serves reports whether any cluster of the snapshot has address.
+func serves(s *mesh.Snapshot, address string) bool {
+	for _, svc := range s.Services() {
+		for _, e := range svc.Endpoints {
+			if e.Address == address {
+				return true
+			}
+		}
+		for _, sub := range svc.Subsets {
+			for _, e := range sub.Endpoints {
+				if e.Address == address {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// Deregister does nothing and returns nil: in Istio a provider leaves with
+// its workload. Kubernetes removes a terminating pod from the endpoints, and
+// istiod deletes an auto-registered WorkloadEntry after its grace period once
+// the stream closes (Close).
+func (r *Registry) Deregister(context.Context, registry.Instance) error { return nil }
+
+// Close closes the xDS stream; watchers end.
+func (r *Registry) Close() error { return r.client.Close() }
+
+// Builder returns the builder of kind "istio". The bootstrap comes from the
+// environment (bootstrap.Load); Config.Address, when set, replaces istiod's
+// address. Params: "domain" and "port" set the interface-to-host convention,
+// "autoRegisterGroup" a WorkloadGroup for WorkloadEntry auto-registration.
+func Builder() registry.Builder { return builder{} }
+
+type builder struct{}
+
+func (builder) Name() string { return Name }
+
+func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry, error) {
+	bc, err := bootstrap.Load()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Address != "" {
+		bc.ServerURI = cfg.Address
+	}
+	var s mapping.Scheme
+	for k, v := range cfg.Params {
+		switch k {
+		case "domain":
+			s.Domain = v
+		case "port":
+			p, err := strconv.ParseUint(v, 10, 16)
+			if err != nil || p == 0 {
+				return nil, fmt.Errorf("registry-istio: registry %q: params.port %q is not 1-65535", cfg.Name, v)
+			}
+			s.Port = uint32(p)
+		case "autoRegisterGroup":
+			bc.Node.Metadata["AUTO_REGISTER_GROUP"] = v
+		default:
+			return nil, fmt.Errorf("registry-istio: registry %q: unknown param %q; use domain, port or autoRegisterGroup", cfg.Name, k)
+		}
+	}
+	return New(bc, WithScheme(s), WithLogger(cfg.Logger))
+}
