@@ -326,6 +326,9 @@ func (a *App) newReference(r config.Reference) (*consumer.Reference, error) {
 		consumer.WithStrategy(strategy), consumer.WithTimeout(time.Duration(r.Timeout)),
 		consumer.WithFilters(a.client), consumer.WithLogger(a.log),
 	}
+	if r.WaitForReady {
+		opts = append(opts, consumer.WithWaitForReady())
+	}
 	if eb, err := a.opts.engines.Get(r.Router); err == nil {
 		opts = append(opts, consumer.WithEngine(eb.Build()))
 	} else {

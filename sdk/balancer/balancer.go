@@ -2,6 +2,8 @@ package balancer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -113,9 +115,21 @@ type errPicker struct{ err error }
 
 func (p errPicker) Pick(PickInfo) (PickResult, error) { return PickResult{}, p.err }
 
-func noEndpoints(target, why string) error {
-	return call.Errorf(call.Unavailable, "no ready endpoint for %s: %s; check that a provider is running and registered", target, why)
+// ErrNoReadyEndpoint matches (errors.Is) the error of a pick from a
+// cluster with no ready endpoint; its status code is UNAVAILABLE.
+var ErrNoReadyEndpoint = errors.New("no ready endpoint")
+
+type noReadyError struct{ target, why string }
+
+func (e *noReadyError) Error() string {
+	return fmt.Sprintf("unavailable: no ready endpoint for %s: %s; check that a provider is running and registered", e.target, e.why)
 }
+
+func (e *noReadyError) StatusCode() call.Code { return call.Unavailable }
+
+func (e *noReadyError) Is(target error) bool { return target == ErrNoReadyEndpoint }
+
+func noEndpoints(target, why string) error { return &noReadyError{target: target, why: why} }
 
 func tried(e *mesh.Endpoint, list []*mesh.Endpoint) bool {
 	for _, t := range list {

@@ -1,6 +1,7 @@
 package balancer_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -335,7 +336,7 @@ func TestNoEndpointsIsUnavailable(t *testing.T) {
 			}
 			h := balancer.NewHandle(b, balancer.BuildOptions{Target: "greet.GreetService"})
 			_, err = h.Pick(balancer.PickInfo{})
-			if call.CodeOf(err) != call.Unavailable || !strings.Contains(err.Error(), "no state has arrived") {
+			if call.CodeOf(err) != call.Unavailable || !errors.Is(err, balancer.ErrNoReadyEndpoint) || !strings.Contains(err.Error(), "no state has arrived") {
 				t.Errorf("before any state: %v", err)
 			}
 			if err := h.Update(balancer.State{}); err != nil {

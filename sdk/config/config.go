@@ -102,6 +102,9 @@ type Reference struct {
 	Retries *uint32 `yaml:"retries"`
 	// Timeout of each call, retries included. Default: 3s, as Dubbo.
 	Timeout Duration `yaml:"timeout"`
+	// WaitForReady makes calls wait, within their timeout, for a provider
+	// to appear instead of failing at once with UNAVAILABLE.
+	WaitForReady bool `yaml:"waitForReady"`
 }
 
 // Filters lists filters by name, in the order they run.

@@ -49,6 +49,7 @@
 //	    cluster: failover            # failover or failfast
 //	    retries: 2
 //	    timeout: 3s
+//	    waitForReady: false          # true: wait for a provider instead of failing
 //	filters:
 //	  client: [auth, metrics]        # run in this order
 //	  server: [metrics]

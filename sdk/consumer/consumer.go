@@ -46,6 +46,7 @@ type options struct {
 	logger    *slog.Logger
 	engine    router.Engine
 	grace     time.Duration
+	waitReady bool
 }
 
 type optionFunc func(*options)
@@ -78,6 +79,11 @@ func WithEngine(e router.Engine) Option { return optionFunc(func(o *options) { o
 // 2s; providers keep serving for their drain delay).
 func WithRetireGrace(d time.Duration) Option { return optionFunc(func(o *options) { o.grace = d }) }
 
+// WithWaitForReady makes calls to a cluster without a ready endpoint wait,
+// within their context, for discovery to bring one, instead of failing at
+// once with UNAVAILABLE (gRPC's wait-for-ready; Dubbo's check=false).
+func WithWaitForReady() Option { return optionFunc(func(o *options) { o.waitReady = true }) }
+
 // WithStrategy sets the cluster strategy for calls whose route has no retry
 // policy (default cluster.Failover()).
 func WithStrategy(s cluster.Strategy) Option { return optionFunc(func(o *options) { o.strategy = s }) }
@@ -104,10 +110,11 @@ type Reference struct {
 	watcher   registry.Watcher
 	log       *slog.Logger
 
-	state  atomic.Pointer[state]
-	ready  chan struct{}
-	unary  filter.UnaryInvoker
-	stream filter.StreamInvoker
+	state   atomic.Pointer[state]
+	ready   chan struct{}
+	changed atomic.Pointer[chan struct{}] // closed and replaced on every state
+	unary   filter.UnaryInvoker
+	stream  filter.StreamInvoker
 
 	// Owned by the update loop.
 	clusters map[mesh.Destination]*clusterState
@@ -169,6 +176,8 @@ func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*
 		retiring: map[*conn]*time.Timer{},
 		done:     make(chan struct{}),
 	}
+	ch := make(chan struct{})
+	r.changed.Store(&ch)
 	r.unary = o.filters.Unary(r.routeUnary)
 	r.stream = o.filters.Stream(r.routeStream)
 	r.wg.Add(1)
@@ -293,6 +302,26 @@ func (r *Reference) decide(ctx context.Context, info *call.Info) (*state, *clust
 }
 
 func (r *Reference) routeUnary(ctx context.Context, info *call.Info, req, resp any) error {
+	if !r.opts.waitReady {
+		return r.routeOnce(ctx, info, req, resp)
+	}
+	for {
+		changed := *r.changed.Load()
+		err := r.routeOnce(ctx, info, req, resp)
+		if !errors.Is(err, balancer.ErrNoReadyEndpoint) {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-r.done:
+			return err
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+func (r *Reference) routeOnce(ctx context.Context, info *call.Info, req, resp any) error {
 	if e := r.opts.engine; e != nil {
 		return r.engineUnary(ctx, e, info, req, resp)
 	}

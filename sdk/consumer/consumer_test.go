@@ -543,3 +543,31 @@ func TestFileEditReachesCalls(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitForReady(t *testing.T) {
+	n := newNet()
+	n.handle("10.0.0.1:1", hello("10.0.0.1:1"))
+	f := &registry.Feed{}
+	publish(t, f, service("1")) // no provider yet
+	fast := newRef(t, f, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := greet(ctx, fast); !errors.Is(err, balancer.ErrNoReadyEndpoint) || call.CodeOf(err) != call.Unavailable {
+		t.Fatalf("without wait-for-ready: %v, want an UNAVAILABLE no-ready-endpoint error", err)
+	}
+	patient := newRef(t, f, n, consumer.WithWaitForReady())
+	go func() { time.Sleep(20 * time.Millisecond); publish(t, f, service("2", "10.0.0.1:1")) }()
+	if out, err := greet(ctx, patient); err != nil || out != "10.0.0.1:1" {
+		t.Fatalf("with wait-for-ready: %q, %v", out, err)
+	}
+	// When the provider leaves, a waiting call gives up at its deadline
+	// with the no-ready-endpoint error.
+	publish(t, f, service("3"))
+	eventually(t, "a waiting call to end at its deadline", func() bool {
+		short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancelShort()
+		start := time.Now()
+		_, err := greet(short, patient)
+		return errors.Is(err, balancer.ErrNoReadyEndpoint) && time.Since(start) >= 15*time.Millisecond
+	})
+}

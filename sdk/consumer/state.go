@@ -143,6 +143,8 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 	default:
 		close(r.ready)
 	}
+	fresh := make(chan struct{})
+	close(*r.changed.Swap(&fresh))
 	r.log.Debug("consumer: state updated", "revision", snap.Revision(), "clusters", len(s.clusters), "endpoints", len(live))
 }
 
