@@ -279,8 +279,8 @@ func (a *App) buildProvider() error {
 	if a.opts.serving != nil {
 		popts = append(popts, provider.WithServing(a.opts.serving))
 	}
-	if len(a.cfg.Protocols) == 1 && a.cfg.Protocols[0].AdvertiseHost != "" {
-		popts = append(popts, provider.WithAdvertiseHost(a.cfg.Protocols[0].AdvertiseHost))
+	if h := advertiseHost(a.cfg); h != "" {
+		popts = append(popts, provider.WithAdvertiseHost(h))
 	}
 	p, err := provider.New(services, servers, all, popts...)
 	a.provider = p
@@ -363,6 +363,24 @@ func (a *App) closeRegistries() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// advertiseHost is the first protocol's advertiseHost; failing that, when
+// every registry is a file registry (one machine by construction),
+// 127.0.0.1, so that the embedded default never leaves loopback; else ""
+// (the provider picks this machine's address).
+func advertiseHost(cfg *config.Config) string {
+	for _, p := range cfg.Protocols {
+		if p.AdvertiseHost != "" {
+			return p.AdvertiseHost
+		}
+	}
+	for _, r := range cfg.Registries {
+		if r.Kind != file.Name {
+			return ""
+		}
+	}
+	return "127.0.0.1"
 }
 
 func namesOrNone(n []string) string {

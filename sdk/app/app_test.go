@@ -19,6 +19,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/internal/memnet"
 	"github.com/shoalmesh/shoal/sdk/mesh"
 	"github.com/shoalmesh/shoal/sdk/provider"
+	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/router"
 )
 
@@ -180,5 +181,47 @@ references: [{name: greeter, interface: greet.GreetService, router: mesh}]
 	var out string
 	if err := ref.Invoke(ctx, "Greet", "bob", &out); err != nil || out != "hello bob from " || calls.Load() != 1 {
 		t.Fatalf("call: %q, %v, engine ran %d calls", out, err, calls.Load())
+	}
+}
+
+func TestEmbeddedDefaultAdvertisesLoopback(t *testing.T) {
+	for _, tt := range []struct {
+		name, extra, want string
+	}{
+		{"file registries only", "", "127.0.0.1"},
+		{"explicit advertiseHost", "    advertiseHost: 10.9.8.7\n", "10.9.8.7"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := filepath.Join(t.TempDir(), "registry.yaml")
+			cfg, err := config.Load(config.WithEnv(noEnv), config.WithYAML("shoal.yaml", []byte(
+				"registries: [{name: local, kind: file, address: "+reg+"}]\nprotocols:\n  - port: 0\n"+tt.extra+"services: [{interface: greet.GreetService}]\n")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := memnet.New()
+			a, err := app.New(cfg, app.WithLogger(quiet), app.WithServers(func(p config.Protocol, _ *filter.ServerChain) (provider.Server, error) {
+				return n.NewServer("0.0.0.0", p.Port), nil // listens on all interfaces
+			}), app.WithDrainDelay(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := a.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = a.Stop(ctx) }()
+			r, _ := a.Registry("local")
+			w, _ := r.Watch(ctx, registry.Key{Interface: "greet.GreetService"})
+			defer w.Close()
+			snap, err := w.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := snap.Cluster(mesh.Destination{Service: "greet.GreetService"})
+			if len(c.Ready()) != 1 || !strings.HasPrefix(c.Ready()[0].Address, tt.want+":") {
+				t.Errorf("registered %v, want host %s", c.Ready(), tt.want)
+			}
+		})
 	}
 }

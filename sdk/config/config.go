@@ -56,8 +56,11 @@ type Protocol struct {
 	Host string `yaml:"host"`
 	// Port to listen on; 0 picks a free port. Default: 50051.
 	Port int `yaml:"port"`
-	// AdvertiseHost is the host registered for consumers to dial; empty
-	// means Host, or this machine's first non-loopback address.
+	// AdvertiseHost is the host registered for consumers to dial. Empty
+	// means Host when it is a specific address; when Host is empty (all
+	// interfaces), 127.0.0.1 if every registry is a file registry (one
+	// machine), else this machine's first non-loopback IPv4 address. The
+	// first protocol that sets it sets it for all.
 	AdvertiseHost string `yaml:"advertiseHost"`
 }
 
