@@ -120,6 +120,16 @@ func TestLayersFileThenCodeThenEnv(t *testing.T) {
 	}
 }
 
+func TestEnvChangesTheDefaultLists(t *testing.T) {
+	c, err := config.Load(config.WithoutFile(), env(map[string]string{"SHOAL_PROTOCOLS_0_PORT": "0", "SHOAL_REGISTRIES_0_ADDRESS": "/tmp/r.yaml"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Protocols[0].Port != 0 || c.Protocols[0].Name != "tri" || c.Registries[0].Address != "/tmp/r.yaml" || c.Registries[0].Kind != "file" {
+		t.Errorf("protocols %+v, registries %+v", c.Protocols, c.Registries)
+	}
+}
+
 func TestEnvNames(t *testing.T) {
 	for path, want := range map[string]string{
 		"application.name":          "SHOAL_APPLICATION_NAME",

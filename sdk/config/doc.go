@@ -16,7 +16,8 @@
 // case: application.name is SHOAL_APPLICATION_NAME, references[0].timeout
 // is SHOAL_REFERENCES_0_TIMEOUT, logging.level is SHOAL_LOGGING_LEVEL. List
 // fields of strings take comma-separated values. Variables can change list
-// elements the file or code created but do not create new ones.
+// elements the file or code created, and the default registry and protocol
+// (SHOAL_PROTOCOLS_0_PORT=0 with no file), but do not create new ones.
 //
 // The result is validated as a whole; every problem is reported with the
 // field's path and the fix, for example:

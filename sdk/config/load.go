@@ -113,6 +113,7 @@ func Load(opts ...Option) (*Config, error) {
 	for _, m := range l.mods {
 		m(cfg)
 	}
+	defaultLists(cfg) // before the environment, which can then change them
 	if err := applyEnv(cfg, l.env); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -312,6 +313,17 @@ func setScalar(v reflect.Value, s string) error {
 	return nil
 }
 
+// defaultLists fills the default registry and protocol when none is
+// configured.
+func defaultLists(c *Config) {
+	if len(c.Registries) == 0 {
+		c.Registries = []Registry{{Name: DefaultRegistry, Kind: "file"}}
+	}
+	if len(c.Protocols) == 0 {
+		c.Protocols = []Protocol{{Name: "tri", Port: DefaultPort}}
+	}
+}
+
 func applyDefaults(c *Config, exe string) {
 	if c.Application.Name == "" {
 		c.Application.Name = strings.TrimSuffix(filepath.Base(exe), ".exe")
@@ -322,16 +334,10 @@ func applyDefaults(c *Config, exe string) {
 	if c.Logging.Format == "" {
 		c.Logging.Format = "text"
 	}
-	if len(c.Registries) == 0 {
-		c.Registries = []Registry{{Name: DefaultRegistry, Kind: "file"}}
-	}
 	for i := range c.Registries {
 		if c.Registries[i].Name == "" && len(c.Registries) == 1 {
 			c.Registries[i].Name = DefaultRegistry
 		}
-	}
-	if len(c.Protocols) == 0 {
-		c.Protocols = []Protocol{{Name: "tri", Port: DefaultPort}}
 	}
 	for i := range c.Protocols {
 		if c.Protocols[i].Name == "" {
