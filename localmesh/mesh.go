@@ -1,0 +1,434 @@
+package localmesh
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/shoalmesh/shoal/localmesh/adsprobe"
+)
+
+// Option configures Start.
+type Option func(*config)
+
+type config struct {
+	dir        string
+	istiods    int
+	kcm        bool
+	logger     *slog.Logger
+	keepLogs   bool
+	readyLimit time.Duration
+}
+
+// WithBinDir sets where the control-plane binaries are (default
+// $SHOAL_CONTROLPLANE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane).
+func WithBinDir(dir string) Option { return func(c *config) { c.dir = dir } }
+
+// WithIstiods sets how many istiod replicas run against the API server
+// (default 1).
+func WithIstiods(n int) Option { return func(c *config) { c.istiods = n } }
+
+// WithoutControllerManager skips kube-controller-manager (no EndpointSlices
+// for Services with Pods; WorkloadEntries do not need it).
+func WithoutControllerManager() Option { return func(c *config) { c.kcm = false } }
+
+// WithLogger sets the logger for progress messages.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// DefaultBinDir is where scripts/controlplane.sh puts the binaries.
+func DefaultBinDir() string {
+	if d := os.Getenv("SHOAL_CONTROLPLANE_DIR"); d != "" {
+		return d
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = filepath.Join(os.TempDir(), "shoal-cache")
+	}
+	return filepath.Join(base, "shoal", "controlplane")
+}
+
+// Mesh is a running control plane. Stop it when done.
+type Mesh struct {
+	cfg     config
+	dir     string // per-run state: certs, kubeconfig, logs, etcd data
+	bin     string
+	token   string
+	etcd    *proc
+	api     *proc
+	kcm     *proc
+	apiAddr string
+	etcdURL string
+
+	mu      sync.Mutex
+	istiods []*istiod
+
+	restCfg *rest.Config
+	kube    kubernetes.Interface
+	dyn     dynamic.Interface
+	applier *applier
+}
+
+type istiod struct {
+	proc  *proc
+	ports map[string]int
+}
+
+// Start brings up etcd, kube-apiserver, kube-controller-manager, the Istio
+// CRDs and the istiod replicas, and returns when every part answers.
+func Start(ctx context.Context, opts ...Option) (m *Mesh, err error) {
+	cfg := config{istiods: 1, kcm: true, logger: slog.Default(), readyLimit: 2 * time.Minute}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.dir == "" {
+		cfg.dir = DefaultBinDir()
+	}
+	if cfg.istiods < 0 {
+		return nil, fmt.Errorf("localmesh: %d istiod replicas; want 0 or more", cfg.istiods)
+	}
+	bin := filepath.Join(cfg.dir, "bin")
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "pilot-discovery"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return nil, fmt.Errorf("localmesh: %s is not built in %s; run scripts/controlplane.sh (or make deps) first", b, bin)
+		}
+	}
+	if n := CleanStale(); n > 0 {
+		cfg.logger.Info("localmesh: stopped processes left by an earlier run", "count", n)
+	}
+	dir, err := os.MkdirTemp("", "shoal-localmesh-")
+	if err != nil {
+		return nil, err
+	}
+	m = &Mesh{cfg: cfg, dir: dir, bin: bin}
+	defer func() {
+		if err != nil {
+			m.Stop()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, cfg.readyLimit)
+	defer cancel()
+	start := time.Now()
+	if err := m.startEtcd(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.startAPIServer(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.kcm {
+		if err := m.startControllerManager(); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.installCRDs(ctx); err != nil {
+		return nil, err
+	}
+	for i := range cfg.istiods {
+		if err := m.StartIstiod(ctx, i); err != nil {
+			return nil, err
+		}
+	}
+	cfg.logger.Info("localmesh: control plane ready", "apiserver", m.apiAddr, "istiods", cfg.istiods, "took", time.Since(start).Round(time.Millisecond))
+	return m, nil
+}
+
+// Dir is the run's state directory (kubeconfig, logs).
+func (m *Mesh) Dir() string { return m.dir }
+
+// Kubeconfig is the path of a kubeconfig for the API server (admin token).
+func (m *Mesh) Kubeconfig() string { return filepath.Join(m.dir, "kubeconfig") }
+
+// Kube returns a client of the API server.
+func (m *Mesh) Kube() kubernetes.Interface { return m.kube }
+
+// Dynamic returns a dynamic client of the API server.
+func (m *Mesh) Dynamic() dynamic.Interface { return m.dyn }
+
+// RESTConfig returns the client configuration of the API server.
+func (m *Mesh) RESTConfig() *rest.Config { return rest.CopyConfig(m.restCfg) }
+
+// IstiodAddr returns the plaintext xDS address (host:port) of replica i.
+func (m *Mesh) IstiodAddr(i int) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if i < 0 || i >= len(m.istiods) || m.istiods[i] == nil {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.istiods[i].ports["grpc"]))
+}
+
+// Stop stops everything in order: istiods, controller-manager, API server,
+// etcd (the API server hangs if etcd goes first), and removes the state.
+func (m *Mesh) Stop() {
+	m.mu.Lock()
+	ids := m.istiods
+	m.istiods = nil
+	m.mu.Unlock()
+	for _, d := range ids {
+		if d != nil {
+			d.proc.stop(10 * time.Second)
+		}
+	}
+	m.kcm.stop(10 * time.Second)
+	m.api.stop(15 * time.Second)
+	m.etcd.stop(10 * time.Second)
+	if !m.cfg.keepLogs && m.dir != "" {
+		_ = os.RemoveAll(m.dir)
+	}
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports, nil
+}
+
+func (m *Mesh) startEtcd(ctx context.Context) error {
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
+	client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	m.etcdURL = client
+	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	m.etcd, err = startProc(m.dir, "etcd", filepath.Join(m.bin, "etcd"), []string{
+		"--name=localmesh", "--data-dir=" + filepath.Join(m.dir, "etcd"),
+		"--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=localmesh=" + peer, "--log-level=warn",
+	}, nil)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: time.Second}
+	return waitFor(ctx, "etcd", m.etcd, 100*time.Millisecond, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, client+"/health", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("etcd /health: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+func writeKey(path string) (*rsa.PrivateKey, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	b := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	return key, os.WriteFile(path, b, 0o600)
+}
+
+func (m *Mesh) startAPIServer(ctx context.Context) error {
+	ports, err := freePorts(1)
+	if err != nil {
+		return err
+	}
+	key, err := writeKey(filepath.Join(m.dir, "sa.key"))
+	if err != nil {
+		return err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(m.dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600); err != nil {
+		return err
+	}
+	tok := make([]byte, 16)
+	_, _ = rand.Read(tok)
+	m.token = hex.EncodeToString(tok)
+	if err := os.WriteFile(filepath.Join(m.dir, "tokens.csv"), []byte(m.token+`,admin,admin,"system:masters"`+"\n"), 0o600); err != nil {
+		return err
+	}
+	m.apiAddr = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+	m.api, err = startProc(m.dir, "kube-apiserver", filepath.Join(m.bin, "kube-apiserver"), []string{
+		"--etcd-servers=" + m.etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(ports[0]),
+		"--cert-dir=" + filepath.Join(m.dir, "apiserver-certs"),
+		"--token-auth-file=" + filepath.Join(m.dir, "tokens.csv"),
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + filepath.Join(m.dir, "sa.pub"),
+		"--service-account-signing-key-file=" + filepath.Join(m.dir, "sa.key"),
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--disable-admission-plugins=ServiceAccount",
+		"--v=0",
+	}, nil)
+	if err != nil {
+		return err
+	}
+	m.restCfg = &rest.Config{Host: m.apiAddr, BearerToken: m.token, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: 100, Burst: 200}
+	if err := m.writeKubeconfig(); err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // our own loopback API server with a self-signed cert
+	if err := waitFor(ctx, "kube-apiserver", m.api, 200*time.Millisecond, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.apiAddr+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+m.token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if m.kube, err = kubernetes.NewForConfig(m.restCfg); err != nil {
+		return err
+	}
+	if m.dyn, err = dynamic.NewForConfig(m.restCfg); err != nil {
+		return err
+	}
+	m.applier = newApplier(m.restCfg, m.dyn)
+	return nil
+}
+
+func (m *Mesh) writeKubeconfig() error {
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: localmesh
+  cluster:
+    server: %s
+    insecure-skip-tls-verify: true
+users:
+- name: admin
+  user:
+    token: %s
+contexts:
+- name: localmesh
+  context: {cluster: localmesh, user: admin}
+current-context: localmesh
+`, m.apiAddr, m.token)
+	return os.WriteFile(m.Kubeconfig(), []byte(kc), 0o600)
+}
+
+func (m *Mesh) startControllerManager() error {
+	var err error
+	m.kcm, err = startProc(m.dir, "kube-controller-manager", filepath.Join(m.bin, "kube-controller-manager"), []string{
+		"--kubeconfig=" + m.Kubeconfig(),
+		"--controllers=endpoint,endpointslice,endpointslicemirroring,namespace,garbagecollector",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--use-service-account-credentials=false",
+		"--v=0",
+	}, nil)
+	return err
+}
+
+// StartIstiod starts (or restarts) istiod replica i on fresh ports and waits
+// until it answers on an ADS stream.
+func (m *Mesh) StartIstiod(ctx context.Context, i int) error {
+	ports, err := freePorts(6)
+	if err != nil {
+		return err
+	}
+	names := []string{"grpc", "secure", "http", "https", "monitoring", "ctrlz"}
+	pm := map[string]int{}
+	for j, n := range names {
+		pm[n] = ports[j]
+	}
+	mesh := filepath.Join(m.dir, "mesh.yaml")
+	if err := os.WriteFile(mesh, []byte("rootNamespace: istio-system\ntrustDomain: cluster.local\n"), 0o600); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("istiod-%d", i)
+	p, err := startProc(m.dir, name, filepath.Join(m.bin, "pilot-discovery"), []string{
+		"discovery",
+		"--kubeconfig=" + m.Kubeconfig(),
+		"--meshConfig=" + mesh,
+		"--grpcAddr=:" + strconv.Itoa(pm["grpc"]),
+		"--secureGRPCAddr=:" + strconv.Itoa(pm["secure"]),
+		"--httpAddr=127.0.0.1:" + strconv.Itoa(pm["http"]),
+		"--httpsAddr=127.0.0.1:" + strconv.Itoa(pm["https"]),
+		"--monitoringAddr=127.0.0.1:" + strconv.Itoa(pm["monitoring"]),
+		"--ctrlz_port=" + strconv.Itoa(pm["ctrlz"]),
+		"--domain=cluster.local",
+		"--log_output_level=default:warn",
+	}, []string{
+		"POD_NAMESPACE=istio-system",
+		"POD_NAME=" + name,
+		"REVISION=default",
+		"CLUSTER_ID=Kubernetes",
+		"PILOT_ENABLE_WORKLOAD_ENTRY_AUTOREGISTRATION=true",
+	})
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	for len(m.istiods) <= i {
+		m.istiods = append(m.istiods, nil)
+	}
+	if old := m.istiods[i]; old != nil {
+		old.proc.stop(5 * time.Second)
+	}
+	m.istiods[i] = &istiod{proc: p, ports: pm}
+	m.mu.Unlock()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(pm["grpc"]))
+	return waitFor(ctx, name, p, 200*time.Millisecond, func(ctx context.Context) error {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return adsprobe.Ping(cctx, addr)
+	})
+}
+
+// StopIstiod kills replica i (SIGKILL: as a crash would), keeping its slot
+// so StartIstiod can bring it back.
+func (m *Mesh) StopIstiod(i int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if i < 0 || i >= len(m.istiods) || m.istiods[i] == nil {
+		return fmt.Errorf("localmesh: no istiod replica %d", i)
+	}
+	m.istiods[i].proc.stop(0)
+	return nil
+}
+
+// Apply creates or updates the Kubernetes objects of a YAML stream (server
+// side apply), like kubectl apply -f.
+func (m *Mesh) Apply(ctx context.Context, yaml string) error {
+	if m.applier == nil {
+		return errors.New("localmesh: Apply before the API server started")
+	}
+	return m.applier.apply(ctx, []byte(yaml))
+}

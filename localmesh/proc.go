@@ -1,0 +1,177 @@
+package localmesh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is one child process with its log.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+	pid  string // PID file
+	done chan struct{}
+	err  error
+}
+
+// startProc starts bin with args and env, logging to dir/name.log. The child
+// gets its own process group and dies with this process (Pdeathsig).
+func startProc(dir, name, bin string, args, env []string) (*proc, error) {
+	logf, err := os.Create(filepath.Join(dir, name+".log")) //nolint:gosec // our own temp dir
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...) //nolint:gosec // binaries we built
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return nil, fmt.Errorf("localmesh: start %s (%s): %w", name, bin, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logf, done: make(chan struct{})}
+	p.pid = writePID(name, cmd.Process.Pid, bin)
+	go func() {
+		p.err = cmd.Wait()
+		_ = logf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// running reports whether the process has not exited.
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after grace.
+func (p *proc) stop(grace time.Duration) {
+	if p == nil {
+		return
+	}
+	if p.running() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(grace):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	}
+	if p.pid != "" {
+		_ = os.Remove(p.pid)
+	}
+}
+
+// tail returns the end of the process's log, for errors.
+func (p *proc) tail() string {
+	b, err := os.ReadFile(p.log.Name())
+	if err != nil {
+		return ""
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// pidDir holds the PID files of every process localmesh started, so that a
+// later run can clean up after a crashed one.
+func pidDir() string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "shoal", "localmesh", "pids")
+}
+
+var pidMu sync.Mutex
+
+func writePID(name string, pid int, bin string) string {
+	pidMu.Lock()
+	defer pidMu.Unlock()
+	dir := pidDir()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return ""
+	}
+	f := filepath.Join(dir, fmt.Sprintf("%s-%d.pid", name, pid))
+	if err := os.WriteFile(f, []byte(strconv.Itoa(pid)+"\n"+bin+"\n"), 0o600); err != nil {
+		return ""
+	}
+	return f
+}
+
+// CleanStale kills processes left by an earlier run that died without
+// stopping them: only those recorded in localmesh's PID files whose command
+// line still names the recorded binary.
+func CleanStale() (killed int) {
+	pidMu.Lock()
+	defer pidMu.Unlock()
+	files, _ := filepath.Glob(filepath.Join(pidDir(), "*.pid"))
+	for _, f := range files {
+		b, err := os.ReadFile(f) //nolint:gosec // our own PID directory
+		_ = os.Remove(f)
+		if err != nil {
+			continue
+		}
+		lines := strings.SplitN(string(b), "\n", 3)
+		if len(lines) < 2 {
+			continue
+		}
+		pid, err := strconv.Atoi(lines[0])
+		if err != nil || pid <= 1 {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !bytes.HasPrefix(cmdline, []byte(lines[1])) {
+			continue // gone, or the PID was reused by something else
+		}
+		if syscall.Kill(-pid, syscall.SIGKILL) != nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		killed++
+	}
+	return killed
+}
+
+// waitFor polls check until it succeeds, ctx ends, or p exits.
+func waitFor(ctx context.Context, what string, p *proc, every time.Duration, check func(context.Context) error) error {
+	var last error
+	for {
+		if err := check(ctx); err == nil {
+			return nil
+		} else {
+			last = err
+		}
+		if p != nil && !p.running() {
+			return fmt.Errorf("localmesh: %s exited before it was ready (%v); its log ends:\n%s", p.name, p.err, p.tail())
+		}
+		select {
+		case <-ctx.Done():
+			msg := ""
+			if p != nil {
+				msg = "; its log ends:\n" + p.tail()
+			}
+			return fmt.Errorf("localmesh: %s not ready: %w (last error: %w)%s", what, ctx.Err(), last, msg)
+		case <-time.After(every):
+		}
+	}
+}
+
+var errNotReady = errors.New("not ready")
