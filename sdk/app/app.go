@@ -56,7 +56,7 @@ type options struct {
 	filters    *filter.Registry
 	transport  consumer.Transport
 	servers    ServerFactory
-	drainDelay time.Duration
+	drainDelay *time.Duration
 	serving    func(bool)
 	clientFs   []filter.Client
 	serverFs   []filter.Server
@@ -113,8 +113,11 @@ func WithServerFilters(fs ...filter.Server) Option {
 	return optionFunc(func(o *options) { o.serverFs = append(o.serverFs, fs...) })
 }
 
-// WithDrainDelay sets the provider's drain delay (default 1s).
-func WithDrainDelay(d time.Duration) Option { return optionFunc(func(o *options) { o.drainDelay = d }) }
+// WithDrainDelay sets the provider's drain delay, over the configuration's
+// application.drainDelay.
+func WithDrainDelay(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.drainDelay = &d })
+}
 
 // WithServing is told when the provider becomes ready and when it stops
 // being ready (wire it to the health service).
@@ -142,7 +145,7 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 	if cfg == nil {
 		return nil, errors.New("app: nil configuration; load one with config.Load()")
 	}
-	o := options{balancers: balancer.Default, routers: router.Default, engines: router.DefaultEngines, filters: filter.NewRegistry(), drainDelay: time.Second}
+	o := options{balancers: balancer.Default, routers: router.Default, engines: router.DefaultEngines, filters: filter.NewRegistry()}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
@@ -275,7 +278,14 @@ func (a *App) buildProvider() error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	popts := []provider.Option{provider.WithLogger(a.log), provider.WithDrainDelay(a.opts.drainDelay)}
+	drain := config.DefaultDrainDelay
+	if d := a.cfg.Application.DrainDelay; d != nil {
+		drain = time.Duration(*d)
+	}
+	if a.opts.drainDelay != nil {
+		drain = *a.opts.drainDelay
+	}
+	popts := []provider.Option{provider.WithLogger(a.log), provider.WithDrainDelay(drain)}
 	if a.opts.serving != nil {
 		popts = append(popts, provider.WithServing(a.opts.serving))
 	}
@@ -438,8 +448,11 @@ func (a *App) Stop(ctx context.Context) error {
 }
 
 // Run starts the app, waits for SIGINT/SIGTERM or ctx, and stops it within
-// stopTimeout.
+// stopTimeout (0: the configuration's application.shutdownTimeout).
 func (a *App) Run(ctx context.Context, stopTimeout time.Duration) error {
+	if stopTimeout <= 0 {
+		stopTimeout = time.Duration(a.cfg.Application.ShutdownTimeout)
+	}
 	err := lifecycle.Run(ctx, a.life, stopTimeout)
 	return errors.Join(err, a.closeRegistries())
 }

@@ -26,6 +26,13 @@ type Application struct {
 	Name string `yaml:"name"`
 	// Labels are this workload's labels, matched by routes' sourceLabels.
 	Labels map[string]string `yaml:"labels"`
+	// DrainDelay is how long a stopping provider waits between
+	// deregistering and shutting its servers down, for consumers to notice.
+	// Default: 1s.
+	DrainDelay *Duration `yaml:"drainDelay"`
+	// ShutdownTimeout bounds the whole stop, in-flight calls included.
+	// Default: 30s.
+	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
 }
 
 // Logging configures the log/slog logger the sdk builds.
@@ -159,6 +166,9 @@ const (
 	DefaultCluster  = "failover"
 	DefaultRouter   = "service"
 	DefaultRegistry = "default"
+
+	DefaultDrainDelay      = time.Second
+	DefaultShutdownTimeout = 30 * time.Second
 )
 
 // Reference returns the reference named name.

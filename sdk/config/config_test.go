@@ -28,7 +28,8 @@ func TestDefaultsMakeTheFileOptional(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Application.Name == "" || c.Logging.Level != "info" || c.Logging.Format != "text" {
+	if c.Application.Name == "" || c.Logging.Level != "info" || c.Logging.Format != "text" ||
+		time.Duration(*c.Application.DrainDelay) != time.Second || time.Duration(c.Application.ShutdownTimeout) != 30*time.Second {
 		t.Errorf("application/logging defaults: %+v %+v", c.Application, c.Logging)
 	}
 	if len(c.Registries) != 1 || c.Registries[0].Name != "default" || c.Registries[0].Kind != "file" || c.Registries[0].Address != "" {
@@ -48,6 +49,7 @@ const full = `
 application:
   name: greeter
   labels: {app: greeter}
+  drainDelay: 0s
 logging: {level: debug, format: json}
 registries:
   - {name: local, kind: file, address: /tmp/x.yaml}
@@ -68,6 +70,9 @@ func TestFullFile(t *testing.T) {
 	c, err := load(t, full)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if *c.Application.DrainDelay != 0 {
+		t.Errorf("drainDelay 0s from the file became %s", c.Application.DrainDelay)
 	}
 	a, _ := c.Reference("a")
 	if a.Registry != "fixed" || *a.Retries != 0 || time.Duration(a.Timeout) != 500*time.Millisecond || a.Cluster != "failfast" {

@@ -29,6 +29,8 @@
 //	application:
 //	  name: greeter
 //	  labels: {app: greeter, version: v1}   # this workload's labels (route sourceLabels)
+//	  drainDelay: 1s                       # deregister, wait this long, then shut down
+//	  shutdownTimeout: 30s                 # bound on the whole stop
 //	logging:
 //	  level: info        # debug, info, warn, error
 //	  format: text       # text or json

@@ -328,6 +328,13 @@ func applyDefaults(c *Config, exe string) {
 	if c.Application.Name == "" {
 		c.Application.Name = strings.TrimSuffix(filepath.Base(exe), ".exe")
 	}
+	if c.Application.DrainDelay == nil {
+		d := Duration(DefaultDrainDelay)
+		c.Application.DrainDelay = &d
+	}
+	if c.Application.ShutdownTimeout == 0 {
+		c.Application.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
 	if c.Logging.Level == "" {
 		c.Logging.Level = "info"
 	}

@@ -299,3 +299,37 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+func TestServicesChooseServersAndRegistrars(t *testing.T) {
+	all, only := &recordRegistrar{}, &recordRegistrar{}
+	servers := []provider.Server{addrServer{"127.0.0.1:7101"}, addrServer{"127.0.0.1:7102"}}
+	a := registry.Key{Interface: "a.A"}
+	b := registry.Key{Interface: "b.B"}
+	p, err := provider.New([]provider.Service{
+		{Key: a}, // every server, every registrar
+		{Key: b, Servers: []int{1}, Registrars: []registry.Registrar{only}}, // second server, one registrar
+	}, servers, []registry.Registrar{all}, provider.WithLogger(quiet), provider.WithDrainDelay(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Stop(context.Background()) }()
+	got := func(r *recordRegistrar) string {
+		var s []string
+		for _, i := range r.got {
+			s = append(s, i.Interface+"@"+i.Address)
+		}
+		return strings.Join(s, ",")
+	}
+	if g := got(all); g != "a.A@127.0.0.1:7101,a.A@127.0.0.1:7102" {
+		t.Errorf("default registrar got %s", g)
+	}
+	if g := got(only); g != "b.B@127.0.0.1:7102" {
+		t.Errorf("service registrar got %s", g)
+	}
+	if _, err := provider.New([]provider.Service{{Key: a, Servers: []int{2}}}, servers, nil); err == nil || !strings.Contains(err.Error(), "index 2 is out of range; there are 2 servers") {
+		t.Errorf("bad server index: %v", err)
+	}
+}
