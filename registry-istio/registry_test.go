@@ -110,7 +110,7 @@ func TestBuilder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Services()) != 1 || s.Services()[0].Name != host+":9000" || s.Services()[0].Endpoints[0].Address != "127.0.0.5:20000" {
+	if len(s.Services()) != 1 || s.Services()[0].Name != "greet.GreetService" || s.Services()[0].Endpoints[0].Address != "127.0.0.5:20000" {
 		t.Fatalf("services %+v", s.Services())
 	}
 

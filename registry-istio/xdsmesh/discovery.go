@@ -94,6 +94,7 @@ func (d *Discovery) Watch(_ context.Context, key registry.Key) (registry.Watcher
 		client:   d.client,
 		logger:   d.logger.With("target", target),
 		target:   target,
+		service:  key.Interface,
 		clusters: map[string]*clusterWatch{},
 		eds:      map[string]*edsWatch{},
 	}
@@ -135,7 +136,10 @@ type targetWatch struct {
 	client *xdsclient.Client
 	logger *slog.Logger
 	target string
-	feed   registry.Feed
+	// service is the mesh name of the target's own clusters (the key's
+	// interface).
+	service string
+	feed    registry.Feed
 
 	mu             sync.Mutex
 	closed         bool
@@ -222,7 +226,9 @@ func (t *targetWatch) routesChanged() {
 		t.syncClusters(nil)
 		return
 	}
-	t.syncClusters(ReferencedClusters(vh))
+	// The default cluster too: it holds all the service's endpoints, which
+	// is what a consumer that ignores routes calls.
+	t.syncClusters(append(ReferencedClusters(vh), DefaultCluster(t.target)))
 	t.rebuild()
 }
 
@@ -330,6 +336,7 @@ func (t *targetWatch) rebuild() {
 	}
 	in := Input{
 		Target:    t.target,
+		Service:   t.service,
 		Routes:    t.routes,
 		Clusters:  map[string]*xdsresource.Cluster{},
 		Endpoints: map[string]*xdsresource.Endpoints{},

@@ -68,8 +68,16 @@ func next(t *testing.T, w registry.Watcher) *mesh.Snapshot {
 	return s
 }
 
+// ready lists the ready endpoints of a subset of the watched service, which
+// the snapshot names after the watched key.
 func ready(s *mesh.Snapshot, subset string) []string {
-	c, ok := s.Cluster(mesh.Destination{Service: target, Subset: subset})
+	service := ""
+	for _, svc := range s.Services() {
+		if strings.Contains(svc.Name, target) {
+			service = svc.Name
+		}
+	}
+	c, ok := s.Cluster(mesh.Destination{Service: service, Subset: subset})
 	if !ok {
 		return nil
 	}
@@ -102,11 +110,10 @@ func TestDiscoveryFollowsTheChain(t *testing.T) {
 	if got := ready(s, "v1"); !slices.Equal(got, []string{"10.1.0.1:20000"}) {
 		t.Fatalf("v1 endpoints %v", got)
 	}
-	// Only the clusters the routes use were requested, not the default one.
-	for _, req := range srv.Requests() {
-		if req.TypeURL == "type.googleapis.com/envoy.config.cluster.v3.Cluster" && slices.Contains(req.ResourceNames, xdstest.ClusterName(host, "", port)) {
-			t.Fatalf("unreferenced cluster requested: %+v", req)
-		}
+	// The watched service is named after the key, and holds the default
+	// cluster's endpoints (all of them) for consumers that ignore routes.
+	if all := ready(s, ""); !slices.Equal(all, []string{"10.1.0.1:20000", "10.2.0.1:20000"}) || s.Services()[0].Name != "xds:///"+target {
+		t.Fatalf("watched service %q endpoints %v", s.Services()[0].Name, all)
 	}
 
 	srv.Set(canary([]string{"10.1.0.1", "10.1.0.2"}, []string{"10.2.0.1"}, nil))
@@ -163,11 +170,11 @@ func TestDiscoveryDropsUnreferencedClusters(t *testing.T) {
 				}
 			}
 		}
-		if slices.Equal(eds, []string{xdstest.ClusterName(host, "v1", port)}) {
+		if slices.Equal(eds, []string{xdstest.ClusterName(host, "v1", port), xdstest.ClusterName(host, "", port)}) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("EDS watches %v, want only v1", eds)
+			t.Fatalf("EDS watches %v, want only v1 and the default cluster", eds)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -224,7 +231,7 @@ func TestDiscoveryByInterfaceName(t *testing.T) {
 	}
 	defer w.Close()
 	s := next(t, w)
-	c, ok := s.Cluster(mesh.Destination{Service: seHost + ":50051"})
+	c, ok := s.Cluster(mesh.Destination{Service: "greet.GreetService"})
 	if !ok || len(c.Ready()) != 1 || c.Ready()[0].Address != "10.3.0.1:20000" || c.Ready()[0].Labels["version"] != "v2" {
 		t.Fatalf("cluster %+v %v", c, ok)
 	}

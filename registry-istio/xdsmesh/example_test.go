@@ -75,6 +75,6 @@ func ExampleDiscovery_Watch() {
 		fmt.Println(dest.Destination, dest.Weight, cl.Ready()[0].Address)
 	}
 	// Output:
-	// greet.greetservice.default.shoal.local:50051|v1 80 10.1.0.1:20000
-	// greet.greetservice.default.shoal.local:50051|v2 20 10.2.0.1:20000
+	// greet.GreetService|v1 80 10.1.0.1:20000
+	// greet.GreetService|v2 20 10.2.0.1:20000
 }

@@ -23,6 +23,10 @@ const SubsetLabel = "xds.shoal.io/subset"
 type Input struct {
 	// Target is the `host:port` the consumer asked for.
 	Target string
+	// Service names the target's own clusters in the mesh model: the
+	// watched service. Discovery sets the key's interface name, so that
+	// calls for that interface find it; empty means Target.
+	Service string
 	// Revision identifies the combined state; it becomes the snapshot's.
 	Revision string
 	// Routes is the target's route configuration (from RDS or inline).
@@ -47,6 +51,16 @@ func ParseClusterName(name string) mesh.Destination {
 		}
 	}
 	return mesh.Destination{Service: name}
+}
+
+// DefaultCluster is istiod's name for the cluster of all of target's
+// endpoints: outbound|port||host.
+func DefaultCluster(target string) string {
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return ""
+	}
+	return "outbound|" + port + "||" + host
 }
 
 // VirtualHostFor picks the virtual host serving target (host:port): an
@@ -111,6 +125,12 @@ func ReferencedClusters(vh *xdsresource.VirtualHost) []string {
 // otherwise be silently changed); the caller keeps its last good snapshot.
 func Translate(in Input) (mesh.Spec, error) {
 	spec := mesh.Spec{Revision: in.Revision}
+	rename := func(d mesh.Destination) mesh.Destination {
+		if d.Service == in.Target && in.Service != "" {
+			d.Service = in.Service
+		}
+		return d
+	}
 	if in.Routes == nil {
 		return spec, errors.New("no route configuration")
 	}
@@ -125,7 +145,7 @@ func Translate(in Input) (mesh.Spec, error) {
 	var errs []error
 	for i := range vh.Routes {
 		r := &vh.Routes[i]
-		mr, err := translateRoute(r)
+		mr, err := translateRoute(r, rename)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("route %d %q: %w", i, r.Name, err))
 			continue
@@ -144,12 +164,16 @@ func Translate(in Input) (mesh.Spec, error) {
 	}
 	services := map[string]*mesh.Service{}
 	var order []string
-	for _, name := range ReferencedClusters(vh) {
+	names := ReferencedClusters(vh)
+	if def := DefaultCluster(in.Target); !slices.Contains(names, def) {
+		names = append(names, def)
+	}
+	for _, name := range names {
 		c, ok := in.Clusters[name]
 		if !ok {
 			continue
 		}
-		d := ParseClusterName(name)
+		d := rename(ParseClusterName(name))
 		svc, ok := services[d.Service]
 		if !ok {
 			svc = &mesh.Service{Name: d.Service}
@@ -187,7 +211,7 @@ func hashKey(hps []xdsresource.HashPolicy) *mesh.ConsistentHash {
 	return nil
 }
 
-func translateRoute(r *xdsresource.Route) (mesh.Route, error) {
+func translateRoute(r *xdsresource.Route, rename func(mesh.Destination) mesh.Destination) (mesh.Route, error) {
 	mr := mesh.Route{Name: r.Name}
 	if r.Action != xdsresource.ActionRoute {
 		return mr, errors.New("only forwarding routes are supported (redirects, direct responses and non-forwarding routes are not)")
@@ -198,7 +222,7 @@ func translateRoute(r *xdsresource.Route) (mesh.Route, error) {
 	}
 	mr.Matches = []mesh.RouteMatch{m}
 	for _, wc := range r.WeightedClusters {
-		mr.Destinations = append(mr.Destinations, mesh.WeightedDestination{Destination: ParseClusterName(wc.Name), Weight: wc.Weight})
+		mr.Destinations = append(mr.Destinations, mesh.WeightedDestination{Destination: rename(ParseClusterName(wc.Name)), Weight: wc.Weight})
 	}
 	mr.Policy.Timeout = r.Timeout
 	if rp := r.RetryPolicy; rp != nil && rp.NumRetries > 0 {
@@ -235,7 +259,7 @@ func translateRoute(r *xdsresource.Route) (mesh.Route, error) {
 		}
 	}
 	for _, m := range r.Mirrors {
-		mr.Policy.Mirrors = append(mr.Policy.Mirrors, mesh.Mirror{Destination: ParseClusterName(m.Cluster), Percentage: percent(m.PPM)})
+		mr.Policy.Mirrors = append(mr.Policy.Mirrors, mesh.Mirror{Destination: rename(ParseClusterName(m.Cluster)), Percentage: percent(m.PPM)})
 	}
 	return mr, nil
 }
@@ -356,9 +380,9 @@ func clusterPolicy(c *xdsresource.Cluster, hash *mesh.ConsistentHash) mesh.Clust
 	return p
 }
 
-// endpoints flattens localities. The mesh model has no priorities or
-// locality weights yet, so every priority is included (calls may go to
-// failover localities while preferred ones are healthy).
+// endpoints flattens localities, keeping each endpoint's locality and
+// priority. Locality weights (load_balancing_weight of a locality) have no
+// place in the mesh model yet and are dropped.
 func endpoints(e *xdsresource.Endpoints) []mesh.Endpoint {
 	if e == nil {
 		return nil
@@ -372,6 +396,7 @@ func endpoints(e *xdsresource.Endpoints) []mesh.Endpoint {
 				Labels:   ep.Labels,
 				Locality: mesh.Locality{Region: l.Locality.Region, Zone: l.Locality.Zone, SubZone: l.Locality.SubZone},
 				Health:   mesh.HealthStatus(ep.Health),
+				Priority: l.Priority,
 			})
 		}
 	}

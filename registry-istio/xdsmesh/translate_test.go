@@ -84,6 +84,7 @@ func input(routes ...xdsresource.Route) xdsmesh.Input {
 				Endpoints: []xdsresource.Endpoint{{Address: "10.0.0.1:20000", Weight: 2, Health: xdsresource.HealthHealthy, Labels: map[string]string{"version": "v1"}}},
 			}}},
 			v2.Name: {ClusterName: v2.Name, Localities: []xdsresource.LocalityEndpoints{{
+				Priority:  1,
 				Endpoints: []xdsresource.Endpoint{{Address: "10.0.0.2:20000", Weight: 1, Health: xdsresource.HealthDraining}},
 			}}},
 		},
@@ -120,7 +121,7 @@ func TestTranslateSplitAndSubsets(t *testing.T) {
 	}
 	// The draining endpoint is known but not ready.
 	c2, _ := s.Cluster(mesh.Destination{Service: target, Subset: "v2"})
-	if len(c2.Endpoints()) != 1 || len(c2.Ready()) != 0 || c2.Endpoints()[0].Health != mesh.HealthDraining {
+	if len(c2.Endpoints()) != 1 || len(c2.Ready()) != 0 || c2.Endpoints()[0].Health != mesh.HealthDraining || c2.Endpoints()[0].Priority != 1 {
 		t.Fatalf("v2 cluster %+v", c2.Endpoints())
 	}
 	// A subset never selects the other subsets' endpoints by labels.
