@@ -420,3 +420,46 @@ func TestBidiStreamThroughReferenceAndFilters(t *testing.T) {
 		t.Errorf("filters saw: %v", events)
 	}
 }
+
+// TestInFlightCallsSurviveGracefulStop: the only provider stops while
+// calls are in flight on it; every one of them completes.
+func TestInFlightCallsSurviveGracefulStop(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "registry.yaml")
+	impl := &echo{name: "only", work: 150 * time.Millisecond}
+	p := providerApp(t, reg, impl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := consumerApp(t, reg)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Stop(ctx) }()
+	ref, _ := c.Reference("echo")
+	if err := ref.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	client := tri.NewClient(ref)
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := call1(ctx, client, fmt.Sprint(i))
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // the calls are on the server now
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("in-flight call failed: %v", err)
+		}
+	}
+	if impl.served.Load() != n {
+		t.Errorf("served %d of %d in-flight calls", impl.served.Load(), n)
+	}
+}
