@@ -44,6 +44,9 @@ type Endpoints struct {
 	// ClusterName is the EDS service name the assignment answers.
 	ClusterName string
 	Localities  []LocalityEndpoints
+	// Duplicates counts endpoints dropped because an earlier one had the
+	// same address (Envoy accepts such repeats; the first one is kept).
+	Duplicates int
 }
 
 // ResourceName implements Resource.

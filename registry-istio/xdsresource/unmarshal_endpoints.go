@@ -51,7 +51,9 @@ func endpointsFromProto(pb *endpointv3.ClusterLoadAssignment) (*Endpoints, error
 				return nil, fmt.Errorf("endpoints[%d].lb_endpoints[%d]: %w", i, j, err)
 			}
 			if _, dup := seen[ep.Address]; dup {
-				return nil, fmt.Errorf("endpoints[%d].lb_endpoints[%d]: duplicate address %s", i, j, ep.Address)
+				// Envoy accepts repeats; the first one counts.
+				e.Duplicates++
+				continue
 			}
 			seen[ep.Address] = struct{}{}
 			l.Endpoints = append(l.Endpoints, ep)
