@@ -427,12 +427,18 @@ func TestEndpoints(t *testing.T) {
 			},
 		},
 		{
-			name: "duplicate address",
+			name: "a repeated address is kept once, as Envoy does",
 			typ:  xdsresource.EndpointsType,
 			msg: func() proto.Message {
-				return xdstest.ClusterLoadAssignment(cluster, xdstest.Endpoint{IP: "10.0.0.1", Port: 1}, xdstest.Endpoint{IP: "10.0.0.1", Port: 1})
+				return xdstest.ClusterLoadAssignment(cluster, xdstest.Endpoint{IP: "10.0.0.1", Port: 1, Weight: 5},
+					xdstest.Endpoint{IP: "10.0.0.1", Port: 1, Locality: xdstest.Locality{Region: "other"}})
 			},
-			wantErr: "duplicate address 10.0.0.1:1",
+			check: func(t *testing.T, r xdsresource.Resource) {
+				e := r.(*xdsresource.Endpoints)
+				if e.Duplicates != 1 || len(e.Localities[0].Endpoints) != 1 || e.Localities[0].Endpoints[0].Weight != 5 || len(e.Localities[1].Endpoints) != 0 {
+					t.Fatalf("%+v", e)
+				}
+			},
 		},
 		{
 			name:    "port zero",
