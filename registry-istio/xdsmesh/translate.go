@@ -145,6 +145,9 @@ func Translate(in Input) (mesh.Spec, error) {
 	var errs []error
 	for i := range vh.Routes {
 		r := &vh.Routes[i]
+		if len(r.Match.QueryParameters) > 0 {
+			continue // needs a query string, which calls never have
+		}
 		mr, err := translateRoute(r, rename)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("route %d %q: %w", i, r.Name, err))

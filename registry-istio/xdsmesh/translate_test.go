@@ -246,3 +246,14 @@ func TestTranslateRejects(t *testing.T) {
 		})
 	}
 }
+
+// A route that needs query parameters can never match a gRPC or Triple
+// call: it is left out, and the next route takes the calls.
+func TestTranslateSkipsQueryParameterRoutes(t *testing.T) {
+	q := route("by-query", v2)
+	q.Match.QueryParameters = []string{"debug"}
+	s := snapshot(t, input(q, route("rest", v1)))
+	if len(s.Routes()) != 1 || s.Routes()[0].Name != "rest" {
+		t.Fatalf("routes %+v", s.Routes())
+	}
+}

@@ -63,6 +63,10 @@ type RouteMatch struct {
 	// FractionPPM, when non-nil, matches only this share of requests, in parts
 	// per million.
 	FractionPPM *uint32
+	// QueryParameters names the query parameters the route requires. gRPC
+	// and Triple paths carry no query string, so such a route never matches
+	// a call (it is accepted, as Envoy does, and skipped).
+	QueryParameters []string
 }
 
 // HeaderMatch compares one request header (or Triple attachment).

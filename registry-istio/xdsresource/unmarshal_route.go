@@ -132,8 +132,8 @@ func matchFromProto(pb *routev3.RouteMatch) (RouteMatch, error) {
 		v := ppm(f)
 		m.FractionPPM = &v
 	}
-	if len(pb.GetQueryParameters()) > 0 {
-		return m, fmt.Errorf("match.query_parameters are not supported on gRPC/Triple paths")
+	for _, q := range pb.GetQueryParameters() {
+		m.QueryParameters = append(m.QueryParameters, q.GetName())
 	}
 	return m, nil
 }

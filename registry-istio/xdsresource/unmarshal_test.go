@@ -482,3 +482,15 @@ func TestUnmarshalEnvelope(t *testing.T) {
 		t.Fatalf("wrapped: %q %v %v", name, r, err)
 	}
 }
+
+func TestQueryParameterMatchesAreAccepted(t *testing.T) {
+	rt := xdstest.DefaultRoute("c")
+	rt.Match.QueryParameters = []*routev3.QueryParameterMatcher{{Name: "debug"}}
+	_, r, err := xdsresource.Unmarshal(xdsresource.RouteConfigType, toAny(t, xdstest.RouteConfig(host, port, rt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.(*xdsresource.RouteConfig).VirtualHosts[0].Routes[0].Match.QueryParameters; len(got) != 1 || got[0] != "debug" {
+		t.Fatalf("query parameters %v", got)
+	}
+}
