@@ -129,7 +129,7 @@ func consumerApp(t *testing.T, reg string, opts ...app.Option) *app.App {
 	cfg, err := config.Load(config.WithEnv(noEnv), config.WithoutFile(),
 		config.WithApplicationName("client"),
 		config.WithRegistry(config.Registry{Name: "local", Kind: "file", Address: reg}),
-		config.WithReference(config.Reference{Name: "echo", Interface: "test.Echo", Version: "1.0.0", Timeout: config.Duration(5 * time.Second)}))
+		config.WithReference(config.Reference{Name: "echo", Interface: "test.Echo", Version: "1.0.0", Timeout: config.Duration(20 * time.Second)}))
 	if err != nil {
 		t.Fatal(err)
 	}
