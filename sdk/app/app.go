@@ -340,7 +340,10 @@ func (a *App) newReference(r config.Reference) (*consumer.Reference, error) {
 		opts = append(opts, consumer.WithWaitForReady())
 	}
 	if eb, err := a.opts.engines.Get(r.Router); err == nil {
-		opts = append(opts, consumer.WithEngine(eb.Build()))
+		opts = append(opts, consumer.WithEngine(router.BuildEngine(eb, router.EngineOptions{
+			Service: r.Interface, Group: r.Group, Version: r.Version,
+			SourceLabels: a.cfg.Application.Labels, Logger: a.log,
+		})))
 	} else {
 		rt, _ := a.opts.routers.Get(r.Router)
 		opts = append(opts, consumer.WithRouter(rt))

@@ -144,15 +144,24 @@ func (e *countingEngine) Invoke(ctx context.Context, info *call.Info, invoke rou
 
 func (e *countingEngine) Close() {}
 
-type engineBuilder struct{ calls *atomic.Int64 }
+type engineBuilder struct {
+	calls *atomic.Int64
+	got   *router.EngineOptions
+}
 
 func (engineBuilder) Name() string { return "mesh" }
 
 func (b engineBuilder) Build() router.Engine { return &countingEngine{calls: b.calls} }
 
+func (b engineBuilder) BuildFor(o router.EngineOptions) router.Engine {
+	*b.got = o
+	return b.Build()
+}
+
 func TestReferenceRoutedByAnEngine(t *testing.T) {
 	reg := filepath.Join(t.TempDir(), "registry.yaml")
 	cfg, err := config.Load(config.WithEnv(noEnv), config.WithYAML("shoal.yaml", []byte(`
+application: {labels: {app: web}}
 registries: [{name: local, kind: file, address: `+reg+`}]
 protocols: [{port: 50062, host: 127.0.0.1}]
 services: [{interface: greet.GreetService}]
@@ -162,9 +171,10 @@ references: [{name: greeter, interface: greet.GreetService, router: mesh}]
 		t.Fatal(err)
 	}
 	var calls atomic.Int64
+	var built router.EngineOptions
 	n := memnet.New()
 	a, err := app.New(cfg, app.WithLogger(quiet), app.WithTransport(n), app.WithServers(servers(n)),
-		app.WithEngines(router.NewEngines(engineBuilder{&calls})), app.WithDrainDelay(0))
+		app.WithEngines(router.NewEngines(engineBuilder{&calls, &built})), app.WithDrainDelay(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +191,9 @@ references: [{name: greeter, interface: greet.GreetService, router: mesh}]
 	var out string
 	if err := ref.Invoke(ctx, "Greet", "bob", &out); err != nil || out != "hello bob from " || calls.Load() != 1 {
 		t.Fatalf("call: %q, %v, engine ran %d calls", out, err, calls.Load())
+	}
+	if built.Service != "greet.GreetService" || built.SourceLabels["app"] != "web" || built.Logger == nil {
+		t.Errorf("engine built with %+v", built)
 	}
 }
 

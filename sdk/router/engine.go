@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/shoalmesh/shoal/sdk/call"
 	"github.com/shoalmesh/shoal/sdk/internal/plugin"
@@ -31,10 +32,39 @@ type Engine interface {
 }
 
 // EngineBuilder makes an engine per consumer, registered by name so that
-// configuration can say "router: mesh".
+// configuration can say "router: mesh". A builder that also implements
+// EngineBuilderFor is given the consumer's EngineOptions.
 type EngineBuilder interface {
 	Name() string
 	Build() Engine
+}
+
+// EngineBuilderFor is the optional richer form of EngineBuilder: the
+// consumer's reference and the workload's labels (routes' sourceLabels)
+// come with the call.
+type EngineBuilderFor interface {
+	BuildFor(opts EngineOptions) Engine
+}
+
+// BuildEngine builds with BuildFor when b implements it, else with Build.
+func BuildEngine(b EngineBuilder, opts EngineOptions) Engine {
+	if bf, ok := b.(EngineBuilderFor); ok {
+		return bf.BuildFor(opts)
+	}
+	return b.Build()
+}
+
+// EngineOptions describe the consumer an engine serves.
+type EngineOptions struct {
+	// Service is the referenced interface name.
+	Service string
+	// Group and Version are the reference's.
+	Group, Version string
+	// SourceLabels are the calling workload's labels (application.labels),
+	// for routes' sourceLabels matches.
+	SourceLabels map[string]string
+	// Logger is the application's logger.
+	Logger *slog.Logger
 }
 
 // Engines holds engine builders by name. The zero value is not ready; use
