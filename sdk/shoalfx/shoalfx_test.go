@@ -223,3 +223,35 @@ references: [{name: health, interface: grpc.health.v1.Health}]
 	}
 	fxApp.RequireStop()
 }
+
+// A typed client injected before the app starts, resolved on first call.
+func TestInjectedClientBeforeStart(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "registry.yaml")
+	var inv triple.Invoker
+	var a *app.App
+	fxApp := fxtest.New(t,
+		shoalfx.Module,
+		shoalfx.ConfigOptions(config.WithEnv(noEnv), config.WithYAML("shoal.yaml", []byte(`
+registries: [{name: local, kind: file, address: `+reg+`}]
+protocols: [{port: 0, host: 127.0.0.1}]
+services: [{interface: grpc.health.v1.Health}]
+references: [{name: health, interface: grpc.health.v1.Health}]
+`))),
+		shoalfx.Triple(nil, nil, triple.WithLogger(quiet)),
+		fx.Supply(quiet),
+		fx.Provide(func(a *app.App) triple.Invoker { return tri.AppClient(a, "health") }),
+		fx.Populate(&inv, &a),
+		fx.NopLogger,
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := new(healthpb.HealthCheckResponse)
+	if err := inv.Invoke(ctx, "/grpc.health.v1.Health/Check", &healthpb.HealthCheckRequest{}, out); triple.CodeOf(err) != triple.CodeUnavailable || !strings.Contains(err.Error(), "call Start first") {
+		t.Errorf("before start: %v, want UNAVAILABLE saying to start", err)
+	}
+	fxApp.RequireStart()
+	if err := inv.Invoke(ctx, "/grpc.health.v1.Health/Check", &healthpb.HealthCheckRequest{}, out); err != nil || out.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("after start: %v, %v", out.GetStatus(), err)
+	}
+	fxApp.RequireStop()
+}

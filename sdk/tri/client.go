@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoalmesh/shoal/triple"
 
+	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/call"
 	"github.com/shoalmesh/shoal/sdk/consumer"
 	"github.com/shoalmesh/shoal/sdk/filter"
@@ -164,4 +165,51 @@ func toTriple(err error) error {
 		return err
 	}
 	return triple.NewError(triple.Code(call.CodeOf(err)), err.Error())
+}
+
+// AppClient is a triple.Invoker for the reference an app configures under
+// name, resolved on first use: it can be built (and injected with fx)
+// before the app starts, and calls made before Start fail with a clear
+// error.
+//
+//	fx.Provide(func(a *app.App) greettriple.GreetServiceClient {
+//		return greettriple.NewGreetServiceClient(tri.AppClient(a, "greeter"))
+//	})
+func AppClient(a *app.App, name string) triple.Invoker {
+	return &appClient{app: a, name: name}
+}
+
+type appClient struct {
+	app  *app.App
+	name string
+	c    atomic.Pointer[Client]
+}
+
+func (l *appClient) client() (*Client, error) {
+	if c := l.c.Load(); c != nil {
+		return c, nil
+	}
+	ref, err := l.app.Reference(l.name)
+	if err != nil {
+		return nil, triple.NewError(triple.CodeUnavailable, err.Error())
+	}
+	c := NewClient(ref)
+	l.c.CompareAndSwap(nil, c)
+	return l.c.Load(), nil
+}
+
+func (l *appClient) Invoke(ctx context.Context, method string, req, reply any, opts ...triple.CallOption) error {
+	c, err := l.client()
+	if err != nil {
+		return err
+	}
+	return c.Invoke(ctx, method, req, reply, opts...)
+}
+
+func (l *appClient) NewStream(ctx context.Context, desc *triple.StreamDesc, method string, opts ...triple.CallOption) (triple.ClientStream, error) {
+	c, err := l.client()
+	if err != nil {
+		return nil, err
+	}
+	return c.NewStream(ctx, desc, method, opts...)
 }
