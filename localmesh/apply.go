@@ -91,8 +91,10 @@ func (m *Mesh) installCRDs(ctx context.Context) error {
 	if err := m.Apply(ctx, "apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-system}\n"); err != nil {
 		return err
 	}
-	for _, name := range []string{"virtualservices.networking.istio.io", "destinationrules.networking.istio.io",
-		"serviceentries.networking.istio.io", "workloadentries.networking.istio.io"} {
+	for _, name := range []string{
+		"virtualservices.networking.istio.io", "destinationrules.networking.istio.io",
+		"serviceentries.networking.istio.io", "workloadentries.networking.istio.io",
+	} {
 		err := waitFor(ctx, "CRD "+name, nil, 100*time.Millisecond, func(ctx context.Context) error {
 			u, err := m.dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {

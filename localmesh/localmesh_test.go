@@ -139,7 +139,7 @@ func checkServes(ctx context.Context, t *testing.T, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { c.Close() }() // c is replaced when a stream is redialed
 	want := map[string][]string{
 		"outbound|20000||" + host: {"127.0.0.10:20000", "127.0.0.11:20000"},
 		subset("v1"):              {"127.0.0.10:20000"},

@@ -93,7 +93,7 @@ type istiod struct {
 
 // Start brings up etcd, kube-apiserver, kube-controller-manager, the Istio
 // CRDs and the istiod replicas, and returns when every part answers.
-func Start(ctx context.Context, opts ...Option) (m *Mesh, err error) {
+func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 	cfg := config{istiods: 1, kcm: true, logger: slog.Default(), readyLimit: 2 * time.Minute}
 	for _, o := range opts {
 		o(&cfg)
@@ -117,9 +117,10 @@ func Start(ctx context.Context, opts ...Option) (m *Mesh, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m = &Mesh{cfg: cfg, dir: dir, bin: bin}
+	m := &Mesh{cfg: cfg, dir: dir, bin: bin}
 	defer func() {
 		if err != nil {
+			m.cfg.keepLogs = os.Getenv("SHOAL_KEEP_LOGS") != ""
 			m.Stop()
 		}
 	}()

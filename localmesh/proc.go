@@ -32,7 +32,7 @@ func startProc(dir, name, bin string, args, env []string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...) //nolint:gosec // binaries we built
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -154,13 +154,13 @@ func CleanStale() (killed int) {
 func waitFor(ctx context.Context, what string, p *proc, every time.Duration, check func(context.Context) error) error {
 	var last error
 	for {
-		if err := check(ctx); err == nil {
+		err := check(ctx)
+		if err == nil {
 			return nil
-		} else {
-			last = err
 		}
+		last = err
 		if p != nil && !p.running() {
-			return fmt.Errorf("localmesh: %s exited before it was ready (%v); its log ends:\n%s", p.name, p.err, p.tail())
+			return fmt.Errorf("localmesh: %s exited before it was ready (%w); its log ends:\n%s", p.name, p.err, p.tail())
 		}
 		select {
 		case <-ctx.Done():

@@ -30,10 +30,13 @@ build() {
 		cd "$ROOT/tools/controlplane/$comp"
 		go build -trimpath -ldflags="-s -w $ldflags" -o "$out/bin/$bin.tmp" "$pkg"
 	) &
-	local pid=$!
+	local pid=$! ticks=0
 	while kill -0 "$pid" 2>/dev/null; do
-		sleep 30
-		kill -0 "$pid" 2>/dev/null && log "controlplane:   ... $bin still building ($((SECONDS - start))s)"
+		sleep 2
+		ticks=$((ticks + 1))
+		if ((ticks % 15 == 0)) && kill -0 "$pid" 2>/dev/null; then
+			log "controlplane:   ... $bin still building ($((SECONDS - start))s)"
+		fi
 	done
 	wait "$pid" || die "building $bin failed; rerun scripts/controlplane.sh to see the error"
 	mv "$out/bin/$bin.tmp" "$out/bin/$bin"
@@ -51,6 +54,6 @@ crds="$out/istio-crds.yaml"
 if [[ ! -s $crds || "$(cat "$out/.crds.stamp" 2>/dev/null)" != "$(stamp_of istiod)" ]]; then
 	dir=$(cd "$ROOT/tools/controlplane/istiod" && go list -m -f '{{.Dir}}' istio.io/istio)
 	[[ -n $dir && -f $dir/manifests/charts/base/files/crd-all.gen.yaml ]] || die "Istio CRDs not found in the module cache ($dir)"
-	cp "$dir/manifests/charts/base/files/crd-all.gen.yaml" "$crds"
+	cat "$dir/manifests/charts/base/files/crd-all.gen.yaml" >"$crds.tmp" && mv -f "$crds.tmp" "$crds"
 	stamp_of istiod >"$out/.crds.stamp"
 fi

@@ -39,7 +39,7 @@ type Client struct {
 }
 
 // Dial opens an ADS stream to addr as a proxyless client in namespace ns.
-func Dial(ctx context.Context, addr, ns string) (*Client, error) {
+func Dial(_ context.Context, addr, ns string) (*Client, error) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func Dial(ctx context.Context, addr, ns string) (*Client, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	md, _ := structpb.NewStruct(map[string]any{"GENERATOR": "grpc", "NAMESPACE": ns, "CLUSTER_ID": "Kubernetes"})
+	md, _ := structpb.NewStruct(map[string]any{"GENERATOR": "grpc", "NAMESPACE": ns, "CLUSTER_ID": "Kubernetes", "ISTIO_VERSION": "1.29.0"})
 	return &Client{
 		conn: conn, stream: stream, cancel: cancel, nonces: map[string]string{},
 		node: &core.Node{Id: "sidecar~127.0.0.1~adsprobe." + ns + "~" + ns + ".svc.cluster.local", Metadata: md},
@@ -64,9 +64,13 @@ func (c *Client) Close() {
 	_ = c.conn.Close()
 }
 
-// Fetch subscribes to names of typeURL (nil for all) and returns the first
-// response with at least one resource, ACKing it.
+// Fetch subscribes to names of typeURL and returns the first response with
+// at least one resource, ACKing every response on the way.
 func (c *Client) Fetch(ctx context.Context, typeURL string, names []string) (*discovery.DiscoveryResponse, error) {
+	return c.fetch(ctx, typeURL, names, 1)
+}
+
+func (c *Client) fetch(ctx context.Context, typeURL string, names []string, minResources int) (*discovery.DiscoveryResponse, error) {
 	if err := c.stream.Send(&discovery.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names, ResponseNonce: c.nonces[typeURL]}); err != nil {
 		return nil, err
 	}
@@ -84,7 +88,7 @@ func (c *Client) Fetch(ctx context.Context, typeURL string, names []string) (*di
 			}
 			c.nonces[r.GetTypeUrl()] = r.GetNonce()
 			_ = c.stream.Send(&discovery.DiscoveryRequest{Node: c.node, TypeUrl: r.GetTypeUrl(), ResourceNames: names, VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce()})
-			if r.GetTypeUrl() == typeURL && len(r.GetResources()) > 0 {
+			if r.GetTypeUrl() == typeURL && len(r.GetResources()) >= minResources {
 				ch <- result{r, nil}
 				return
 			}
@@ -100,15 +104,16 @@ func (c *Client) Fetch(ctx context.Context, typeURL string, names []string) (*di
 	}
 }
 
-// Ping opens a stream to addr and waits for any CDS answer: istiod's real
-// readiness (its /ready stays 503 outside a cluster).
+// Ping opens a stream to addr and waits for an answer to a CDS request, even
+// an empty one: istiod's real readiness (its /ready stays 503 outside a
+// cluster).
 func Ping(ctx context.Context, addr string) error {
 	c, err := Dial(ctx, addr, "default")
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	_, err = c.Fetch(ctx, ClusterType, nil)
+	_, err = c.fetch(ctx, ClusterType, []string{"outbound|15010||istiod.istio-system.svc.cluster.local"}, 0)
 	return err
 }
 
