@@ -33,7 +33,8 @@ func serveShoal(ctx context.Context, addr string, ready func(string)) error {
 	}
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// ctx is over: the drain gets a fresh, bounded context of its own.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = s.Shutdown(sctx)
 	}()
