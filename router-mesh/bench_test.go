@@ -48,6 +48,7 @@ func BenchmarkInvoke(b *testing.B) {
 		b.Fatal(err)
 	}
 	info := greetCall(call.Attachments{"x-tenant": "blue", "x-user": "user-7", "x-route": "none"})
+	info.FullMethod = "/greet.GreetService/Greet" // as the sdk consumer passes it
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -69,6 +70,7 @@ func BenchmarkInvokeParallel(b *testing.B) {
 		b.Fatal(err)
 	}
 	info := greetCall(call.Attachments{"x-tenant": "blue", "x-user": "user-7", "x-route": "none"})
+	info.FullMethod = "/greet.GreetService/Greet"
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -20,10 +20,19 @@ type Info struct {
 	Attachments Attachments
 	// Streaming reports whether the call is a stream rather than unary.
 	Streaming bool
+	// FullMethod, when set, is the call's HTTP/2 path "/Service/Method" as
+	// the caller already has it (generated clients do), which saves Path
+	// building it on every call.
+	FullMethod string
 }
 
 // Path returns the HTTP/2 path of the call, "/Service/Method".
-func (i *Info) Path() string { return "/" + i.Service + "/" + i.Method }
+func (i *Info) Path() string {
+	if i.FullMethod != "" {
+		return i.FullMethod
+	}
+	return "/" + i.Service + "/" + i.Method
+}
 
 // Attachments is request metadata keyed by lower-case name. A nil
 // Attachments is empty and safe to read.

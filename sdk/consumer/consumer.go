@@ -193,14 +193,14 @@ func (r *Reference) Key() registry.Key { return r.key }
 // generated clients pass it; the service part is the reference's).
 // Attachments come from call.WithAttachments on ctx.
 func (r *Reference) Invoke(ctx context.Context, method string, req, resp any) error {
-	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx)}
+	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx), FullMethod: r.fullMethod(method)}
 	return r.unary(ctx, info, req, resp)
 }
 
 // NewStream opens a stream to one endpoint (no failover once open). The
 // method is written as for Invoke.
 func (r *Reference) NewStream(ctx context.Context, method string) (filter.ClientStream, error) {
-	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx), Streaming: true}
+	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx), Streaming: true, FullMethod: r.fullMethod(method)}
 	return r.stream(ctx, info)
 }
 
@@ -373,4 +373,14 @@ func (r *Reference) routeStream(ctx context.Context, info *call.Info) (filter.Cl
 		p.Done(balancer.DoneInfo{Err: err}) // the balancer counts stream opens
 	}
 	return st, err
+}
+
+// fullMethod returns method when it is this reference's own
+// "/Interface/Method" path, so routing need not build it again; "" otherwise.
+func (r *Reference) fullMethod(method string) string {
+	n := len(r.key.Interface)
+	if len(method) > n+2 && method[0] == '/' && method[n+1] == '/' && method[1:n+1] == r.key.Interface {
+		return method
+	}
+	return ""
 }
