@@ -26,10 +26,7 @@ func TestMatrixJava(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	known, err := cases.LoadKnownFailures("cases/known_failures.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := loadKnown(t)
 	jc, js := java.Client{Jar: jar}, java.Server{Jar: jar}
 	pairs := []struct {
 		c peer.Client
@@ -42,7 +39,7 @@ func TestMatrixJava(t *testing.T) {
 	}
 	for _, p := range pairs {
 		t.Run(p.c.Name()+"->"+p.s.Name(), func(t *testing.T) {
-			RunPair(t, p.c, p.s, all, known)
+			RunPair(t, p.c, p.s, all, k)
 		})
 	}
 }
