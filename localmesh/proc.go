@@ -111,7 +111,8 @@ func writePID(name string, pid int, bin string) string {
 		return ""
 	}
 	f := filepath.Join(dir, fmt.Sprintf("%s-%d.pid", name, pid))
-	if err := os.WriteFile(f, []byte(strconv.Itoa(pid)+"\n"+bin+"\n"), 0o600); err != nil {
+	data := fmt.Sprintf("%d\n%s\n%d\n", pid, bin, os.Getpid())
+	if err := os.WriteFile(f, []byte(data), 0o600); err != nil {
 		return ""
 	}
 	return f
@@ -119,21 +120,29 @@ func writePID(name string, pid int, bin string) string {
 
 // CleanStale kills processes left by an earlier run that died without
 // stopping them: only those recorded in localmesh's PID files whose command
-// line still names the recorded binary.
+// line still names the recorded binary and whose owner (the process that
+// started them) is gone. Control planes of runs still alive, such as a
+// second test binary on the same machine, are left alone.
 func CleanStale() (killed int) {
 	pidMu.Lock()
 	defer pidMu.Unlock()
 	files, _ := filepath.Glob(filepath.Join(pidDir(), "*.pid"))
 	for _, f := range files {
 		b, err := os.ReadFile(f) //nolint:gosec // our own PID directory
-		_ = os.Remove(f)
 		if err != nil {
 			continue
 		}
-		lines := strings.SplitN(string(b), "\n", 3)
+		lines := strings.SplitN(string(b), "\n", 4)
 		if len(lines) < 2 {
+			_ = os.Remove(f)
 			continue
 		}
+		if len(lines) >= 3 {
+			if owner, err := strconv.Atoi(lines[2]); err == nil && owner > 1 && alive(owner) {
+				continue // its run is still going
+			}
+		}
+		_ = os.Remove(f)
 		pid, err := strconv.Atoi(lines[0])
 		if err != nil || pid <= 1 {
 			continue
@@ -148,6 +157,12 @@ func CleanStale() (killed int) {
 		killed++
 	}
 	return killed
+}
+
+// alive reports whether a process with this PID exists.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // waitFor polls check until it succeeds, ctx ends, or p exits.

@@ -12,9 +12,10 @@ import (
 	"time"
 )
 
-// TestCleanStaleKillsOnlyItsOwn starts a child as Start would, forgets it
-// (as a crashed run would), and checks that CleanStale kills it, while a PID
-// file whose process runs another binary is left alone.
+// TestCleanStaleKillsOnlyItsOwn starts a child as Start would, marks its
+// owner dead (as after a crashed run), and checks that CleanStale kills it,
+// while a PID file whose process runs another binary, and one whose owner is
+// still alive (a concurrent run), are left alone.
 func TestCleanStaleKillsOnlyItsOwn(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	sleep, err := exec.LookPath("sleep")
@@ -25,6 +26,20 @@ func TestCleanStaleKillsOnlyItsOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its owner crashed: record the PID of a process that has exited.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.pid, []byte(strconv.Itoa(p.cmd.Process.Pid)+"\n"+sleep+"\n"+strconv.Itoa(dead.Process.Pid)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A child of a run still alive (this process).
+	live, err := startProc(t.TempDir(), "live", sleep, []string{"60"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.stop(time.Second) })
 	// Another process, recorded with a binary it is not running.
 	other := exec.Command(sleep, "60")
 	if err := other.Start(); err != nil {
@@ -47,8 +62,11 @@ func TestCleanStaleKillsOnlyItsOwn(t *testing.T) {
 	if err := syscall.Kill(other.Process.Pid, 0); err != nil {
 		t.Fatalf("the foreign process is gone: %v", err)
 	}
-	if files, _ := filepath.Glob(filepath.Join(pidDir(), "*.pid")); len(files) != 0 {
-		t.Errorf("PID files left: %v", files)
+	if !live.running() {
+		t.Fatal("CleanStale killed the child of a live run")
+	}
+	if files, _ := filepath.Glob(filepath.Join(pidDir(), "*.pid")); len(files) != 1 || files[0] != live.pid {
+		t.Errorf("PID files left: %v, want only %s", files, live.pid)
 	}
 }
 
