@@ -489,8 +489,22 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 		err       error
 		unchanged bool
 	}
-	results := make(map[string]parsed, len(resp.GetResources()))
 	ts := c.types[t]
+	c.mu.Lock()
+	if !ts.requested {
+		// An answer to the hello (see helloRequest), not to a subscription:
+		// a server that takes the hello's empty list as a wildcard sends
+		// every resource of the type. Its version says nothing about what
+		// this client holds, so adopting it would make the subscription
+		// that follows look like an ACK of resources never kept, and the
+		// server would not send them again. Keep only the nonce.
+		ts.nonce = resp.GetNonce()
+		ts.responseCount++
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	results := make(map[string]parsed, len(resp.GetResources()))
 	// First pass, under the lock: which resources are the cached ones?
 	fresh := make([]*anypb.Any, 0, len(resp.GetResources()))
 	c.mu.Lock()

@@ -477,3 +477,34 @@ func TestConnectAnnouncesTheNode(t *testing.T) {
 		t.Fatalf("after the restart %+v", again)
 	}
 }
+
+// A server that takes the hello's empty EDS list as a wildcard (as
+// go-control-plane does) answers it with every endpoint; a watch that
+// starts after that answer still gets its endpoints. The client used to
+// adopt the wildcard answer's version, so its subscription looked like an
+// ACK and the server never sent the endpoints again.
+func TestWatchAfterWildcardHelloAnswer(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	srv.Set(xdstest.Service("greeter.default.svc.cluster.local", 20000, xdstest.Endpoint{IP: "10.1.0.1", Port: 20000}))
+	cfg := testConfig(srv.Address())
+	cfg.Node = bootstrap.Identity{PodName: "provider-0", Namespace: "shop", IPs: []string{"127.0.0.1"}, AutoRegisterGroup: "greeter"}.Node()
+	c, err := xdsclient.New(cfg, xdsclient.WithLogger(quietLogger()), xdsclient.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Connect()
+	waitFor(t, "the answer to the hello", func() bool {
+		for _, ts := range c.Status().Types {
+			if ts.Type == xdsresource.EndpointsType && ts.Responses > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	ew := newRecorder[*xdsresource.Endpoints]()
+	defer c.WatchEndpoints("outbound|20000||greeter.default.svc.cluster.local", ew)()
+	if got := addresses(ew.next(t).resource); !slices.Equal(got, []string{"10.1.0.1:20000"}) {
+		t.Fatalf("endpoints = %v, want [10.1.0.1:20000]", got)
+	}
+}
