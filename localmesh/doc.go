@@ -9,7 +9,11 @@
 // real readiness: the API server's /readyz and an answer from each istiod on
 // an ADS stream, never a sleep.
 //
-// Nothing is faked: there is no kubelet, so Pods never run. Workloads join
-// the mesh as WorkloadEntries (which accept loopback addresses), or as Pods
-// whose status a caller reports (the containers subpackage, when it lands).
+// Workloads run as containers (Engine, over the Docker API via
+// testcontainers-go: podman here, Docker elsewhere), built locally FROM
+// scratch, and join as Pods (RunWorkload). There is no kubelet: the harness
+// reports each container's state into its Pod's status, the only part of
+// Kubernetes it stands in for; EndpointSlices and EDS come from the real
+// controller-manager and istiod. Loopback workloads can join as
+// WorkloadEntries instead.
 package localmesh

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,6 +174,26 @@ func (m *Mesh) IstiodAddr(i int) string {
 		return ""
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.istiods[i].ports["grpc"]))
+}
+
+// istiodPort is replica i's plaintext xDS port, 0 if there is none.
+func (m *Mesh) istiodPort(i int) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if i < 0 || i >= len(m.istiods) || m.istiods[i] == nil {
+		return 0
+	}
+	return m.istiods[i].ports["grpc"]
+}
+
+// IstiodAddrFrom returns replica i's plaintext xDS address as seen from a
+// workload container of e (the host's address on the container network).
+func (m *Mesh) IstiodAddrFrom(e *Engine, i int) string {
+	p := m.istiodPort(i)
+	if p == 0 {
+		return ""
+	}
+	return net.JoinHostPort(e.Gateway(), strconv.Itoa(p))
 }
 
 // Stop stops everything in order: istiods, controller-manager, API server,
@@ -357,17 +378,28 @@ func (m *Mesh) startControllerManager() error {
 	return err
 }
 
-// StartIstiod starts (or restarts) istiod replica i on fresh ports and waits
-// until it answers on an ADS stream.
+// StartIstiod starts replica i and waits until it answers on an ADS stream.
+// A replica that ran before (see StopIstiod) comes back on the same ports,
+// as a restarted istiod Pod does behind its Service, so clients reconnect to
+// the address they know.
 func (m *Mesh) StartIstiod(ctx context.Context, i int) error {
-	ports, err := freePorts(6)
-	if err != nil {
-		return err
-	}
 	names := []string{"grpc", "secure", "http", "https", "monitoring", "ctrlz"}
 	pm := map[string]int{}
-	for j, n := range names {
-		pm[n] = ports[j]
+	m.mu.Lock()
+	if i >= 0 && i < len(m.istiods) && m.istiods[i] != nil {
+		for k, v := range m.istiods[i].ports {
+			pm[k] = v
+		}
+	}
+	m.mu.Unlock()
+	if len(pm) == 0 {
+		ports, err := freePorts(len(names))
+		if err != nil {
+			return err
+		}
+		for j, n := range names {
+			pm[n] = ports[j]
+		}
 	}
 	mesh := filepath.Join(m.dir, "mesh.yaml")
 	if err := os.WriteFile(mesh, []byte("rootNamespace: istio-system\ntrustDomain: cluster.local\n"), 0o600); err != nil {
@@ -432,4 +464,52 @@ func (m *Mesh) Apply(ctx context.Context, yaml string) error {
 		return errors.New("localmesh: Apply before the API server started")
 	}
 	return m.applier.apply(ctx, []byte(yaml))
+}
+
+// Component is one running control-plane process.
+type Component struct {
+	Name string
+	PID  int
+	// RSS is the resident memory in bytes (0 if unknown).
+	RSS int64
+}
+
+// Components lists the running processes of the control plane with their
+// resident memory, for status output and reports.
+func (m *Mesh) Components() []Component {
+	ps := []*proc{m.etcd, m.api, m.kcm}
+	m.mu.Lock()
+	for _, d := range m.istiods {
+		if d != nil {
+			ps = append(ps, d.proc)
+		}
+	}
+	m.mu.Unlock()
+	var out []Component
+	for _, p := range ps {
+		if p == nil || !p.running() {
+			continue
+		}
+		pid := p.cmd.Process.Pid
+		out = append(out, Component{Name: p.name, PID: pid, RSS: rss(pid)})
+	}
+	return out
+}
+
+// rss reads VmRSS from /proc.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
