@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/sdk/balancer"
+	"github.com/shoalmesh/shoal/sdk/mesh"
 )
 
 // Option configures a Router.
@@ -24,6 +25,8 @@ type config struct {
 	logger     *slog.Logger
 	maxMirrors int
 	source     map[string]string
+	// outlier applies to clusters whose policy carries none.
+	outlier *mesh.OutlierDetection
 }
 
 func newConfig(opts []Option) config {
@@ -68,6 +71,15 @@ func WithClock(now func() time.Time) Option {
 // WithLogger sets the logger for state changes (ejections, updates).
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
+}
+
+// WithDefaultOutlierDetection sets the outlier detection of every cluster
+// whose policy has none. istiod's proxyless (grpc) generator does not send a
+// DestinationRule's outlierDetection (see registry-istio's README), so this
+// is how a consumer gets ejection behind istiod today; a policy that does
+// carry outlier detection still wins.
+func WithDefaultOutlierDetection(od mesh.OutlierDetection) Option {
+	return optionFunc(func(c *config) { c.outlier = &od })
 }
 
 // WithMaxMirrors bounds the mirrored calls in flight at once (default 64);

@@ -159,12 +159,16 @@ func (r *Router) buildCluster(d mesh.Destination, c *mesh.Cluster, old *clusterS
 		}
 		cs.handle = balancer.NewHandle(b, balancer.BuildOptions{Target: d.String(), LoadBalancer: lb})
 	}
-	if p.OutlierDetection != nil {
+	od := p.OutlierDetection
+	if od == nil {
+		od = r.cfg.outlier
+	}
+	if od != nil {
 		if old != nil && old.outlier != nil {
 			cs.outlier = old.outlier
-			cs.outlier.setPolicy(*p.OutlierDetection)
+			cs.outlier.setPolicy(*od)
 		} else {
-			cs.outlier = newOutlierDetector(*p.OutlierDetection)
+			cs.outlier = newOutlierDetector(*od)
 		}
 	}
 	if old != nil {

@@ -574,3 +574,41 @@ func TestBuilderMakesEngines(t *testing.T) {
 		t.Fatalf("engine call went to %q: %v", got, err)
 	}
 }
+
+// A cluster whose policy carries no outlier detection (what istiod's grpc
+// generator sends) uses WithDefaultOutlierDetection; one that carries its own
+// keeps it.
+func TestDefaultOutlierDetection(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	def := mesh.OutlierDetection{Consecutive5xxErrors: 2, BaseEjectionTime: time.Second, MaxEjectionPercent: 50}
+	const bad = "10.0.0.1:1"
+	failBad := func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+		if ep.Address == bad {
+			return call.Errorf(call.Unavailable, "broken endpoint")
+		}
+		return nil
+	}
+	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, split(100, 0)), WithClock(clock.Now), WithDefaultOutlierDetection(def))
+	for range 10 {
+		_ = r.Invoke(context.Background(), greetCall(nil), failBad)
+	}
+	if !r.Ejected(v1, bad) {
+		t.Fatal("the default outlier detection did not eject the failing endpoint")
+	}
+
+	// The cluster's own policy wins: 5 consecutive errors, not 2.
+	own := mesh.ClusterPolicy{OutlierDetection: &mesh.OutlierDetection{Consecutive5xxErrors: 5, BaseEjectionTime: time.Second, MaxEjectionPercent: 50}}
+	r = newRouter(t, twoVersions(own, split(100, 0)), WithClock(clock.Now), WithDefaultOutlierDetection(def))
+	calls := 0
+	for range 6 {
+		_ = r.Invoke(context.Background(), greetCall(nil), func(ctx context.Context, ep *mesh.Endpoint, ci *call.Info) error {
+			if ep.Address == bad {
+				calls++
+			}
+			return failBad(ctx, ep, ci)
+		})
+	}
+	if calls < 3 || r.Ejected(v1, bad) {
+		t.Fatalf("after %d consecutive errors the endpoint is ejected=%v; the cluster's policy (5) must win over the default (2)", calls, r.Ejected(v1, bad))
+	}
+}
