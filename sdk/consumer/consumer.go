@@ -193,14 +193,16 @@ func (r *Reference) Key() registry.Key { return r.key }
 // generated clients pass it; the service part is the reference's).
 // Attachments come from call.WithAttachments on ctx.
 func (r *Reference) Invoke(ctx context.Context, method string, req, resp any) error {
-	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx), FullMethod: r.fullMethod(method)}
+	svc, full := r.names(method)
+	info := &call.Info{Service: svc, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx), FullMethod: full}
 	return r.unary(ctx, info, req, resp)
 }
 
 // NewStream opens a stream to one endpoint (no failover once open). The
 // method is written as for Invoke.
 func (r *Reference) NewStream(ctx context.Context, method string) (filter.ClientStream, error) {
-	info := &call.Info{Service: r.key.Interface, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx), Streaming: true, FullMethod: r.fullMethod(method)}
+	svc, full := r.names(method)
+	info := &call.Info{Service: svc, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx), Streaming: true, FullMethod: full}
 	return r.stream(ctx, info)
 }
 
@@ -377,10 +379,18 @@ func (r *Reference) routeStream(ctx context.Context, info *call.Info) (filter.Cl
 
 // fullMethod returns method when it is this reference's own
 // "/Interface/Method" path, so routing need not build it again; "" otherwise.
-func (r *Reference) fullMethod(method string) string {
-	n := len(r.key.Interface)
-	if len(method) > n+2 && method[0] == '/' && method[n+1] == '/' && method[1:n+1] == r.key.Interface {
-		return method
+// names returns the service a call names on the wire and its full path
+// when the caller gave one ("/Service/Method", as generated clients do).
+// A reference to an interface calls that interface. A reference to a
+// target (a URI such as xds:///host:port, which names where to go, not
+// what to call) takes the service from the path.
+func (r *Reference) names(method string) (service, fullMethod string) {
+	if len(method) > 2 && method[0] == '/' {
+		if svc, _, ok := strings.Cut(method[1:], "/"); ok && svc != "" {
+			if svc == r.key.Interface || strings.Contains(r.key.Interface, "://") {
+				return svc, method
+			}
+		}
 	}
-	return ""
+	return r.key.Interface, ""
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -570,4 +571,54 @@ func TestWaitForReady(t *testing.T) {
 		_, err := greet(short, patient)
 		return errors.Is(err, balancer.ErrNoReadyEndpoint) && time.Since(start) >= 15*time.Millisecond
 	})
+}
+
+// A reference to a target (xds:///host:port names where to go, not what to
+// call) sends a generated client's calls under the service of their path; a
+// reference to an interface always calls that interface.
+func TestWireServiceOfTargetsAndInterfaces(t *testing.T) {
+	const target = "xds:///greeter.default.svc.cluster.local:20000"
+	n := newNet()
+	var paths []string
+	var mu sync.Mutex
+	n.handle("10.0.0.1:1", func(_ context.Context, info *call.Info, _ any) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		paths = append(paths, info.Service+" "+info.Path())
+		return "ok", nil
+	})
+	f := &registry.Feed{}
+	snap, err := mesh.NewSnapshot(mesh.Spec{Services: []mesh.Service{
+		{Name: target, Endpoints: []mesh.Endpoint{{Address: "10.0.0.1:1"}}},
+		{Name: svc, Endpoints: []mesh.Endpoint{{Address: "10.0.0.1:1"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Publish(func(registry.Key) *mesh.Snapshot { return snap })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range []struct{ key, method string }{
+		{target, "/greet.GreetService/Greet"},
+		{svc, "/greet.GreetService/Greet"},
+		{svc, "/other.Service/Greet"},
+	} {
+		r, err := consumer.New(registry.Key{Interface: c.key}, feedDiscovery{f}, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out string
+		if err := r.Invoke(ctx, c.method, "hi", &out); err != nil {
+			t.Fatalf("%s %s: %v", c.key, c.method, err)
+		}
+		r.Close()
+	}
+	want := []string{
+		"greet.GreetService /greet.GreetService/Greet",
+		"greet.GreetService /greet.GreetService/Greet",
+		"greet.GreetService /greet.GreetService/Greet",
+	}
+	if !slices.Equal(paths, want) {
+		t.Fatalf("calls went out as %q, want %q", paths, want)
+	}
 }
