@@ -1,0 +1,152 @@
+// Command meshgreeter is the Go provider the mesh end-to-end tests run in
+// containers: greet.GreetService over Triple with Shoal's sdk, answering with
+// its Pod name and version so a test can tell which workload served a call.
+//
+// Test controls, all per request or per process:
+//   - GreetRequest.sleep_ms and fail_code, as in the interop suite;
+//   - the name "flaky" fails every third such call with UNAVAILABLE (a
+//     provider that a retry policy must hide);
+//   - an admin HTTP port ($ADMIN_PORT, default 8081): POST /broken?on=true
+//     makes every call fail with UNAVAILABLE until /broken?on=false (an
+//     endpoint for outlier detection to eject), and GET /calls counts the
+//     calls it received.
+//
+// It listens on $PORT (default 20000) and stops gracefully on SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalmesh/shoal/proto/greet"
+	"github.com/shoalmesh/shoal/proto/greet/greettriple"
+	"github.com/shoalmesh/shoal/sdk/app"
+	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/sdk/tri"
+	"github.com/shoalmesh/shoal/triple"
+)
+
+type greeter struct {
+	greettriple.UnimplementedGreetServiceHandler
+	name   string
+	broken atomic.Bool
+	flaky  atomic.Int64
+	calls  atomic.Int64
+}
+
+func (g *greeter) check(ctx context.Context, req *greet.GreetRequest) error {
+	g.calls.Add(1)
+	if g.broken.Load() {
+		return triple.NewError(triple.CodeUnavailable, g.name+" is broken (admin switch)")
+	}
+	if req.GetName() == "flaky" && g.flaky.Add(1)%3 == 0 {
+		return triple.NewError(triple.CodeUnavailable, g.name+" failed a flaky call")
+	}
+	if ms := req.GetSleepMs(); ms > 0 {
+		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return triple.NewError(triple.CodeDeadlineExceeded, "cancelled while sleeping")
+		case <-t.C:
+		}
+	}
+	if c := req.GetFailCode(); c != 0 {
+		return triple.NewError(triple.Code(c), fmt.Sprintf("%s fails with code %d as asked", g.name, c))
+	}
+	return nil
+}
+
+func (g *greeter) Greet(ctx context.Context, req *greet.GreetRequest) (*greet.GreetResponse, error) {
+	if err := g.check(ctx, req); err != nil {
+		return nil, err
+	}
+	return &greet.GreetResponse{Greeting: "Hello, " + req.GetName(), ServedBy: g.name}, nil
+}
+
+func (g *greeter) GreetServerStream(req *greet.GreetRequest, s triple.ServerStreamServer[greet.GreetResponse]) error {
+	if err := g.check(s.Context(), req); err != nil {
+		return err
+	}
+	for i := range max(req.GetCount(), 1) {
+		if err := s.Send(&greet.GreetResponse{Greeting: fmt.Sprintf("Hello, %s (%d)", req.GetName(), i+1), ServedBy: g.name}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *greeter) GreetBidiStream(s triple.BidiStreamServer[greet.GreetRequest, greet.GreetResponse]) error {
+	for {
+		req, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.Send(&greet.GreetResponse{Greeting: "Hello, " + req.GetName(), ServedBy: g.name}); err != nil {
+			return err
+		}
+	}
+}
+
+func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func env(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func run() error {
+	port, err := strconv.Atoi(env("PORT", "20000"))
+	if err != nil {
+		return fmt.Errorf("PORT: %w", err)
+	}
+	g := &greeter{name: env("POD_NAME", "meshgreeter") + "/" + env("VERSION", "v0")}
+	cfg, err := config.Load(
+		config.WithApplicationName("meshgreeter"),
+		config.WithProtocol(config.Protocol{Name: "tri", Port: port}),
+		config.WithService(config.Service{Interface: greettriple.GreetServiceName}),
+	)
+	if err != nil {
+		return err
+	}
+	servers := tri.NewServers([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: g}})
+	a, err := app.New(cfg, app.WithServers(servers.Factory()), app.WithServing(servers.SetServing))
+	if err != nil {
+		return err
+	}
+	admin := http.NewServeMux()
+	admin.HandleFunc("POST /broken", func(w http.ResponseWriter, r *http.Request) {
+		on, err := strconv.ParseBool(r.URL.Query().Get("on"))
+		if err != nil {
+			http.Error(w, "on=true|false", http.StatusBadRequest)
+			return
+		}
+		g.broken.Store(on)
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = fmt.Fprintln(w, "broken="+strconv.FormatBool(on)) //nolint:gosec // a formatted bool, served as text/plain
+	})
+	admin.HandleFunc("GET /calls", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintln(w, g.calls.Load())
+	})
+	srv := &http.Server{Addr: ":" + env("ADMIN_PORT", "8081"), Handler: admin, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.ListenAndServe() }()
+	defer func() { _ = srv.Close() }()
+	return a.Run(context.Background(), 5*time.Second)
+}
