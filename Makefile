@@ -88,7 +88,7 @@ lint: tools ## Lint every module with golangci-lint (.golangci.yml).
 
 lint/%:
 	@echo "==> lint $*"
-	@cd $* && golangci-lint run --config $(ROOT)/.golangci.yml ./...
+	@cd $* && golangci-lint run --allow-parallel-runners --config $(ROOT)/.golangci.yml ./...
 
 .PHONY: fmt
 fmt: tools ## Format all Go code (gofumpt + goimports).

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 	corev1 "k8s.io/api/core/v1"
@@ -117,6 +118,9 @@ func (m *Mesh) RunWorkload(ctx context.Context, e *Engine, spec WorkloadSpec) (_
 					labelOwner: strconv.Itoa(os.Getpid()),
 					labelPod:   spec.Namespace + "/" + spec.Name,
 				},
+				// Stdin stays open with no writer, as for a Pod container with
+				// stdin: true: programs that stop when stdin closes keep running.
+				ConfigModifier: func(c *container.Config) { c.OpenStdin = true },
 				EndpointSettingsModifier: func(eps map[string]*network.EndpointSettings) {
 					s := eps[e.network]
 					if s == nil {

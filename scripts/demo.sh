@@ -3,8 +3,8 @@
 #   1. installs what it needs (scripts/deps.sh: podman, the control plane built
 #      from source into the user cache, the Java samples) - slow only the first time;
 #   2. starts etcd, kube-apiserver, kube-controller-manager and istiod;
-#   3. runs Go providers of greet.GreetService v1 and v2 in containers (Pods) and a
-#      Java Dubbo 3.3 provider (a WorkloadEntry), all behind one ServiceEntry;
+#   3. runs Go providers of greet.GreetService v1 and v2 and a Java Dubbo 3.3
+#      provider in containers (Pods), all behind one ServiceEntry;
 #   4. runs a Shoal consumer that calls greet.GreetService by interface name only;
 #   5. shifts traffic v1 -> v1/v2 -> v2 -> v2/java -> java with VirtualService
 #      applies and prints the live split each second; fails if any call fails.

@@ -3,10 +3,10 @@
 //
 //  1. A local control plane built from source: etcd, kube-apiserver,
 //     kube-controller-manager and istiod (localmesh).
-//  2. Providers of greet.GreetService: Go v1 and v2 in containers published
-//     as Pods, and a Java Dubbo 3.3 provider joined as a WorkloadEntry (as a
-//     VM workload would be), all selected by one ServiceEntry whose host is
-//     derived from the interface name.
+//  2. Providers of greet.GreetService in containers published as Pods: Go
+//     v1 and v2, and a Java Dubbo 3.3 provider (on a jlink runtime), all
+//     selected by one ServiceEntry whose host is derived from the interface
+//     name.
 //  3. A Shoal consumer that names only greet.GreetService: registry-istio
 //     finds the host and endpoints through istiod, router-mesh applies the
 //     VirtualService and DestinationRule in-process. No sidecar anywhere.
@@ -150,14 +150,22 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	step("starting the Java Dubbo 3.3 provider (Triple, IDL)")
-	javaAddr, stopJava, err := java.Server{Jar: jar}.Start(ctx)
+	step("building the Java Dubbo 3.3 provider image (FROM scratch, a jlink runtime of this machine's JDK)")
+	javaImage, err := eng.BuildJavaImage(ctx, localmesh.JavaImage{Name: "shoal-java-samples", Jar: jar})
+	if err != nil {
+		return nil, err
+	}
+	jw, err := m.RunWorkload(ctx, eng, localmesh.WorkloadSpec{
+		Name: app + "-java", Namespace: ns, Image: javaImage,
+		Labels:    map[string]string{"app": app, "version": "java"},
+		Args:      []string{"provider-idl", "--port", fmt.Sprint(port), "--export", ":"},
+		ReadyPort: port,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: Java provider: %w", err)
 	}
-	defer stopJava()
-	_, javaPort, _ := strings.Cut(javaAddr, ":")
-	step("Java provider listening at %s, joining the mesh as WorkloadEntry %s-java", javaAddr, app)
+	defer func() { _ = jw.Stop(context.WithoutCancel(ctx), 10*time.Second) }()
+	step("Java provider running in a container as Pod %s/%s at %s", ns, jw.Name(), jw.Addr(port))
 
 	key := registry.Key{Interface: greettriple.GreetServiceName}
 	var scheme mapping.Scheme
@@ -178,14 +186,6 @@ spec:
   workloadSelector: {labels: {app: %[6]s}}
 ---
 apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: %[6]s-java, namespace: %[2]s}
-spec:
-  address: 127.0.0.1
-  labels: {app: %[6]s, version: java}
-  ports: {tri: %[7]s}
----
-apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: %[6]s, namespace: %[2]s}
 spec:
@@ -195,7 +195,7 @@ spec:
   - {name: v2, labels: {version: v2}}
   - {name: java, labels: {version: java}}
 ---
-%[8]s`, seName, ns, host, se.GetPorts()[0].GetNumber(), port, app, javaPort, virtualService(host, Plan[0]))); err != nil {
+%[7]s`, seName, ns, host, se.GetPorts()[0].GetNumber(), port, app, virtualService(host, Plan[0]))); err != nil {
 		return nil, err
 	}
 	step("applied ServiceEntry %s (host %s, derived from the interface name), DestinationRule subsets v1/v2/java, VirtualService 100%% v1", seName, host)
