@@ -2,11 +2,13 @@ package localmesh_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,6 +194,14 @@ func TestControlPlane(t *testing.T) {
 
 	if err := ws[0].Stop(ctx, 5*time.Second); err != nil {
 		t.Fatal(err)
+	}
+	// Stopping the control plane leaves none of its processes.
+	comps := m.Components()
+	m.Stop()
+	for _, c := range comps {
+		if err := syscall.Kill(c.PID, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s (pid %d) still exists after Stop: %v", c.Name, c.PID, err)
+		}
 	}
 	if n := eng.CleanStale(ctx); n != 0 {
 		t.Errorf("CleanStale found %d containers of finished runs", n)
