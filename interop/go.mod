@@ -21,7 +21,10 @@ require (
 )
 
 require (
-	github.com/kr/text v0.2.0 // indirect
+	github.com/apache/dubbo-go-hessian2 v1.13.2 // indirect
+	github.com/dubbogo/gost v1.13.1 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	go.uber.org/atomic v1.9.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
