@@ -13,7 +13,7 @@ func FuzzDecodeValue(f *testing.F) {
 	for _, seed := range [][]byte{s, ex, m, {'C', 0x05, 'a', 'b'}, {0x58, 0x7f, 0xff, 0xff, 0xff}} {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(func(_ *testing.T, data []byte) {
 		v, err := decode(data)
 		if err != nil {
 			return
