@@ -73,7 +73,7 @@ func RunPair(t *testing.T, cli peer.Client, srv peer.Server, cs []cases.Case, k 
 	for _, c := range cs {
 		supported := true
 		for _, n := range c.Needs {
-			supported = supported && srv.Supports(n)
+			supported = supported && srv.Supports(n) && peer.Supports(cli, n)
 		}
 		if supported {
 			run = append(run, c)

@@ -9,6 +9,7 @@ cd "$ROOT"
 check=false
 [[ ${1:-} == --check ]] && check=true
 
+GENPROTO_WORKSPACE=v0.0.0-20231106174013-bbf56f31fb17
 go_version=$(awk '/^go /{print $2; exit}' triple/go.mod)
 mapfile -t mods < <(git ls-files --cached --others --exclude-standard -- '*go.mod' |
 	grep -v '^tools/' | xargs -n1 dirname | sort)
@@ -20,6 +21,11 @@ trap 'rm -rf "$tmp"' EXIT
 	printf 'go %s\n\nuse (\n' "$go_version"
 	for m in "${mods[@]}"; do printf '\t./%s\n' "$m"; done
 	printf ')\n'
+	# dubbo-go-hessian2 (triple) pulls, through dubbogo/gost, a 2020
+	# google.golang.org/genproto that still contains googleapis/rpc/status.
+	# Each module builds fine alone (graph pruning), but the workspace sees
+	# the package in two modules; pin the monolith to a split-era version.
+	printf '\nreplace google.golang.org/genproto => google.golang.org/genproto %s\n' "$GENPROTO_WORKSPACE"
 } >"$tmp/go.work"
 
 if $check; then

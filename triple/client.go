@@ -185,6 +185,7 @@ func (cc *ClientConn) invoke(ctx context.Context, method string, req, reply any,
 	err = rs.recv(ctx, nil)
 	cfg.store(rs)
 	if errors.Is(err, io.EOF) {
+		readExceptionCode(reply, resp.Header, resp.Trailer) // wrapper mode
 		return nil
 	}
 	if err == nil {

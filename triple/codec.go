@@ -24,6 +24,9 @@ type protoCodec struct{}
 func (protoCodec) Name() string { return "proto" }
 
 func (protoCodec) MarshalAppend(b []byte, msg any) ([]byte, error) {
+	if r, ok := msg.(rawMessage); ok { // wrapper-mode envelopes
+		return r.marshalAppend(b)
+	}
 	m, ok := msg.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("triple: proto codec cannot marshal %T: not a proto.Message", msg)
@@ -32,6 +35,9 @@ func (protoCodec) MarshalAppend(b []byte, msg any) ([]byte, error) {
 }
 
 func (protoCodec) Unmarshal(data []byte, msg any) error {
+	if r, ok := msg.(rawMessage); ok { // wrapper-mode envelopes
+		return r.unmarshal(data)
+	}
 	m, ok := msg.(proto.Message)
 	if !ok {
 		return fmt.Errorf("triple: proto codec cannot unmarshal into %T: not a proto.Message", msg)

@@ -8,6 +8,10 @@
 // interface, which the sdk also implements with routing and load balancing
 // over many ClientConns.
 //
+// Methods of plain Java interfaces (Dubbo's wrapper mode: hessian2 values in
+// the WrapperRequest/WrapperResponse envelopes, exceptions flagged by
+// tri-exception-code) are called and served with package triple/hessian.
+//
 // Errors are *Error values with a Code; metadata (Dubbo attachments) travels
 // in the context with NewOutgoingContext and FromIncomingContext.
 package triple

@@ -546,6 +546,9 @@ func (st *serverStream) SendMsg(m any) error {
 		return err
 	}
 	defer putBuf(buf)
+	if !st.headerSent {
+		setWrapperHeader(st.w.Header(), m) // wrapper mode: tri-exception-code
+	}
 	st.writeHeader()
 	if _, err := st.w.Write(buf.Bytes()); err != nil {
 		return Errorf(CodeUnavailable, "write response: %v", err)

@@ -25,6 +25,24 @@ const (
 	MethodBidiStream   = "GreetBidiStream"
 )
 
+// Methods of io.shoalmesh.samples.GreetingService, a plain Java interface
+// called in Triple's wrapper mode (hessian2): greet(String) returns
+// "Hello, NAME"; describe(Person) returns a Person whose greeting is
+// "Hello, NAME, AGE" and whose seen map is what the server saw; fail(String)
+// throws GreetingException with the name as its message.
+const (
+	MethodWrapperGreet    = "greet"
+	MethodWrapperDescribe = "describe"
+	MethodWrapperFail     = "fail"
+)
+
+// Java classes of GreetingService.
+const (
+	WrapperService   = "io.shoalmesh.samples.GreetingService"
+	WrapperPerson    = "io.shoalmesh.samples.Person"
+	WrapperException = "io.shoalmesh.samples.GreetingException"
+)
+
 // Server features a case may need (see Case.Needs).
 const (
 	// NeedSeen: the server reports what it saw (group, version, attachments)
@@ -32,6 +50,9 @@ const (
 	NeedSeen = "seen"
 	// NeedGroupVersion: the server routes on tri-service-group/-version.
 	NeedGroupVersion = "group-version"
+	// NeedWrapper: the peer serves or calls GreetingService in wrapper mode
+	// (a client peer without it skips the case too).
+	NeedWrapper = "wrapper"
 )
 
 // Request is one GreetRequest to send.
@@ -41,6 +62,7 @@ type Request struct {
 	Count        int32  `yaml:"count"`
 	SleepMS      int32  `yaml:"sleep_ms"`
 	FailCode     int32  `yaml:"fail_code"`
+	Age          int32  `yaml:"age"` // describe's Person.age
 }
 
 // Want is what a case expects.
@@ -50,6 +72,10 @@ type Want struct {
 	GreetingContains []string          `yaml:"greeting_contains"`
 	PayloadBytes     int               `yaml:"payload_bytes"`
 	Seen             map[string]string `yaml:"seen"`
+	// Exception is the Java class of the business exception the call
+	// throws (wrapper mode); the call itself succeeds (status OK).
+	Exception       string   `yaml:"exception"`
+	MessageContains []string `yaml:"message_contains"`
 }
 
 // Case is one call a client peer makes against a server peer.
@@ -79,6 +105,9 @@ type Outcome struct {
 	Code      codes.Code
 	Message   string
 	Responses []Response
+	// Exception is the Java class of a thrown business exception (wrapper
+	// mode), with Message its message.
+	Exception string
 }
 
 //go:embed cases.yaml
@@ -109,6 +138,13 @@ func Parse(data []byte) ([]Case, error) {
 		}
 		seen[c.Name] = true
 		switch c.Method {
+		case MethodWrapperGreet, MethodWrapperDescribe, MethodWrapperFail:
+			if len(c.Requests) != 1 {
+				errs = append(errs, fmt.Errorf("%s: %s takes exactly one request, got %d", where, c.Method, len(c.Requests)))
+			}
+			if !slices.Contains(c.Needs, NeedWrapper) {
+				errs = append(errs, fmt.Errorf("%s: %s is a wrapper-mode method; add %q to needs", where, c.Method, NeedWrapper))
+			}
 		case MethodUnary, MethodServerStream:
 			if len(c.Requests) != 1 {
 				errs = append(errs, fmt.Errorf("%s: %s takes exactly one request, got %d", where, c.Method, len(c.Requests)))
@@ -118,14 +154,14 @@ func Parse(data []byte) ([]Case, error) {
 				errs = append(errs, fmt.Errorf("%s: %s needs at least one request", where, c.Method))
 			}
 		default:
-			errs = append(errs, fmt.Errorf("%s: unknown method %q; use Greet, GreetServerStream, GreetClientStream or GreetBidiStream", where, c.Method))
+			errs = append(errs, fmt.Errorf("%s: unknown method %q; use Greet, GreetServerStream, GreetClientStream, GreetBidiStream, greet, describe or fail", where, c.Method))
 		}
 		if _, err := ParseCode(c.Want.Code); err != nil {
 			errs = append(errs, fmt.Errorf("%s: want.code: %w", where, err))
 		}
 		for _, n := range c.Needs {
-			if n != NeedSeen && n != NeedGroupVersion {
-				errs = append(errs, fmt.Errorf("%s: unknown need %q; use %q or %q", where, n, NeedSeen, NeedGroupVersion))
+			if n != NeedSeen && n != NeedGroupVersion && n != NeedWrapper {
+				errs = append(errs, fmt.Errorf("%s: unknown need %q; use %q, %q or %q", where, n, NeedSeen, NeedGroupVersion, NeedWrapper))
 			}
 		}
 	}
@@ -159,6 +195,14 @@ func Check(c Case, o Outcome) error {
 		return nil
 	}
 	var errs []error
+	if o.Exception != c.Want.Exception {
+		errs = append(errs, fmt.Errorf("exception %q (%q), want %q", o.Exception, o.Message, c.Want.Exception))
+	}
+	for _, s := range c.Want.MessageContains {
+		if !strings.Contains(o.Message, s) {
+			errs = append(errs, fmt.Errorf("message %q does not contain %q", o.Message, s))
+		}
+	}
 	if len(o.Responses) != c.Want.Responses {
 		errs = append(errs, fmt.Errorf("%d responses, want %d", len(o.Responses), c.Want.Responses))
 	}

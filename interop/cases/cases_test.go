@@ -16,7 +16,7 @@ func TestDefaultCasesAreValid(t *testing.T) {
 	for _, c := range cs {
 		methods[c.Method] = true
 	}
-	for _, m := range []string{MethodUnary, MethodServerStream, MethodClientStream, MethodBidiStream} {
+	for _, m := range []string{MethodUnary, MethodServerStream, MethodClientStream, MethodBidiStream, MethodWrapperGreet, MethodWrapperDescribe, MethodWrapperFail} {
 		if !methods[m] {
 			t.Errorf("no case exercises %s", m)
 		}
@@ -40,6 +40,8 @@ func TestParseRejectsBadCases(t *testing.T) {
 		{"unknown field", "cases: [{name: a, method: Greet, requests: [{}], wants: {}}]", "field wants not found"},
 		{"unknown need", "cases: [{name: a, method: Greet, requests: [{}], needs: [magic]}]", `unknown need "magic"`},
 		{"empty", "cases: []", "defines no case"},
+		{"wrapper without the need", "cases: [{name: a, method: greet, requests: [{}]}]", `add "wrapper" to needs`},
+		{"wrapper with two requests", "cases: [{name: a, method: fail, requests: [{}, {}], needs: [wrapper]}]", "exactly one request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,5 +90,38 @@ func TestParseKnownFailures(t *testing.T) {
 	}
 	if _, err := ParseKnownFailures(strings.NewReader("too few\n")); err == nil {
 		t.Error("malformed line accepted")
+	}
+}
+
+func TestCheckException(t *testing.T) {
+	c := Case{Name: "x", Method: MethodWrapperFail, Want: Want{Exception: WrapperException, MessageContains: []string{"boom"}}}
+	tests := []struct {
+		name    string
+		o       Outcome
+		wantErr string
+	}{
+		{"thrown", Outcome{Exception: WrapperException, Message: "boom!"}, ""},
+		{"decoded as a result", Outcome{Responses: []Response{{Greeting: "boom"}}}, "exception"},
+		{"other class", Outcome{Exception: "java.lang.RuntimeException", Message: "boom"}, "want \"" + WrapperException},
+		{"other message", Outcome{Exception: WrapperException, Message: "bang"}, `does not contain "boom"`},
+		{"status error", Outcome{Code: codes.Unknown, Message: "boom"}, "status"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Check(c, tt.o)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Check = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	// A thrown exception where none is expected fails too.
+	if err := Check(Case{Name: "y", Method: MethodWrapperGreet, Want: Want{Responses: 0}}, Outcome{Exception: WrapperException}); err == nil {
+		t.Error("an unexpected exception passed")
 	}
 }

@@ -36,10 +36,21 @@ type Server interface {
 // Client is an implementation calling greet.GreetService.
 type Client interface {
 	// Name identifies the peer in test names and known_failures.txt.
+	// A client may also have a Supports method, like Server's: cases whose
+	// needs it lacks are not run (see the package function Supports).
 	Name() string
 	// Run makes the calls of cs against addr, one outcome per case, in order.
 	// Batching lets peers that start a process (a JVM) do so once.
 	Run(ctx context.Context, addr string, cs []cases.Case) ([]cases.Outcome, error)
+}
+
+// Supports reports whether a peer, client or server, has a feature a case
+// needs. A peer without a Supports method has them all.
+func Supports(p any, need string) bool {
+	if s, ok := p.(interface{ Supports(string) bool }); ok {
+		return s.Supports(need)
+	}
+	return true
 }
 
 // Reply is the reference behaviour of GreetService for one request: it waits

@@ -138,6 +138,10 @@ type Client struct{}
 // Name implements peer.Client.
 func (Client) Name() string { return "grpc-go" }
 
+// Supports reports the client's features (see peer.Supports): grpc-go
+// speaks protobuf only, not Dubbo's wrapper mode.
+func (Client) Supports(need string) bool { return need != cases.NeedWrapper }
+
 // Run implements peer.Client.
 func (Client) Run(ctx context.Context, addr string, cs []cases.Case) ([]cases.Outcome, error) {
 	conn, err := grpc.NewClient(addr,

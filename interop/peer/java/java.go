@@ -1,6 +1,7 @@
 // Package java is the Java Dubbo 3.3 peer of the interop suite: the IDL
 // provider and the case-driven IDL consumer of samples/java, run as JVM
-// processes on loopback.
+// processes on loopback. Both also serve and call GreetingService, a plain
+// Java interface, in wrapper mode (hessian2).
 package java
 
 import (
@@ -134,11 +135,13 @@ type javaReq struct {
 	Count        int32  `json:"count"`
 	SleepMS      int32  `json:"sleep_ms"`
 	FailCode     int32  `json:"fail_code"`
+	Age          int32  `json:"age,omitempty"`
 }
 
 type javaOutcome struct {
 	Code      int    `json:"code"`
 	Message   string `json:"message"`
+	Exception string `json:"exception"`
 	Responses []struct {
 		Greeting     string            `json:"greeting"`
 		PayloadBytes int               `json:"payload_bytes"`
@@ -153,7 +156,7 @@ func (c Client) Run(ctx context.Context, addr string, cs []cases.Case) ([]cases.
 	for _, k := range cs {
 		jc := javaCase{Name: k.Name, Method: k.Method, Group: k.Group, Version: k.Version, Attachments: k.Attachments, TimeoutMS: k.TimeoutMS}
 		for _, r := range k.Requests {
-			jc.Requests = append(jc.Requests, javaReq{Name: r.Name, PayloadBytes: r.PayloadBytes, Count: r.Count, SleepMS: r.SleepMS, FailCode: r.FailCode})
+			jc.Requests = append(jc.Requests, javaReq{Name: r.Name, PayloadBytes: r.PayloadBytes, Count: r.Count, SleepMS: r.SleepMS, FailCode: r.FailCode, Age: r.Age})
 		}
 		b, err := json.Marshal(jc)
 		if err != nil {
@@ -187,7 +190,7 @@ func (c Client) Run(ctx context.Context, addr string, cs []cases.Case) ([]cases.
 		if err := json.Unmarshal([]byte(line), &jo); err != nil {
 			return nil, fmt.Errorf("java consumer output %q: %w", line, err)
 		}
-		o := cases.Outcome{Code: codes.Code(uint32(jo.Code)), Message: jo.Message}
+		o := cases.Outcome{Code: codes.Code(uint32(jo.Code)), Message: jo.Message, Exception: jo.Exception}
 		for _, r := range jo.Responses {
 			o.Responses = append(o.Responses, cases.Response{Greeting: r.Greeting, PayloadBytes: r.PayloadBytes, ServedBy: r.ServedBy, Seen: r.Seen})
 		}

@@ -1,6 +1,7 @@
 // Package shoal is the Shoal peer of the interop suite: a client and server
 // of greet.GreetService on Shoal's triple module, written as a Shoal user
-// would with the generated greettriple package.
+// would with the generated greettriple package, and of the plain Java
+// interface GreetingService in wrapper mode with triple/hessian.
 package shoal
 
 import (
@@ -45,6 +46,13 @@ func (Server) Start(_ context.Context) (string, func(), error) {
 		return "", nil, err
 	}
 	if err := greettriple.RegisterGreetServiceHandler(s, h, triple.ServiceGroup(peer.Group), triple.ServiceVersion(peer.Version)); err != nil {
+		return "", nil, err
+	}
+	// GreetingService, the plain Java interface (wrapper mode), likewise.
+	if err := greetingService().Register(s); err != nil {
+		return "", nil, err
+	}
+	if err := greetingService().Register(s, triple.ServiceGroup(peer.Group), triple.ServiceVersion(peer.Version)); err != nil {
 		return "", nil, err
 	}
 	done := make(chan struct{})
@@ -157,6 +165,10 @@ func (Client) Run(ctx context.Context, addr string, cs []cases.Case) ([]cases.Ou
 	client := greettriple.NewGreetServiceClient(cc)
 	out := make([]cases.Outcome, len(cs))
 	for i, c := range cs {
+		if isWrapper(c.Method) {
+			out[i] = runWrapper(ctx, cc, c)
+			continue
+		}
 		out[i] = run(ctx, client, c)
 	}
 	return out, nil

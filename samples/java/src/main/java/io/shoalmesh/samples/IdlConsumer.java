@@ -29,6 +29,8 @@ import org.apache.dubbo.rpc.TriRpcStatus;
  * A case-driven IDL consumer of greet.GreetService: it reads interop cases
  * (one JSON object per line, the shape of Shoal's interop/cases.yaml) on
  * stdin, calls --target for each, and prints one JSON outcome per line.
+ * Cases naming a GreetingService method (greet, describe, fail) go to
+ * WrapperConsumer: the plain Java interface, wrapper mode.
  */
 final class IdlConsumer {
     private IdlConsumer() {}
@@ -53,6 +55,7 @@ final class IdlConsumer {
         int count;
         int sleep_ms;
         int fail_code;
+        int age;
 
         GreetRequest proto() {
             byte[] payload = new byte[payload_bytes];
@@ -70,6 +73,7 @@ final class IdlConsumer {
         DubboBootstrap boot = DubboBootstrap.getInstance().application(app);
         boot.start();
         Map<String, GreetService> refs = new HashMap<>();
+        Map<String, GreetingService> wrapperRefs = new HashMap<>();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         String line;
         while ((line = in.readLine()) != null) {
@@ -79,6 +83,13 @@ final class IdlConsumer {
             Case c = GSON.fromJson(line, Case.class);
             int timeout = c.timeout_ms > 0 ? c.timeout_ms : 20000;
             String key = c.group + "|" + c.version + "|" + timeout;
+            if (WrapperConsumer.METHODS.contains(c.method)) {
+                GreetingService w = wrapperRefs.computeIfAbsent(key,
+                        k -> WrapperConsumer.reference(opts.target, c.group, c.version, timeout));
+                System.out.println(GSON.toJson(WrapperConsumer.call(w, c)));
+                System.out.flush();
+                continue;
+            }
             GreetService svc = refs.computeIfAbsent(key, k -> reference(opts.target, c.group, c.version, timeout));
             System.out.println(GSON.toJson(call(svc, c, timeout)));
             System.out.flush();

@@ -20,6 +20,8 @@ import org.apache.dubbo.rpc.TriRpcStatus;
  * An IDL provider of greet.GreetService that reports what it saw, for
  * interop tests: greeting "Hello, NAME", served_by "java@PORT", and in
  * seen the group and version it is exported under plus every attachment.
+ * Each export also serves GreetingService, a plain Java interface (wrapper
+ * mode, hessian2), under the same group and version.
  */
 final class IdlProvider {
     private IdlProvider() {}
@@ -44,6 +46,7 @@ final class IdlProvider {
                 svc.setVersion(gv[1]);
             }
             boot.service(svc);
+            boot.service(WrapperProvider.service(opts.port, gv[0], gv.length > 1 ? gv[1] : ""));
         }
         boot.start();
         System.out.println("READY port=" + opts.port);

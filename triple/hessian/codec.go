@@ -1,0 +1,131 @@
+package hessian
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+
+	hessian2 "github.com/apache/dubbo-go-hessian2"
+	"github.com/apache/dubbo-go-hessian2/java_exception"
+)
+
+// POJO is a Go struct that stands for a Java class: JavaClassName returns the
+// class's fully qualified name. Field names map to lower camel case, or to
+// the `hessian:"name"` tag.
+type POJO = hessian2.POJO
+
+// RegisterPOJO makes hessian2 encode values of o's type as the Java class o
+// names, and decode that class into o's type. Register each POJO type once,
+// before calls use it (the registry is process-wide).
+func RegisterPOJO(o POJO) { hessian2.RegisterPOJO(o) }
+
+// Java type names of common declared types, for Arg.Type.
+const (
+	TypeString  = "java.lang.String"
+	TypeInt     = "int"
+	TypeLong    = "long"
+	TypeBoolean = "boolean"
+	TypeDouble  = "double"
+	TypeBytes   = "[B"
+	TypeObject  = "java.lang.Object"
+	TypeMap     = "java.util.Map"
+	TypeList    = "java.util.List"
+	TypeDate    = "java.util.Date"
+)
+
+// Arg is one argument of a call: a Go value and the Java class name of the
+// parameter type the method declares (Java servers pick overloads by it).
+type Arg struct {
+	Type  string
+	Value any
+}
+
+// String is a java.lang.String argument.
+func String(s string) Arg { return Arg{Type: TypeString, Value: s} }
+
+// Int is a Java int argument.
+func Int(i int32) Arg { return Arg{Type: TypeInt, Value: i} }
+
+// Long is a Java long argument.
+func Long(i int64) Arg { return Arg{Type: TypeLong, Value: i} }
+
+// Object is an argument of a POJO parameter type, named by the POJO.
+func Object(p POJO) Arg { return Arg{Type: p.JavaClassName(), Value: p} }
+
+// Value is an argument whose Java type is guessed from the Go type: strings
+// are java.lang.String, int32 int, int64 and int long, POJOs their class. Use
+// an explicit Arg when the method declares another type.
+func Value(v any) Arg { return Arg{Type: javaTypeOf(v), Value: v} }
+
+// javaTypeOf guesses the Java class name Dubbo would report for v.
+func javaTypeOf(v any) string {
+	if rv := reflect.ValueOf(v); !rv.IsValid() || rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return TypeObject
+	}
+	switch x := v.(type) {
+	case string:
+		return TypeString
+	case int32:
+		return TypeInt
+	case int, int64:
+		return TypeLong
+	case bool:
+		return TypeBoolean
+	case float64:
+		return TypeDouble
+	case []byte:
+		return TypeBytes
+	case time.Time:
+		return TypeDate
+	case POJO:
+		return x.JavaClassName()
+	}
+	switch reflect.TypeOf(v).Kind() {
+	case reflect.Map:
+		return TypeMap
+	case reflect.Slice, reflect.Array:
+		return TypeList
+	}
+	return TypeObject
+}
+
+// encode serializes one value with hessian2; *Exception values become Java
+// Throwables of their class.
+func encode(v any) (b []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("hessian2: encode %T: %v", v, p)
+		}
+	}()
+	e := hessian2.NewEncoder()
+	if x, ok := v.(*Exception); ok {
+		err = e.EncodeMapAsClass(x.class(), map[string]any{
+			"detailMessage":        x.Message,
+			"stackTrace":           []java_exception.StackTraceElement{},
+			"suppressedExceptions": []any{},
+			"cause":                nil,
+		})
+	} else {
+		err = e.Encode(v)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hessian2: encode %T: %w", v, err)
+	}
+	return e.Buffer(), nil
+}
+
+// decode reads the single hessian2 value of data. The codec is reachable
+// by any caller, so a panic inside it becomes an error.
+func decode(data []byte) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, fmt.Errorf("hessian2: malformed value: %v", p)
+		}
+	}()
+	d := hessian2.NewDecoder(data)
+	v, err = d.Decode()
+	if err != nil {
+		return nil, fmt.Errorf("hessian2: %w", err)
+	}
+	return v, nil
+}
