@@ -301,7 +301,9 @@ func (m *Mesh) startAPIServer(ctx context.Context) error {
 	m.apiAddr = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
 	m.api, err = startProc(m.dir, "kube-apiserver", filepath.Join(m.bin, "kube-apiserver"), []string{
 		"--etcd-servers=" + m.etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(ports[0]),
+		// All interfaces, so that workload containers given KubeAccess reach
+		// it at the container network's gateway (token auth and RBAC apply).
+		"--bind-address=0.0.0.0", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(ports[0]),
 		"--cert-dir=" + filepath.Join(m.dir, "apiserver-certs"),
 		"--token-auth-file=" + filepath.Join(m.dir, "tokens.csv"),
 		"--authorization-mode=RBAC",
@@ -346,7 +348,12 @@ func (m *Mesh) startAPIServer(ctx context.Context) error {
 }
 
 func (m *Mesh) writeKubeconfig() error {
-	kc := fmt.Sprintf(`apiVersion: v1
+	return os.WriteFile(m.Kubeconfig(), []byte(m.kubeconfigFor(m.apiAddr)), 0o600)
+}
+
+// kubeconfigFor renders a kubeconfig for the API server at server.
+func (m *Mesh) kubeconfigFor(server string) string {
+	return fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: localmesh
@@ -361,8 +368,7 @@ contexts:
 - name: localmesh
   context: {cluster: localmesh, user: admin}
 current-context: localmesh
-`, m.apiAddr, m.token)
-	return os.WriteFile(m.Kubeconfig(), []byte(kc), 0o600)
+`, server, m.token)
 }
 
 func (m *Mesh) startControllerManager() error {

@@ -3,6 +3,7 @@ package localmesh
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +38,7 @@ type WorkloadSpec struct {
 	// Env is added to what the harness sets itself, as the Kubernetes
 	// downward API and an Istio injector would: POD_NAME, POD_NAMESPACE,
 	// INSTANCE_IP, SHOAL_XDS_ADDRESS (replica Istiod's plaintext xDS address
-	// as seen from the container) and ISTIO_META_* labels. Values given
+	// as seen from the container) and ISTIO_METAJSON_LABELS. Values given
 	// here win.
 	Env map[string]string
 	// Args are the container's command-line arguments.
@@ -47,7 +49,16 @@ type WorkloadSpec struct {
 	ReadyPort int
 	// Istiod is the replica the workload talks to (SHOAL_XDS_ADDRESS).
 	Istiod int
+	// KubeAccess gives the workload a kubeconfig for the API server (at
+	// KubeconfigPath, with KUBECONFIG set), as a Pod's service account
+	// would, for providers that publish their own ServiceEntry. The
+	// credentials are the harness's admin token: a local harness, not a
+	// model of RBAC.
+	KubeAccess bool
 }
+
+// KubeconfigPath is where a workload with KubeAccess finds its kubeconfig.
+const KubeconfigPath = "/var/run/shoal/kubeconfig"
 
 // Workload is a running container published as a Pod. The harness reports
 // the container's state into the Pod's status (phase, podIP, Ready), the one
@@ -93,6 +104,16 @@ func (m *Mesh) RunWorkload(ctx context.Context, e *Engine, spec WorkloadSpec) (_
 		return nil, fmt.Errorf("localmesh: no istiod replica %d for workload %s", spec.Istiod, spec.Name)
 	}
 	w := &Workload{mesh: m, eng: e, spec: spec, stopped: make(chan struct{}), monDone: make(chan struct{})}
+	// The Pod exists before its container starts, as in Kubernetes: a
+	// workload may look itself up (e.g. to own what it publishes).
+	if err := m.createPod(ctx, w); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = w.deletePod(context.WithoutCancel(ctx))
+		}
+	}()
 	for _, ip := range e.addressCandidates(8) {
 		env := map[string]string{
 			"POD_NAME":          spec.Name,
@@ -100,8 +121,20 @@ func (m *Mesh) RunWorkload(ctx context.Context, e *Engine, spec WorkloadSpec) (_
 			"INSTANCE_IP":       ip.String(),
 			"SHOAL_XDS_ADDRESS": net.JoinHostPort(e.Gateway(), strconv.Itoa(xds)),
 		}
-		for k, v := range spec.Labels {
-			env["ISTIO_META_LABELS_"+k] = v
+		if len(spec.Labels) > 0 {
+			labels, err := json.Marshal(spec.Labels)
+			if err != nil {
+				return nil, err
+			}
+			env["ISTIO_METAJSON_LABELS"] = string(labels)
+		}
+		var files []testcontainers.ContainerFile
+		if spec.KubeAccess {
+			server := "https://" + net.JoinHostPort(e.Gateway(), m.apiPort())
+			files = append(files, testcontainers.ContainerFile{
+				Reader: strings.NewReader(m.kubeconfigFor(server)), ContainerFilePath: KubeconfigPath, FileMode: 0o644,
+			})
+			env["KUBECONFIG"] = KubeconfigPath
 		}
 		for k, v := range spec.Env {
 			env[k] = v
@@ -114,6 +147,7 @@ func (m *Mesh) RunWorkload(ctx context.Context, e *Engine, spec WorkloadSpec) (_
 				Env:      env,
 				Cmd:      spec.Args,
 				Networks: []string{e.network},
+				Files:    files,
 				Labels: map[string]string{
 					labelOwner: strconv.Itoa(os.Getpid()),
 					labelPod:   spec.Namespace + "/" + spec.Name,
@@ -154,14 +188,9 @@ func (m *Mesh) RunWorkload(ctx context.Context, e *Engine, spec WorkloadSpec) (_
 			_ = w.ctr.Terminate(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := m.createPod(ctx, w); err != nil {
+	if err := w.setStatus(ctx, false, corev1.PodPending); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			_ = w.deletePod(context.WithoutCancel(ctx))
-		}
-	}()
 	if spec.ReadyPort > 0 {
 		target := net.JoinHostPort(w.ip.String(), strconv.Itoa(spec.ReadyPort))
 		if err := pollTCP(ctx, target, w); err != nil {
@@ -264,6 +293,12 @@ func (m *Mesh) ensureNamespace(ctx context.Context, ns string) error {
 	return nil
 }
 
+// apiPort is the API server's port.
+func (m *Mesh) apiPort() string {
+	_, p, _ := net.SplitHostPort(strings.TrimPrefix(m.apiAddr, "https://"))
+	return p
+}
+
 // NodeName is the Node object that stands for the container engine's host:
 // the EndpointSlice controller only takes Pods bound to a Node it knows.
 const NodeName = "localmesh"
@@ -300,10 +335,9 @@ func (m *Mesh) ensureNode(ctx context.Context, e *Engine) error {
 func (m *Mesh) createPod(ctx context.Context, w *Workload) error {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        w.spec.Name,
-			Namespace:   w.spec.Namespace,
-			Labels:      w.spec.Labels,
-			Annotations: map[string]string{"shoalmesh.io/container": w.ctr.GetContainerID()},
+			Name:      w.spec.Name,
+			Namespace: w.spec.Namespace,
+			Labels:    w.spec.Labels,
 		},
 		Spec: corev1.PodSpec{
 			NodeName:   NodeName,
@@ -316,7 +350,7 @@ func (m *Mesh) createPod(ctx context.Context, w *Workload) error {
 	if _, err := m.kube.CoreV1().Pods(w.spec.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("localmesh: create Pod %s/%s: %w", w.spec.Namespace, w.spec.Name, err)
 	}
-	return w.setStatus(ctx, false, corev1.PodPending)
+	return nil
 }
 
 // setStatus writes the Pod status a kubelet would report.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
@@ -31,6 +33,12 @@ type Registry struct {
 	disc   *xdsmesh.Discovery
 	scheme mapping.Scheme
 	logger *slog.Logger
+
+	pub *Publisher // nil: the mapping is declared (GitOps), not published
+	app string     // the application Publish names
+
+	mu         sync.Mutex
+	registered map[registry.Key]bool
 }
 
 var _ registry.Registry = (*Registry)(nil)
@@ -42,6 +50,16 @@ type options struct {
 	scheme     mapping.Scheme
 	logger     *slog.Logger
 	clientOpts []xdsclient.Option
+	pub        *Publisher
+	app        string
+}
+
+// WithPublisher makes Register publish the application's interface mapping
+// (its ServiceEntry) through p before it waits for istiod to serve it, and
+// Deregister withdraw it when the last interface leaves. app names the
+// application (its app label, which the ServiceEntry selects).
+func WithPublisher(p *Publisher, app string) Option {
+	return func(o *options) { o.pub, o.app = p, app }
 }
 
 // WithScheme sets the interface-to-host convention (default mapping.Scheme{}).
@@ -68,11 +86,17 @@ func New(cfg *bootstrap.Config, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.pub != nil && o.app == "" {
+		return nil, errors.New("registry-istio: publishing needs the application name; set the app label (ISTIO_METAJSON_LABELS) or registry param app")
+	}
 	return &Registry{
-		client: c,
-		disc:   xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(o.logger), xdsmesh.WithScheme(o.scheme)),
-		scheme: o.scheme,
-		logger: o.logger.With("component", "registry-istio"),
+		client:     c,
+		disc:       xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(o.logger), xdsmesh.WithScheme(o.scheme)),
+		scheme:     o.scheme,
+		logger:     o.logger.With("component", "registry-istio"),
+		pub:        o.pub,
+		app:        o.app,
+		registered: map[registry.Key]bool{},
 	}, nil
 }
 
@@ -85,16 +109,17 @@ func (r *Registry) Watch(ctx context.Context, key registry.Key) (registry.Watche
 	return r.disc.Watch(ctx, key)
 }
 
-// Register announces this process to istiod (Client.Connect, which also runs
-// WorkloadEntry auto-registration when the node names a WorkloadGroup) and
-// then waits until istiod serves inst.Address under the host of inst's
-// interface and group: that proves a ServiceEntry carries the interface and
-// selects this workload. It fails, saying what to apply, if that does not
-// happen before ctx ends (or DefaultRegisterTimeout without a deadline).
-//
-// Registration in Istio is state in the Kubernetes API server: the
-// ServiceEntry (see mapping.Manifest) and the pod or WorkloadEntry. Register
-// does not write that state; it checks that it is in effect.
+// Register makes inst's interface reachable through istiod and waits until
+// it is: istiod serves inst.Address under the host of inst's interface and
+// group, which proves a ServiceEntry carries the interface and selects this
+// workload. With a Publisher (WithPublisher, or Builder when Kubernetes is
+// reachable) it first publishes that ServiceEntry; without one the entry
+// is declared ahead of time (mapping.Manifest, the CLI's chart) and
+// Register checks it is in effect, failing with what to apply if that does
+// not happen before ctx ends (or DefaultRegisterTimeout without a
+// deadline). It also announces this process to istiod (Client.Connect,
+// which runs WorkloadEntry auto-registration when the node names a
+// WorkloadGroup).
 func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if err := inst.Validate(); err != nil {
 		return err
@@ -107,6 +132,11 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultRegisterTimeout)
 		defer cancel()
+	}
+	if r.pub != nil {
+		if err := r.publish(ctx, inst); err != nil {
+			return err
+		}
 	}
 	r.client.Connect()
 	w, err := r.disc.Watch(ctx, registry.Key{Interface: xdsmesh.TargetScheme + target})
@@ -158,11 +188,58 @@ func serves(s *mesh.Snapshot, address string) bool {
 	return false
 }
 
-// Deregister does nothing and returns nil: in Istio a provider leaves with
-// its workload. Kubernetes removes a terminating pod from the endpoints, and
-// istiod deletes an auto-registered WorkloadEntry after its grace period once
-// the stream closes (Close).
-func (r *Registry) Deregister(context.Context, registry.Instance) error { return nil }
+// Deregister withdraws what Register published once the application's
+// last interface leaves: this replica stops owning the ServiceEntry, and
+// the last replica deletes it. The endpoint itself leaves with the workload
+// (Kubernetes drops a terminating Pod from the endpoints; istiod deletes an
+// auto-registered WorkloadEntry after its grace period once the stream
+// closes). Without a Publisher it does nothing.
+func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
+	if r.pub == nil {
+		return nil
+	}
+	r.mu.Lock()
+	delete(r.registered, inst.Key)
+	last := len(r.registered) == 0
+	r.mu.Unlock()
+	if !last {
+		return nil
+	}
+	app, err := r.application(inst)
+	if err != nil {
+		return err
+	}
+	return r.pub.Withdraw(ctx, app)
+}
+
+func (r *Registry) publish(ctx context.Context, inst registry.Instance) error {
+	app, err := r.application(inst)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.registered[inst.Key] = true
+	for k := range r.registered {
+		if !slices.Contains(app.Interfaces, k) {
+			app.Interfaces = append(app.Interfaces, k)
+		}
+	}
+	r.mu.Unlock()
+	return r.pub.Publish(ctx, app)
+}
+
+// application describes this provider for its ServiceEntry.
+func (r *Registry) application(inst registry.Instance) (mapping.Application, error) {
+	_, port, err := net.SplitHostPort(inst.Address)
+	if err != nil {
+		return mapping.Application{}, fmt.Errorf("registry-istio: instance address %q: %w", inst.Address, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return mapping.Application{}, fmt.Errorf("registry-istio: instance port %q: %w", port, err)
+	}
+	return mapping.Application{Name: r.app, Interfaces: []registry.Key{inst.Key}, TargetPort: uint32(p)}, nil
+}
 
 // Close closes the xDS stream; watchers end.
 func (r *Registry) Close() error { return r.client.Close() }
@@ -198,9 +275,40 @@ func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry,
 			s.Port = uint32(p)
 		case "autoRegisterGroup":
 			bc.Node.Metadata["AUTO_REGISTER_GROUP"] = v
+		case "publish", "app":
 		default:
-			return nil, fmt.Errorf("registry-istio: registry %q: unknown param %q; use domain, port or autoRegisterGroup", cfg.Name, k)
+			return nil, fmt.Errorf("registry-istio: registry %q: unknown param %q; use domain, port, autoRegisterGroup, publish or app", cfg.Name, k)
 		}
 	}
-	return New(bc, WithScheme(s), WithLogger(cfg.Logger))
+	opts := []Option{WithScheme(s), WithLogger(cfg.Logger)}
+	switch publish := cfg.Params["publish"]; publish {
+	case "", "auto", "true":
+		kc, err := KubeConfig()
+		if err != nil {
+			return nil, err
+		}
+		if kc == nil {
+			if publish == "true" {
+				return nil, fmt.Errorf("registry-istio: registry %q: params.publish is true but there is no Kubernetes API (set KUBECONFIG or run in a Pod)", cfg.Name)
+			}
+			break // declared mapping only
+		}
+		app := cfg.Params["app"]
+		if app == "" {
+			if labels, ok := bc.Node.Metadata["LABELS"].(map[string]any); ok {
+				app, _ = labels["app"].(string)
+			}
+		}
+		ns, _ := bc.Node.Metadata["NAMESPACE"].(string)
+		pod, _ := bc.Node.Metadata["NAME"].(string)
+		pub, err := NewPublisher(kc, ns, pod, s, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, WithPublisher(pub, app))
+	case "false":
+	default:
+		return nil, fmt.Errorf("registry-istio: registry %q: params.publish %q; use auto, true or false", cfg.Name, publish)
+	}
+	return New(bc, opts...)
 }

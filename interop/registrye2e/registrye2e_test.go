@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/xds" // the xds:/// resolver, as a grpc-go user would enable it
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/shoalmesh/shoal/localmesh"
 	"github.com/shoalmesh/shoal/proto/greet"
@@ -167,6 +171,8 @@ func TestDiscovery(t *testing.T) {
 		t.Logf("istiod down %v: %d calls (%d by the restart), %d failed; reconnected on stream %d", back.Round(time.Millisecond), calls.Load(), duringOutage, failed.Load(), st.Streams)
 	})
 
+	t.Run("ProvidersRegisterAndLeave", func(t *testing.T) { testRegistration(ctx, t, m, eng, image) })
+
 	t.Run("GRPCGoXDSClientCallsShoalProvider", func(t *testing.T) {
 		host, err := mapping.Scheme{}.Target(key)
 		if err != nil {
@@ -200,6 +206,110 @@ func TestDiscovery(t *testing.T) {
 	})
 }
 
+// testRegistration: providers in containers register greet.GreetService
+// (group reg) themselves through istiod-0, publishing its ServiceEntry; a
+// consumer on istiod-1 finds them by interface name; as they stop, the
+// mapping shrinks to the replicas left and goes with the last one.
+func testRegistration(ctx context.Context, t *testing.T, m *localmesh.Mesh, eng *localmesh.Engine, image string) {
+	const regApp, group = "greeter-reg", "reg"
+	se := m.Dynamic().Resource(schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}).Namespace(ns)
+	owners := func() ([]string, error) {
+		obj, err := se.Get(ctx, regApp+"-shoal", metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, o := range obj.GetOwnerReferences() {
+			out = append(out, o.Name)
+		}
+		slices.Sort(out)
+		return out, nil
+	}
+	waitOwners := func(want []string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, err := owners()
+			if err == nil && slices.Equal(got, want) || want == nil && apierrors.IsNotFound(err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ServiceEntry %s-shoal owners %v (%v), want %v", regApp, got, err, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	run := func(name string) *localmesh.Workload {
+		t.Helper()
+		start := time.Now()
+		w, err := m.RunWorkload(ctx, eng, localmesh.WorkloadSpec{
+			Name: name, Namespace: ns, Image: image,
+			Labels:     map[string]string{"app": regApp, "version": "v1"},
+			Env:        map[string]string{"VERSION": "v1", "PORT": fmt.Sprint(port), "SHOAL_REGISTRY": "istio", "SHOAL_GROUP": group},
+			ReadyPort:  port,
+			Istiod:     0,
+			KubeAccess: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = w.Stop(context.Background(), 5*time.Second) })
+		t.Logf("%s started and listening in %v", name, time.Since(start).Round(time.Millisecond))
+		return w
+	}
+	a := run("reg-a")
+	waitOwners([]string{"reg-a"})
+
+	regKey := registry.Key{Interface: greettriple.GreetServiceName, Group: group}
+	c := newConsumerFor(ctx, t, m.IstiodAddr(1), "consumer-reg", regKey)
+	servedBy := func(n int) map[string]int {
+		got := map[string]int{}
+		for range n {
+			resp, err := c.client.Greet(ctx, &greet.GreetRequest{Name: "reg"})
+			if err != nil {
+				got["error: "+err.Error()]++
+				continue
+			}
+			got[resp.GetServedBy()]++
+		}
+		return got
+	}
+	if got := servedBy(10); got["reg-a/v1"] != 10 {
+		t.Fatalf("calls by interface name (group %s) through istiod-1: %v, want all on reg-a", group, got)
+	}
+
+	b := run("reg-b")
+	waitOwners([]string{"reg-a", "reg-b"})
+	eventually(t, "both replicas serve", func() bool { got := servedBy(20); return got["reg-a/v1"] > 0 && got["reg-b/v1"] > 0 })
+
+	if err := a.Stop(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitOwners([]string{"reg-b"})
+	eventually(t, "only reg-b serves", func() bool { got := servedBy(10); return got["reg-b/v1"] == 10 })
+
+	if err := b.Stop(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitOwners(nil) // the last replica deleted the mapping
+	eventually(t, "the consumer sees no provider", func() bool {
+		_, err := c.client.Greet(ctx, &greet.GreetRequest{Name: "gone"})
+		return err != nil
+	})
+	t.Logf("the mapping went with the last replica")
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // TestGRPCGoClientProcess is grpc-go's side of
 // GRPCGoXDSClientCallsShoalProvider, run as a child process with
 // GRPC_XDS_BOOTSTRAP_CONFIG set; on its own it does nothing.
@@ -231,6 +341,11 @@ type client struct {
 }
 
 func newConsumer(ctx context.Context, t *testing.T, istiod, name string) *client {
+	t.Helper()
+	return newConsumerFor(ctx, t, istiod, name, key)
+}
+
+func newConsumerFor(ctx context.Context, t *testing.T, istiod, name string, key registry.Key) *client {
 	t.Helper()
 	reg, err := registryistio.New(&bootstrap.Config{ServerURI: istiod, Node: bootstrap.Identity{
 		PodName: name, Namespace: ns, IPs: []string{"127.0.0.1"},

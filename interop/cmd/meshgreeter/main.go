@@ -11,7 +11,10 @@
 //     endpoint for outlier detection to eject), and GET /calls counts the
 //     calls it received.
 //
-// It listens on $PORT (default 20000) and stops gracefully on SIGTERM.
+// SHOAL_GROUP sets the service group. With SHOAL_REGISTRY=istio it registers through istiod (registry-istio):
+// it publishes greet.GreetService's ServiceEntry through the Kubernetes API
+// (KUBECONFIG) and withdraws it when it stops. It listens on $PORT (default
+// 20000) and stops gracefully on SIGTERM.
 package main
 
 import (
@@ -28,8 +31,10 @@ import (
 
 	"github.com/shoalmesh/shoal/proto/greet"
 	"github.com/shoalmesh/shoal/proto/greet/greettriple"
+	registryistio "github.com/shoalmesh/shoal/registry-istio"
 	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/tri"
 	"github.com/shoalmesh/shoal/triple"
 )
@@ -118,15 +123,22 @@ func run() error {
 		return fmt.Errorf("PORT: %w", err)
 	}
 	g := &greeter{name: env("POD_NAME", "meshgreeter") + "/" + env("VERSION", "v0")}
-	cfg, err := config.Load(
+	opts := []config.Option{
 		config.WithApplicationName("meshgreeter"),
 		config.WithProtocol(config.Protocol{Name: "tri", Port: port}),
-		config.WithService(config.Service{Interface: greettriple.GreetServiceName}),
-	)
+		config.WithService(config.Service{Interface: greettriple.GreetServiceName, Group: os.Getenv("SHOAL_GROUP")}),
+	}
+	if os.Getenv("SHOAL_REGISTRY") == registryistio.Name {
+		// Register through istiod: publish the interface's ServiceEntry
+		// (KUBECONFIG) and wait until istiod serves this workload under it.
+		registry.Default.Register(registryistio.Builder())
+		opts = append(opts, config.WithRegistry(config.Registry{Name: "istio", Kind: registryistio.Name}))
+	}
+	cfg, err := config.Load(opts...)
 	if err != nil {
 		return err
 	}
-	servers := tri.NewServers([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: g}})
+	servers := tri.NewServers([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: g, Group: os.Getenv("SHOAL_GROUP")}})
 	a, err := app.New(cfg, app.WithServers(servers.Factory()), app.WithServing(servers.SetServing))
 	if err != nil {
 		return err
