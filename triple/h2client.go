@@ -238,9 +238,8 @@ func (c *h2ClientConn) readLoop() {
 			err = nil
 		}
 	}
-	var ce http2.ConnectionError
-	if errors.As(err, &ce) {
-		c.connError(0, http2.ErrCode(ce), err)
+	if code, ok := connErrCode(err); ok {
+		c.connError(0, code, err)
 	}
 	c.teardown(err)
 }

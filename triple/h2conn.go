@@ -128,6 +128,7 @@ func (c *h2Conn) init(nc net.Conn, br *bufio.Reader, isClient bool, keepalive ti
 	c.bw = bufio.NewWriterSize(nc, ioBufSize)
 	c.fr = http2.NewFramer(c.bw, br)
 	c.fr.SetReuseFrames()
+	c.fr.SetMaxReadFrameSize(16 << 10) // HTTP/2's default; we do not advertise more
 	c.henc = hpack.NewEncoder(&c.hbuf)
 	c.hdec = hpack.NewDecoder(4096, c.emitField)
 	c.hdec.SetMaxStringLength(maxHeaderList)
@@ -567,6 +568,19 @@ func (c *h2Conn) readFrame() (http2.Frame, error) {
 		c.lastRead.Store(time.Now().UnixNano())
 	}
 	return f, err
+}
+
+// connErrCode tells a connection error of the peer (answered with
+// GOAWAY) from an I/O error.
+func connErrCode(err error) (http2.ErrCode, bool) {
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		return http2.ErrCode(ce), true
+	}
+	if errors.Is(err, http2.ErrFrameTooLarge) {
+		return http2.ErrCodeFrameSize, true
+	}
+	return 0, false
 }
 
 // connError sends GOAWAY for a protocol violation and closes.

@@ -119,9 +119,8 @@ func (sc *h2ServerConn) readLoop() error {
 			}
 			continue
 		}
-		var ce http2.ConnectionError
-		if errors.As(err, &ce) {
-			sc.connError(sc.lastID(), http2.ErrCode(ce), err)
+		if code, ok := connErrCode(err); ok {
+			sc.connError(sc.lastID(), code, err)
 		}
 		return err
 	}

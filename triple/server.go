@@ -69,7 +69,10 @@ func ServiceVersion(v string) RegisterOption { return func(k *serviceKey) { k.ve
 // NewServer returns a server with the built-in health and reflection
 // services unless turned off.
 func NewServer(opts ...ServerOption) *Server {
-	s := &Server{cfg: newServerConfig(opts), services: map[serviceKey]*service{}}
+	s := &Server{
+		cfg: newServerConfig(opts), services: map[serviceKey]*service{},
+		conns: map[*h2ServerConn]struct{}{}, pending: map[net.Conn]struct{}{},
+	}
 	s.unaryIC = chainUnaryServer(s.cfg.unary)
 	s.streamIC = chainStreamServer(s.cfg.stream)
 	if s.cfg.health {
@@ -213,8 +216,6 @@ func (s *Server) Serve(lis net.Listener) error {
 	}
 	s.hs.Protocols = new(http.Protocols)
 	s.hs.Protocols.SetHTTP1(true)
-	s.conns = map[*h2ServerConn]struct{}{}
-	s.pending = map[net.Conn]struct{}{}
 	s.connWG.Add(1)
 	s.mu.Unlock()
 	go func() {
