@@ -305,15 +305,15 @@ func (c *h2Conn) hfNoIndex(name, value string) {
 func (c *h2Conn) endHeaders(id uint32, endStream bool) error {
 	block := c.hbuf.Bytes()
 	defer c.hbuf.Reset()
-	max := c.frameSize()
+	limit := c.frameSize()
 	first := block
-	if len(first) > max {
-		first = first[:max]
+	if len(first) > limit {
+		first = first[:limit]
 	}
 	block = block[len(first):]
 	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(block) == 0})
 	for err == nil && len(block) > 0 {
-		n := min(len(block), max)
+		n := min(len(block), limit)
 		err = c.fr.WriteContinuation(id, n == len(block), block[:n])
 		block = block[n:]
 	}
@@ -542,7 +542,7 @@ func (c *h2Conn) onPing(f *http2.PingFrame) {
 func (c *h2Conn) onDataFlow(n int) {
 	c.connOwed += n
 	if c.connOwed >= connWindow/4 {
-		c.queue(ctrlFrame{kind: ctrlWindow, val: uint32(c.connOwed)}) //nolint:gosec // at most connWindow
+		c.queue(ctrlFrame{kind: ctrlWindow, val: uint32(c.connOwed)}) // at most connWindow
 		c.connOwed = 0
 	}
 }
@@ -550,7 +550,7 @@ func (c *h2Conn) onDataFlow(n int) {
 // streamCredit returns stream window to the peer.
 func (c *h2Conn) streamCredit(id uint32, n int) {
 	if n > 0 {
-		c.queue(ctrlFrame{kind: ctrlWindow, id: id, val: uint32(n)}) //nolint:gosec // at most 2 windows
+		c.queue(ctrlFrame{kind: ctrlWindow, id: id, val: uint32(n)}) // at most 2 windows
 	}
 }
 

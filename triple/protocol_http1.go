@@ -71,7 +71,7 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(hdrContentType, "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out) //nolint:gosec // a protojson document, served as application/json
+	_, _ = w.Write(out) // a protojson document, served as application/json
 }
 
 // writeJSONError writes Dubbo's JSON error body, {"status":..,"message":..},
