@@ -588,6 +588,13 @@ func (c *h2Conn) connError(lastID uint32, code http2.ErrCode, err error) {
 	c.queue(ctrlFrame{kind: ctrlGoAway, id: lastID, code: code})
 	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	_ = c.write(nil)
+	// Read what the peer still sends for a moment, so that closing with
+	// unread data does not reset the connection before it reads GOAWAY.
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+	}
 	c.close(err)
 }
 
