@@ -373,6 +373,8 @@ func (c *h2ClientConn) onHeaders(f *http2.HeadersFrame) error {
 				ct = hf.Value
 			case "grpc-encoding":
 				cs.encoding = hf.Value
+			case "tri-exception-code":
+				cs.exception = hf.Value
 			}
 		}
 		switch {
@@ -392,6 +394,13 @@ func (c *h2ClientConn) onHeaders(f *http2.HeadersFrame) error {
 			cs.trailersOnly = true
 		}
 	} else {
+		if cs.exception == "" {
+			for _, hf := range c.fields {
+				if hf.Name == "tri-exception-code" {
+					cs.exception = hf.Value
+				}
+			}
+		}
 		cs.trlMeta = appFields(c.fields)
 		cs.status = statusFromFields(c.fields)
 		if cs.status == nil {
@@ -493,6 +502,7 @@ type clientStream struct {
 	gotHeaders   bool
 	trailersOnly bool
 	encoding     string
+	exception    string // tri-exception-code (wrapper mode)
 	hdrMeta      []hpack.HeaderField
 	trlMeta      []hpack.HeaderField
 	status       *Error // final status; nil is OK
@@ -641,9 +651,24 @@ func (cs *clientStream) await(reply any, cfg *callConfig) error {
 		return Errorf(CodeInternal, "unary response with more than one message")
 	}
 	if errors.Is(err, io.EOF) {
+		cs.readException(reply)
 		return nil
 	}
 	return err
+}
+
+// readException stores tri-exception-code in a wrapper-mode reply.
+func (cs *clientStream) readException(reply any) {
+	w, ok := reply.(*WrapperResponse)
+	if !ok || w == nil {
+		return
+	}
+	cs.recv.mu.Lock()
+	v := strings.TrimSpace(cs.exception)
+	cs.recv.mu.Unlock()
+	if code, err := strconv.Atoi(v); err == nil && code != 0 {
+		w.ExceptionCode = code
+	}
 }
 
 func (cs *clientStream) store(cfg *callConfig) {

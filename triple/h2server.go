@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -465,10 +466,17 @@ func (st *h2ServerStream) SetTrailer(md Metadata) {
 }
 
 // writeHeaders encodes the response headers; wmu held.
-func (st *h2ServerStream) writeHeaders() error {
+func (st *h2ServerStream) writeHeaders() error { return st.writeHeadersFor(nil) }
+
+// writeHeadersFor encodes the response headers sent with m, the first
+// message: a wrapper-mode reply adds tri-exception-code.
+func (st *h2ServerStream) writeHeadersFor(m any) error {
 	c := &st.sc.h2Conn
 	c.hf(":status", "200")
 	c.hf("content-type", "application/grpc")
+	if code := exceptionCodeOf(m); code != 0 {
+		c.hf("tri-exception-code", strconv.Itoa(code))
+	}
 	encodeMetadata(st.header, c.hf)
 	return c.endHeaders(st.id, false)
 }
@@ -521,7 +529,7 @@ func (st *h2ServerStream) SendMsg(m any) error {
 	var pre func() error
 	if !st.headerSent {
 		st.headerSent = true
-		pre = st.writeHeaders
+		pre = func() error { return st.writeHeadersFor(m) }
 	}
 	return st.sendErr(st.sc.sendData(&st.h2Stream, pre, buf.Bytes(), false, nil, nil))
 }
@@ -540,7 +548,7 @@ func (st *h2ServerStream) finishUnary(reply any) {
 	st.headerSent = true
 	_ = st.sc.sendData(&st.h2Stream, func() error {
 		if sendHeaders {
-			return st.writeHeaders()
+			return st.writeHeadersFor(reply)
 		}
 		return nil
 	}, buf.Bytes(), false, func() error { return st.writeTrailers(nil, false) }, nil)
