@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"golang.org/x/net/http2/hpack"
 )
 
 // Metadata holds Dubbo attachments / gRPC metadata: keys as the application
@@ -135,9 +137,14 @@ func reservedAttachment(k string) bool {
 // writeMetadata encodes md into h: lower-case names, base64 for -bin keys,
 // and tri-header-convert for keys that had upper case.
 func writeMetadata(h http.Header, md Metadata) {
+	encodeMetadata(md, func(k, v string) { h[k] = append(h[k], v) }) // direct: no canonicalization
+}
+
+// encodeMetadata emits md as header fields, as writeMetadata describes.
+func encodeMetadata(md Metadata, emit func(k, v string)) {
 	var convert map[string]string
 	for k, vs := range md {
-		lk := strings.ToLower(k)
+		lk := lowerHeader(k)
 		if protocolHeader(lk) || reservedAttachment(lk) || !validHeaderName(lk) {
 			continue
 		}
@@ -152,44 +159,77 @@ func writeMetadata(h http.Header, md Metadata) {
 			if bin {
 				v = base64.RawStdEncoding.EncodeToString([]byte(v))
 			}
-			h[lk] = append(h[lk], v) // direct: no canonicalization
+			emit(lk, v)
 		}
 	}
 	if convert != nil {
 		b, _ := json.Marshal(convert)
-		h[strings.ToLower(hdrTriConvert)] = []string{url.QueryEscape(string(b))}
+		emit(strings.ToLower(hdrTriConvert), url.QueryEscape(string(b)))
 	}
+}
+
+// lowerHeader lower-cases s without allocating when it is lower case.
+func lowerHeader(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
+			return strings.ToLower(s)
+		}
+	}
+	return s
 }
 
 // readMetadata decodes the application's attachments from h.
 func readMetadata(h http.Header) Metadata {
 	md := make(Metadata, len(h))
+	convert := parseConvert(headerGet(h, hdrTriConvert))
+	for k, vs := range h {
+		for _, v := range vs {
+			addMetadata(md, convert, lowerHeader(k), v)
+		}
+	}
+	return md
+}
+
+// readMetadataFields decodes the application's attachments from HTTP/2
+// header fields (names arrive lower-case).
+func readMetadataFields(fields []hpack.HeaderField) Metadata {
+	md := make(Metadata, len(fields))
 	var convert map[string]string
-	if c := headerGet(h, hdrTriConvert); c != "" {
+	for _, f := range fields {
+		if f.Name == "tri-header-convert" {
+			convert = parseConvert(f.Value)
+		}
+	}
+	for _, f := range fields {
+		addMetadata(md, convert, f.Name, f.Value)
+	}
+	return md
+}
+
+func parseConvert(c string) map[string]string {
+	var convert map[string]string
+	if c != "" {
 		if s, err := url.QueryUnescape(c); err == nil {
 			_ = json.Unmarshal([]byte(s), &convert) // a bad map only loses the case
 		}
 	}
-	for k, vs := range h {
-		lk := strings.ToLower(k)
-		if protocolHeader(lk) {
-			continue
-		}
-		name := lk
-		if orig, ok := convert[lk]; ok && strings.EqualFold(orig, lk) {
-			name = orig
-		}
-		bin := strings.HasSuffix(lk, "-bin")
-		for _, v := range vs {
-			if bin {
-				if b, err := decodeBinHeader(v); err == nil {
-					v = string(b)
-				}
-			}
-			md[name] = append(md[name], v)
+	return convert
+}
+
+func addMetadata(md Metadata, convert map[string]string, lk, v string) {
+	if protocolHeader(lk) {
+		return
+	}
+	name := lk
+	if orig, ok := convert[lk]; ok && strings.EqualFold(orig, lk) {
+		name = orig
+	}
+	if strings.HasSuffix(lk, "-bin") {
+		if b, err := decodeBinHeader(v); err == nil {
+			v = string(b)
 		}
 	}
-	return md
+	md[name] = append(md[name], v)
 }
 
 // decodeBinHeader decodes a -bin value, padded or not.

@@ -51,7 +51,7 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	ctx = newIncomingContext(ctx, readMetadata(r.Header))
-	ctx = context.WithValue(ctx, callInfoKey{}, ci)
+	ctx = context.WithValue(ctx, callInfoKey{}, &ci)
 	codec := jsonCodec{}
 	dec := func(m any) error {
 		if err := codec.Unmarshal(body, m); err != nil {
@@ -59,7 +59,7 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	}
-	reply, err := callUnary(ctx, md, svc.impl, dec, s.unaryIC, "/"+svc.desc.ServiceName+"/"+ci.Method)
+	reply, err := callUnary(ctx, md, svc.impl, dec, s.unaryIC, svc, ci.Method)
 	if err != nil {
 		writeJSONError(w, err, 0)
 		return
@@ -71,7 +71,7 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(hdrContentType, "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out) //nolint:gosec // a protojson document, served as application/json
+	_, _ = w.Write(out) // a protojson document, served as application/json
 }
 
 // writeJSONError writes Dubbo's JSON error body, {"status":..,"message":..},

@@ -1,6 +1,7 @@
 package triple
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -31,9 +32,17 @@ type Server struct {
 
 	mu       sync.RWMutex
 	services map[serviceKey]*service
-	hs       *http.Server
-	serving  bool
 	health   *healthServer
+
+	// Serving: guarded by mu.
+	serving bool
+	closing bool
+	lis     net.Listener
+	hs      *http.Server  // HTTP/1 connections, handed over after sniffing
+	h1      *connListener // feeds hs
+	conns   map[*h2ServerConn]struct{}
+	pending map[net.Conn]struct{} // accepted, not yet sniffed
+	connWG  sync.WaitGroup
 }
 
 type serviceKey struct{ group, name, version string }
@@ -60,7 +69,10 @@ func ServiceVersion(v string) RegisterOption { return func(k *serviceKey) { k.ve
 // NewServer returns a server with the built-in health and reflection
 // services unless turned off.
 func NewServer(opts ...ServerOption) *Server {
-	s := &Server{cfg: newServerConfig(opts), services: map[serviceKey]*service{}}
+	s := &Server{
+		cfg: newServerConfig(opts), services: map[serviceKey]*service{},
+		conns: map[*h2ServerConn]struct{}{}, pending: map[net.Conn]struct{}{},
+	}
 	s.unaryIC = chainUnaryServer(s.cfg.unary)
 	s.streamIC = chainStreamServer(s.cfg.stream)
 	if s.cfg.health {
@@ -185,76 +197,201 @@ func (s *Server) Serve(lis net.Listener) error {
 		s.mu.Unlock()
 		return errors.New("triple: Serve called twice")
 	}
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
 	s.serving = true
-	hs := &http.Server{
+	if s.cfg.tls != nil {
+		cfg := s.cfg.tls.Clone()
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+		lis = tls.NewListener(lis, cfg)
+	}
+	s.lis = lis
+	s.h1 = newConnListener(lis.Addr())
+	s.hs = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(slogWriter{s.cfg.logger}, "", 0),
-		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams:          1 << 16,
-			MaxReceiveBufferPerStream:     4 << 20,
-			MaxReceiveBufferPerConnection: 16 << 20,
-			SendPingTimeout:               s.cfg.keepalive,
-			PingTimeout:                   s.cfg.keepalive,
-		},
 	}
-	hs.Protocols = new(http.Protocols)
-	hs.Protocols.SetHTTP1(true)
-	if s.cfg.tls != nil {
-		hs.Protocols.SetHTTP2(true)
-		hs.TLSConfig = s.cfg.tls.Clone()
-		lis = tls.NewListener(lis, hs.TLSConfig)
-		hs.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
-	} else {
-		hs.Protocols.SetUnencryptedHTTP2(true)
-	}
-	s.hs = hs
+	s.hs.Protocols = new(http.Protocols)
+	s.hs.Protocols.SetHTTP1(true)
+	s.connWG.Add(1)
 	s.mu.Unlock()
-	if s.cfg.tls != nil {
-		err := hs.ServeTLS(lis, "", "")
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
+	go func() {
+		defer s.connWG.Done()
+		_ = s.hs.Serve(s.h1)
+	}()
+	var delay time.Duration
+	for {
+		nc, err := lis.Accept()
+		if err != nil {
+			s.mu.RLock()
+			closing := s.closing
+			s.mu.RUnlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			_ = s.hs.Close()
+			return err
 		}
-		return err
+		delay = 0
+		if !s.trackPending(nc, true) {
+			_ = nc.Close()
+			continue
+		}
+		s.connWG.Add(1)
+		go s.serveConn(nc)
 	}
-	err := hs.Serve(lis)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+}
+
+// serveConn tells HTTP/2 from HTTP/1 and serves the connection.
+func (s *Server) serveConn(nc net.Conn) {
+	defer s.connWG.Done()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if tc, ok := nc.(*tls.Conn); ok {
+		err := tc.Handshake()
+		_ = nc.SetReadDeadline(time.Time{})
+		s.trackPending(nc, false)
+		if err != nil {
+			s.cfg.logger.Debug("triple: TLS handshake", "remote", nc.RemoteAddr(), "err", err)
+			_ = nc.Close()
+			return
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			s.serveH2(tc, bufio.NewReaderSize(tc, ioBufSize))
+			return
+		}
+		s.h1.deliver(tc)
+		return
 	}
-	return err
+	br := bufio.NewReaderSize(nc, ioBufSize)
+	isH2, err := sniffH2(br)
+	_ = nc.SetReadDeadline(time.Time{})
+	s.trackPending(nc, false)
+	switch {
+	case isH2:
+		s.serveH2(nc, br)
+	case err != nil && br.Buffered() == 0:
+		_ = nc.Close()
+	default:
+		s.h1.deliver(&sniffedConn{Conn: nc, r: br})
+	}
+}
+
+func (s *Server) trackPending(nc net.Conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing {
+			return false
+		}
+		s.pending[nc] = struct{}{}
+		return true
+	}
+	delete(s.pending, nc)
+	return true
+}
+
+func (s *Server) trackConn(sc *h2ServerConn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing {
+			return false
+		}
+		s.conns[sc] = struct{}{}
+		return true
+	}
+	delete(s.conns, sc)
+	return true
+}
+
+// stopServing stops accepting and returns the connections to end.
+func (s *Server) stopServing() ([]*h2ServerConn, *http.Server) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	if s.lis == nil {
+		return nil, nil
+	}
+	_ = s.lis.Close()
+	for nc := range s.pending {
+		_ = nc.Close()
+	}
+	conns := make([]*h2ServerConn, 0, len(s.conns))
+	for sc := range s.conns {
+		conns = append(conns, sc)
+	}
+	return conns, s.hs
 }
 
 // Shutdown stops accepting calls, sends GOAWAY, and waits for calls in
 // flight until ctx ends; then it closes what remains.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	hs := s.hs
-	s.mu.Unlock()
 	if s.health != nil {
 		s.health.shutdown()
 	}
+	conns, hs := s.stopServing()
 	if hs == nil {
 		return nil
 	}
-	err := hs.Shutdown(ctx)
-	if err != nil {
+	for _, sc := range conns {
+		sc.drain()
+	}
+	h1 := make(chan error, 1)
+	go func() { h1 <- hs.Shutdown(ctx) }()
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.closeConns(errors.New("server shut down"))
 		_ = hs.Close()
+		<-done
+	}
+	if herr := <-h1; herr != nil && err == nil {
+		err = herr
 	}
 	return err
 }
 
+func (s *Server) closeConns(why error) {
+	s.mu.RLock()
+	conns := make([]*h2ServerConn, 0, len(s.conns))
+	for sc := range s.conns {
+		conns = append(conns, sc)
+	}
+	s.mu.RUnlock()
+	for _, sc := range conns {
+		sc.close(why)
+	}
+}
+
 // Close stops the server at once, breaking calls in flight.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	hs := s.hs
-	s.mu.Unlock()
 	if s.health != nil {
 		s.health.shutdown()
 	}
+	_, hs := s.stopServing()
 	if hs == nil {
 		return nil
 	}
-	return hs.Close()
+	s.closeConns(errors.New("server closed"))
+	err := hs.Close()
+	s.connWG.Wait()
+	return err
 }
 
 // slogWriter routes net/http's connection-level errors (garbage on the
@@ -296,8 +433,13 @@ type callInfoKey struct{}
 
 // CallInfoFromContext returns the call's info on the server side.
 func CallInfoFromContext(ctx context.Context) (CallInfo, bool) {
-	ci, ok := ctx.Value(callInfoKey{}).(CallInfo)
-	return ci, ok
+	switch ci := ctx.Value(callInfoKey{}).(type) {
+	case *CallInfo:
+		return *ci, true
+	case CallInfo:
+		return ci, true
+	}
+	return CallInfo{}, false
 }
 
 // splitPath splits "/[context/]service/method".
@@ -316,29 +458,46 @@ func splitPath(p string) (svc, method string, ok bool) {
 
 // resolve finds the service and method of a request.
 func (s *Server) resolve(r *http.Request) (*service, *MethodDesc, *StreamDesc, CallInfo, *Error) {
-	name, method, ok := splitPath(r.URL.Path)
+	ci := CallInfo{Group: r.Header.Get(hdrTriGroup), Version: r.Header.Get(hdrTriVersion), Application: r.Header.Get(hdrTriApp)}
+	svc, md, sd, err := s.resolveCall(r.URL.Path, &ci)
+	return svc, md, sd, ci, err
+}
+
+// resolveCall finds the service and method of path; ci carries the group,
+// version and application in, and gets the service and method names.
+func (s *Server) resolveCall(path string, ci *CallInfo) (*service, *MethodDesc, *StreamDesc, *Error) {
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	name, method, ok := splitPath(path)
 	if !ok {
-		return nil, nil, nil, CallInfo{}, Errorf(CodeUnimplemented, "malformed path %q: want /service/Method", r.URL.Path)
+		return nil, nil, nil, Errorf(CodeUnimplemented, "malformed path %q: want /service/Method", path)
 	}
-	ci := CallInfo{
-		Service: name, Method: method,
-		Group: r.Header.Get(hdrTriGroup), Version: r.Header.Get(hdrTriVersion), Application: r.Header.Get(hdrTriApp),
-	}
+	ci.Service, ci.Method = name, method
 	svc := s.lookup(ci.Group, name, ci.Version)
 	if svc == nil {
-		return nil, nil, nil, ci, Errorf(CodeUnimplemented, "unknown service %s (group %q, version %q): %s", name, ci.Group, ci.Version, s.served(name))
+		return nil, nil, nil, Errorf(CodeUnimplemented, "unknown service %s (group %q, version %q): %s", name, ci.Group, ci.Version, s.served(name))
 	}
 	md, sd := svc.find(method)
 	if md == nil && sd == nil {
-		return nil, nil, nil, ci, Errorf(CodeUnimplemented, "unknown method %s for service %s", method, name)
+		return nil, nil, nil, Errorf(CodeUnimplemented, "unknown method %s for service %s", method, name)
 	}
-	return svc, md, sd, ci, nil
+	return svc, md, sd, nil
 }
 
 // find looks a method up by name, then with its first letter lower-cased
 // (Java method names), as Dubbo Java does.
 func (svc *service) find(method string) (*MethodDesc, *StreamDesc) {
-	for _, m := range []string{method, lowerFirst(method), upperFirst(method)} {
+	if md := svc.methods[method]; md != nil {
+		return md, nil
+	}
+	if sd := svc.streams[method]; sd != nil {
+		return nil, sd
+	}
+	for _, m := range [2]string{lowerFirst(method), upperFirst(method)} {
+		if m == method {
+			continue
+		}
 		if md := svc.methods[m]; md != nil {
 			return md, nil
 		}
@@ -365,14 +524,19 @@ func lowerFirst(s string) string {
 
 // deadline applies grpc-timeout or tri-service-timeout.
 func deadline(h http.Header) (time.Duration, *Error) {
-	if v := h.Get(hdrGRPCTimeout); v != "" {
+	return deadlineOf(h.Get(hdrGRPCTimeout), h.Get(hdrTriTimeout))
+}
+
+// deadlineOf parses grpc-timeout, or else tri-service-timeout.
+func deadlineOf(grpcTimeout, triTimeout string) (time.Duration, *Error) {
+	if v := grpcTimeout; v != "" {
 		d, err := decodeTimeout(v)
 		if err != nil {
 			return 0, Errorf(CodeInvalidArgument, "%v", err)
 		}
 		return d, nil
 	}
-	if v := h.Get(hdrTriTimeout); v != "" {
+	if v := triTimeout; v != "" {
 		d, err := decodeTriTimeout(v)
 		if err != nil {
 			return 0, Errorf(CodeInvalidArgument, "%v", err)
@@ -411,51 +575,59 @@ func (s *Server) serveGRPC(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	ctx = newIncomingContext(ctx, readMetadata(r.Header))
-	ctx = context.WithValue(ctx, callInfoKey{}, ci)
+	ctx = context.WithValue(ctx, callInfoKey{}, &ci)
 	ctx = context.WithValue(ctx, streamKey{}, st)
 	st.ctx = ctx
 	st.body = &envelopeReader{r: r.Body, maxRecv: s.cfg.maxRecv, compressed: enc}
-	fullMethod := "/" + svc.desc.ServiceName + "/" + ci.Method
 
 	var err error
 	if md != nil {
-		dec := func(m any) error { return st.recvUnary(m) }
 		var reply any
-		reply, err = callUnary(ctx, md, svc.impl, dec, s.unaryIC, fullMethod)
+		reply, err = callUnary(ctx, md, svc.impl, st.recvUnary, s.unaryIC, svc, ci.Method)
 		if err == nil {
 			err = st.SendMsg(reply)
 		}
 	} else {
-		err = callStream(sd, svc.impl, st, s.streamIC, fullMethod)
+		err = callStream(sd, svc.impl, st, s.streamIC, svc, ci.Method)
 	}
 	st.finish(err)
 }
 
+func fullMethod(svc *service, method string) string { return "/" + svc.desc.ServiceName + "/" + method }
+
 // callUnary runs a unary handler, turning a panic into INTERNAL.
-func callUnary(ctx context.Context, md *MethodDesc, impl any, dec func(any) error, ic UnaryServerInterceptor, full string) (reply any, err error) {
+func callUnary(ctx context.Context, md *MethodDesc, impl any, dec func(any) error, ic UnaryServerInterceptor, svc *service, method string) (reply any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = Errorf(CodeInternal, "handler %s panicked: %v", full, p)
+			err = Errorf(CodeInternal, "handler %s panicked: %v", fullMethod(svc, method), p)
 		}
 	}()
 	if ic == nil {
 		return md.Handler(impl, ctx, dec, nil)
 	}
+	full := fullMethod(svc, method)
 	return md.Handler(impl, ctx, dec, func(ctx context.Context, req any, _ *UnaryServerInfo, h UnaryHandler) (any, error) {
 		return ic(ctx, req, &UnaryServerInfo{Server: impl, FullMethod: full}, h)
 	})
 }
 
-func callStream(sd *StreamDesc, impl any, st *serverStream, ic StreamServerInterceptor, full string) (err error) {
+func callStream(sd *StreamDesc, impl any, st ServerStream, ic StreamServerInterceptor, svc *service, method string) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = Errorf(CodeInternal, "handler %s panicked: %v", full, p)
+			err = Errorf(CodeInternal, "handler %s panicked: %v", fullMethod(svc, method), p)
 		}
 	}()
 	if ic == nil {
 		return sd.Handler(impl, st)
 	}
+	full := fullMethod(svc, method)
 	return ic(impl, st, &StreamServerInfo{FullMethod: full, IsClientStream: sd.ClientStreams, IsServerStream: sd.ServerStreams}, sd.Handler)
+}
+
+// headerSetter is the server stream behind SetHeader and SetTrailer.
+type headerSetter interface {
+	SetHeader(Metadata) error
+	SetTrailer(Metadata)
 }
 
 type streamKey struct{}
@@ -463,7 +635,7 @@ type streamKey struct{}
 // SetHeader adds response headers to the call of ctx (server side), sent
 // with the first response message.
 func SetHeader(ctx context.Context, md Metadata) error {
-	st, ok := ctx.Value(streamKey{}).(*serverStream)
+	st, ok := ctx.Value(streamKey{}).(headerSetter)
 	if !ok {
 		return errors.New("triple: SetHeader outside a server call")
 	}
@@ -472,7 +644,7 @@ func SetHeader(ctx context.Context, md Metadata) error {
 
 // SetTrailer adds response trailers to the call of ctx (server side).
 func SetTrailer(ctx context.Context, md Metadata) error {
-	st, ok := ctx.Value(streamKey{}).(*serverStream)
+	st, ok := ctx.Value(streamKey{}).(headerSetter)
 	if !ok {
 		return errors.New("triple: SetTrailer outside a server call")
 	}
@@ -631,20 +803,26 @@ func (st *serverStream) finish(err error) {
 
 // writeStatus sets grpc-status, grpc-message and grpc-status-details-bin.
 func writeStatus(h http.Header, prefix string, e *Error) {
+	encodeStatus(e, func(k, v string) { h[prefix+k] = append(h[prefix+k], v) })
+}
+
+// encodeStatus emits grpc-status, grpc-message, grpc-status-details-bin
+// and the error's metadata.
+func encodeStatus(e *Error, emit func(k, v string)) {
 	if e == nil {
-		h[prefix+"grpc-status"] = []string{"0"}
+		emit("grpc-status", "0")
 		return
 	}
-	h[prefix+"grpc-status"] = []string{strconv.FormatUint(uint64(e.code), 10)}
+	emit("grpc-status", strconv.FormatUint(uint64(e.code), 10))
 	if e.msg != "" {
-		h[prefix+"grpc-message"] = []string{encodeGRPCMessage(e.msg)}
+		emit("grpc-message", encodeGRPCMessage(e.msg))
 	}
 	if len(e.details) > 0 {
 		if b, err := proto.Marshal(e.statusProto()); err == nil {
-			h[prefix+"grpc-status-details-bin"] = []string{base64.RawStdEncoding.EncodeToString(b)}
+			emit("grpc-status-details-bin", base64.RawStdEncoding.EncodeToString(b))
 		}
 	}
-	writeMetadata(h, e.meta)
+	encodeMetadata(e.meta, emit)
 }
 
 // encodeGRPCMessage percent-encodes what gRPC requires: bytes outside

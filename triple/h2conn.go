@@ -1,0 +1,829 @@
+package triple
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// The HTTP/2 transport shared by Server and ClientConn. One connection has
+// one reader goroutine (frames in, parsed into per-stream message queues),
+// one small writer goroutine for control frames the reader must not block
+// on, and callers that write their own HEADERS and DATA under a write lock.
+// The last writer in line flushes, so frames of concurrent calls leave in
+// one syscall and a lone unary call costs one write.
+
+const (
+	// Receive windows: large, so that a stream rarely waits for a
+	// WINDOW_UPDATE on a fast network. They bound buffered memory per
+	// stream and per connection.
+	streamWindow = 4 << 20
+	connWindow   = 16 << 20
+	// initialWindow is HTTP/2's window before SETTINGS say otherwise.
+	initialWindow = 65535
+	// maxHeaderList bounds one decoded header block (names + values + 32
+	// per field, as HTTP/2 counts).
+	maxHeaderList = 1 << 20
+	// maxDataChunk bounds one DATA frame we send, whatever the peer allows.
+	maxDataChunk = 256 << 10
+	ioBufSize    = 32 << 10
+	maxStreamID  = 1<<31 - 1
+)
+
+// control frames queued by goroutines that must not block on the socket.
+type ctrlKind uint8
+
+const (
+	ctrlWindow ctrlKind = iota
+	ctrlSettingsAck
+	ctrlPing
+	ctrlPingAck
+	ctrlRST
+	ctrlGoAway
+	ctrlClose // flush what is queued, then close the connection
+)
+
+type ctrlFrame struct {
+	kind ctrlKind
+	id   uint32
+	val  uint32
+	code http2.ErrCode
+	data [8]byte
+}
+
+var errConnClosed = errors.New("connection closed")
+
+// h2Conn is the machinery common to both ends of one connection.
+type h2Conn struct {
+	nc       net.Conn
+	bw       *bufio.Writer
+	fr       *http2.Framer
+	isClient bool
+
+	// Writing: wmu guards the framer's write side, the HPACK encoder and
+	// hbuf. wwaiting counts goroutines waiting for wmu.
+	wmu       sync.Mutex
+	wwaiting  atomic.Int32
+	henc      *hpack.Encoder
+	hbuf      bytes.Buffer
+	werr      error
+	tableSize atomic.Uint32 // peer's SETTINGS_HEADER_TABLE_SIZE + 1, 0 when unchanged
+
+	ctrlMu    sync.Mutex
+	ctrl      []ctrlFrame
+	ctrlSpare []ctrlFrame
+	kick      chan struct{}
+
+	// Reading, owned by the reader goroutine.
+	hdec      *hpack.Decoder
+	fields    []hpack.HeaderField
+	hsize     int
+	hoverflow bool
+	connOwed  int // received bytes not yet returned with a connection WINDOW_UPDATE
+
+	// Streams, by id.
+	mu      sync.Mutex
+	streams map[uint32]*h2Stream
+
+	// Send flow control.
+	fcMu        sync.Mutex
+	sendWin     int64
+	peerInitWin int64
+	peerFrame   int
+	fcWaiters   int
+	fcWake      chan struct{}
+
+	keepalive time.Duration
+	lastRead  atomic.Int64
+	pingOut   atomic.Bool
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	closeErr  error // set before closed is closed
+}
+
+// h2Stream is one stream's transport state; the client and server attach
+// their call state through cs or ss.
+type h2Stream struct {
+	id       uint32
+	sendWin  int64 // guarded by h2Conn.fcMu
+	sendDone bool  // guarded by h2Conn.fcMu: no more DATA may go out
+	recv     recvBuf
+	cs       *clientStream
+	ss       *h2ServerStream
+}
+
+func (c *h2Conn) init(nc net.Conn, br *bufio.Reader, isClient bool, keepalive time.Duration) {
+	c.nc = nc
+	c.isClient = isClient
+	c.bw = bufio.NewWriterSize(nc, ioBufSize)
+	c.fr = http2.NewFramer(c.bw, br)
+	c.fr.SetReuseFrames()
+	c.fr.SetMaxReadFrameSize(16 << 10) // HTTP/2's default; we do not advertise more
+	c.henc = hpack.NewEncoder(&c.hbuf)
+	c.hdec = hpack.NewDecoder(4096, c.emitField)
+	c.hdec.SetMaxStringLength(maxHeaderList)
+	c.kick = make(chan struct{}, 1)
+	c.streams = make(map[uint32]*h2Stream)
+	c.sendWin = initialWindow
+	c.peerInitWin = initialWindow
+	c.peerFrame = 16 << 10
+	c.fcWake = make(chan struct{})
+	c.closed = make(chan struct{})
+	c.keepalive = keepalive
+	c.lastRead.Store(time.Now().UnixNano())
+}
+
+// writeSettings sends our SETTINGS and grows the connection window.
+func (c *h2Conn) writeSettings(extra ...http2.Setting) error {
+	return c.write(func() error {
+		s := append([]http2.Setting{
+			{ID: http2.SettingInitialWindowSize, Val: streamWindow},
+			{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderList},
+		}, extra...)
+		if err := c.fr.WriteSettings(s...); err != nil {
+			return err
+		}
+		return c.fr.WriteWindowUpdate(0, connWindow-initialWindow)
+	})
+}
+
+// write runs fn holding the write lock, after any queued control frames.
+// The last goroutine in line flushes.
+func (c *h2Conn) write(fn func() error) error {
+	c.wwaiting.Add(1)
+	c.wmu.Lock()
+	c.wwaiting.Add(-1)
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	closing, err := c.writeCtrlLocked()
+	if err == nil && fn != nil {
+		err = fn()
+	}
+	if err == nil && (closing || c.wwaiting.Load() == 0) {
+		err = c.bw.Flush()
+	}
+	if err != nil || closing {
+		if err == nil {
+			err = errConnClosed
+		}
+		c.werr = err
+		c.close(err)
+	}
+	return err
+}
+
+func (c *h2Conn) writeCtrlLocked() (closing bool, err error) {
+	if v := c.tableSize.Swap(0); v != 0 {
+		c.henc.SetMaxDynamicTableSizeLimit(v - 1)
+	}
+	c.ctrlMu.Lock()
+	q := c.ctrl
+	c.ctrl = c.ctrlSpare[:0]
+	c.ctrlMu.Unlock()
+	for i := range q {
+		f := &q[i]
+		switch f.kind {
+		case ctrlWindow:
+			err = c.fr.WriteWindowUpdate(f.id, f.val)
+		case ctrlSettingsAck:
+			err = c.fr.WriteSettingsAck()
+		case ctrlPing:
+			err = c.fr.WritePing(false, f.data)
+		case ctrlPingAck:
+			err = c.fr.WritePing(true, f.data)
+		case ctrlRST:
+			err = c.fr.WriteRSTStream(f.id, f.code)
+		case ctrlGoAway:
+			err = c.fr.WriteGoAway(f.id, f.code, nil)
+		case ctrlClose:
+			closing = true
+		}
+		if err != nil {
+			break
+		}
+	}
+	c.ctrlMu.Lock()
+	c.ctrlSpare = q[:0]
+	c.ctrlMu.Unlock()
+	return closing, err
+}
+
+// queue hands a control frame to the writer goroutine; it never blocks.
+func (c *h2Conn) queue(f ctrlFrame) {
+	c.ctrlMu.Lock()
+	c.ctrl = append(c.ctrl, f)
+	c.ctrlMu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *h2Conn) writeLoop() {
+	for {
+		select {
+		case <-c.kick:
+			_ = c.write(nil)
+		case <-c.closed:
+			return
+		}
+	}
+}
+
+// close ends the connection; err says why to calls still on it.
+func (c *h2Conn) close(err error) {
+	c.closeOnce.Do(func() {
+		c.closeErr = err
+		close(c.closed)
+		_ = c.nc.Close()
+		c.fcMu.Lock()
+		c.wakeFlowLocked()
+		c.fcMu.Unlock()
+	})
+}
+
+func (c *h2Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *h2Conn) keepaliveLoop() {
+	d := c.keepalive
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-t.C:
+		}
+		idle := time.Duration(time.Now().UnixNano() - c.lastRead.Load())
+		if idle < d {
+			c.pingOut.Store(false)
+			t.Reset(d - idle)
+			continue
+		}
+		if c.pingOut.Load() {
+			c.close(errors.New("keepalive: the peer did not answer a PING in time"))
+			return
+		}
+		c.pingOut.Store(true)
+		c.queue(ctrlFrame{kind: ctrlPing})
+		t.Reset(d)
+	}
+}
+
+// hf encodes one header field into hbuf; call with wmu held.
+func (c *h2Conn) hf(name, value string) {
+	_ = c.henc.WriteField(hpack.HeaderField{Name: name, Value: value})
+}
+
+// hfNoIndex encodes a field that changes on every call, keeping it out of
+// the dynamic table.
+func (c *h2Conn) hfNoIndex(name, value string) {
+	_ = c.henc.WriteField(hpack.HeaderField{Name: name, Value: value, Sensitive: true})
+}
+
+// endHeaders writes the fields encoded since the last call as HEADERS and
+// CONTINUATION frames; call with wmu held.
+func (c *h2Conn) endHeaders(id uint32, endStream bool) error {
+	block := c.hbuf.Bytes()
+	defer c.hbuf.Reset()
+	limit := c.frameSize()
+	first := block
+	if len(first) > limit {
+		first = first[:limit]
+	}
+	block = block[len(first):]
+	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(block) == 0})
+	for err == nil && len(block) > 0 {
+		n := min(len(block), limit)
+		err = c.fr.WriteContinuation(id, n == len(block), block[:n])
+		block = block[n:]
+	}
+	return err
+}
+
+func (c *h2Conn) frameSize() int {
+	c.fcMu.Lock()
+	defer c.fcMu.Unlock()
+	return c.peerFrame
+}
+
+// reserve takes up to want bytes of send window for st, waiting for
+// WINDOW_UPDATEs while there is none. cancel ends the wait.
+func (c *h2Conn) reserve(st *h2Stream, want int, cancel <-chan struct{}) (int, error) {
+	c.fcMu.Lock()
+	for {
+		if st.sendDone {
+			c.fcMu.Unlock()
+			return 0, errStreamDone
+		}
+		if c.isClosed() {
+			c.fcMu.Unlock()
+			return 0, errConnClosed
+		}
+		n := int64(min(want, c.peerFrame, maxDataChunk))
+		n = min(n, c.sendWin, st.sendWin)
+		if n > 0 {
+			c.sendWin -= n
+			st.sendWin -= n
+			c.fcMu.Unlock()
+			return int(n), nil
+		}
+		c.fcWaiters++
+		wake := c.fcWake
+		c.fcMu.Unlock()
+		select {
+		case <-wake:
+		case <-cancel:
+			c.fcMu.Lock()
+			c.fcWaiters--
+			c.fcMu.Unlock()
+			return 0, errCanceled
+		}
+		c.fcMu.Lock()
+		c.fcWaiters--
+	}
+}
+
+var (
+	errStreamDone = errors.New("stream closed")
+	errCanceled   = errors.New("canceled")
+)
+
+// wakeFlowLocked wakes everyone waiting in reserve; call with fcMu held.
+func (c *h2Conn) wakeFlowLocked() {
+	if c.fcWaiters > 0 {
+		close(c.fcWake)
+		c.fcWake = make(chan struct{})
+	}
+}
+
+// stopSending marks st so that no more DATA goes out for it.
+func (c *h2Conn) stopSending(st *h2Stream) {
+	c.fcMu.Lock()
+	st.sendDone = true
+	c.wakeFlowLocked()
+	c.fcMu.Unlock()
+}
+
+// sendData writes data on st as DATA frames within the flow-control
+// windows. pre runs before the first frame and post after the last, in the
+// same lock hold (headers, trailers). endStream sets END_STREAM on the last
+// DATA frame.
+func (c *h2Conn) sendData(st *h2Stream, pre func() error, data []byte, endStream bool, post func() error, cancel <-chan struct{}) error {
+	for {
+		n := 0
+		if len(data) > 0 {
+			var err error
+			if n, err = c.reserve(st, len(data), cancel); err != nil {
+				return err
+			}
+		}
+		chunk, last := data[:n], n == len(data)
+		data = data[n:]
+		err := c.write(func() error {
+			if pre != nil {
+				if err := pre(); err != nil {
+					return err
+				}
+			}
+			if len(chunk) > 0 || (last && endStream) {
+				if err := c.fr.WriteData(st.id, last && endStream, chunk); err != nil {
+					return err
+				}
+			}
+			if last && post != nil {
+				return post()
+			}
+			return nil
+		})
+		if err != nil || last {
+			return err
+		}
+		pre = nil
+	}
+}
+
+// Reading.
+
+func (c *h2Conn) emitField(f hpack.HeaderField) {
+	c.hsize += int(f.Size())
+	if c.hsize > maxHeaderList {
+		c.hoverflow = true
+		return
+	}
+	c.fields = append(c.fields, f)
+}
+
+// readHeaderBlock decodes the header block that starts with f into
+// c.fields, reading CONTINUATION frames as needed.
+func (c *h2Conn) readHeaderBlock(f *http2.HeadersFrame) error {
+	c.fields, c.hsize, c.hoverflow = c.fields[:0], 0, false
+	ended := f.HeadersEnded()
+	if _, err := c.hdec.Write(f.HeaderBlockFragment()); err != nil {
+		return http2.ConnectionError(http2.ErrCodeCompression)
+	}
+	for !ended {
+		next, err := c.fr.ReadFrame()
+		if err != nil {
+			return err
+		}
+		cf, ok := next.(*http2.ContinuationFrame)
+		if !ok {
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		if _, err := c.hdec.Write(cf.HeaderBlockFragment()); err != nil {
+			return http2.ConnectionError(http2.ErrCodeCompression)
+		}
+		ended = cf.HeadersEnded()
+	}
+	if err := c.hdec.Close(); err != nil {
+		return http2.ConnectionError(http2.ErrCodeCompression)
+	}
+	return nil
+}
+
+// onSettings applies the peer's SETTINGS and acknowledges them.
+func (c *h2Conn) onSettings(f *http2.SettingsFrame, maxStreams func(uint32)) error {
+	if f.IsAck() {
+		return nil
+	}
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err
+		}
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			c.mu.Lock()
+			c.fcMu.Lock()
+			delta := int64(s.Val) - c.peerInitWin
+			c.peerInitWin = int64(s.Val)
+			for _, st := range c.streams {
+				st.sendWin += delta
+			}
+			c.wakeFlowLocked()
+			c.fcMu.Unlock()
+			c.mu.Unlock()
+		case http2.SettingMaxFrameSize:
+			c.fcMu.Lock()
+			c.peerFrame = int(s.Val)
+			c.fcMu.Unlock()
+		case http2.SettingHeaderTableSize:
+			c.tableSize.Store(min(s.Val, 1<<20) + 1)
+		case http2.SettingMaxConcurrentStreams:
+			if maxStreams != nil {
+				maxStreams(s.Val)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.queue(ctrlFrame{kind: ctrlSettingsAck})
+	return nil
+}
+
+func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	inc := int64(f.Increment)
+	if f.StreamID == 0 {
+		c.fcMu.Lock()
+		defer c.fcMu.Unlock()
+		c.sendWin += inc
+		if c.sendWin > maxStreamID {
+			return http2.ConnectionError(http2.ErrCodeFlowControl)
+		}
+		c.wakeFlowLocked()
+		return nil
+	}
+	st := c.stream(f.StreamID)
+	if st == nil {
+		return nil
+	}
+	c.fcMu.Lock()
+	defer c.fcMu.Unlock()
+	st.sendWin += inc
+	if st.sendWin > maxStreamID {
+		st.sendDone = true
+		c.queue(ctrlFrame{kind: ctrlRST, id: f.StreamID, code: http2.ErrCodeFlowControl})
+	}
+	c.wakeFlowLocked()
+	return nil
+}
+
+func (c *h2Conn) onPing(f *http2.PingFrame) {
+	if f.IsAck() {
+		c.pingOut.Store(false)
+		return
+	}
+	c.queue(ctrlFrame{kind: ctrlPingAck, data: f.Data})
+}
+
+// onDataFlow returns connection window for a DATA frame of n bytes
+// (padding included) as the reader takes it in.
+func (c *h2Conn) onDataFlow(n int) {
+	c.connOwed += n
+	if c.connOwed >= connWindow/4 {
+		c.queue(ctrlFrame{kind: ctrlWindow, val: uint32(c.connOwed)}) // at most connWindow
+		c.connOwed = 0
+	}
+}
+
+// streamCredit returns stream window to the peer.
+func (c *h2Conn) streamCredit(id uint32, n int) {
+	if n > 0 {
+		c.queue(ctrlFrame{kind: ctrlWindow, id: id, val: uint32(n)}) // at most 2 windows
+	}
+}
+
+func (c *h2Conn) stream(id uint32) *h2Stream {
+	c.mu.Lock()
+	st := c.streams[id]
+	c.mu.Unlock()
+	return st
+}
+
+// readFrame reads the next frame and notes the time for keepalive.
+func (c *h2Conn) readFrame() (http2.Frame, error) {
+	f, err := c.fr.ReadFrame()
+	if c.keepalive > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return f, err
+}
+
+// connErrCode tells a connection error of the peer (answered with
+// GOAWAY) from an I/O error.
+func connErrCode(err error) (http2.ErrCode, bool) {
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		return http2.ErrCode(ce), true
+	}
+	if errors.Is(err, http2.ErrFrameTooLarge) {
+		return http2.ErrCodeFrameSize, true
+	}
+	return 0, false
+}
+
+// connError sends GOAWAY for a protocol violation and closes.
+func (c *h2Conn) connError(lastID uint32, code http2.ErrCode, err error) {
+	c.queue(ctrlFrame{kind: ctrlGoAway, id: lastID, code: code})
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = c.write(nil)
+	// Read what the peer still sends for a moment, so that closing with
+	// unread data does not reset the connection before it reads GOAWAY.
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+	}
+	c.close(err)
+}
+
+// recvBuf turns a stream's DATA into whole gRPC messages. The reader
+// goroutine puts; the call's goroutine takes.
+type recvBuf struct {
+	mu      sync.Mutex
+	maxRecv int
+	raw     bool // body bytes as they come, not gRPC-framed
+	msgs    []inMsg
+	first   [1]inMsg
+	hdr     [envelopeHeaderLen]byte
+	hdrN    int
+	cur     *[]byte
+	need    int
+	queued  int  // bytes of whole messages waiting to be taken
+	owed    int  // stream window held back while too much is queued
+	eof     bool // END_STREAM seen
+	err     error
+	waiting bool
+	notify  chan struct{}
+}
+
+type inMsg struct {
+	buf        *[]byte
+	compressed bool
+}
+
+var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getMsgBuf(n int) *[]byte {
+	if n > 64<<10 {
+		b := make([]byte, 0, min(n, 1<<20))
+		return &b
+	}
+	p := msgPool.Get().(*[]byte)
+	if cap(*p) < n {
+		*p = make([]byte, 0, max(n, 512))
+	}
+	*p = (*p)[:0]
+	return p
+}
+
+func putMsgBuf(p *[]byte) {
+	if p != nil && cap(*p) <= 64<<10 {
+		msgPool.Put(p)
+	}
+}
+
+func (b *recvBuf) init(maxRecv int) {
+	b.maxRecv = maxRecv
+	b.msgs = b.first[:0]
+	b.notify = make(chan struct{}, 1)
+}
+
+// wakeLocked wakes the taker if it waits.
+func (b *recvBuf) wakeLocked() {
+	if b.waiting {
+		b.waiting = false
+		select {
+		case b.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// put adds DATA; it returns how much stream window to give back now, and
+// whether this data broke the stream (a message too large or malformed).
+func (b *recvBuf) put(p []byte, end bool) (credit int, failed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(p)
+	if b.err != nil || b.eof {
+		return n, false
+	}
+	before := len(b.msgs)
+	if b.raw {
+		if len(p) > 0 {
+			buf := getMsgBuf(len(p))
+			*buf = append(*buf, p...)
+			b.msgs = append(b.msgs, inMsg{buf: buf})
+			b.queued += len(p)
+		}
+		p = nil
+	}
+	for len(p) > 0 {
+		if b.hdrN < envelopeHeaderLen {
+			k := copy(b.hdr[b.hdrN:], p)
+			b.hdrN += k
+			p = p[k:]
+			if b.hdrN < envelopeHeaderLen {
+				break
+			}
+			flags, size := b.hdr[0], binary.BigEndian.Uint32(b.hdr[1:])
+			if flags&^flagCompressed != 0 {
+				b.err = Errorf(CodeInternal, "malformed message prefix: unknown flags 0x%02x", flags)
+				break
+			}
+			if uint64(size) > uint64(b.maxRecv) {
+				b.err = Errorf(CodeResourceExhausted, "message of %d bytes exceeds the receive limit of %d bytes", size, b.maxRecv)
+				break
+			}
+			b.need = int(size)
+			b.cur = getMsgBuf(b.need)
+		}
+		k := min(b.need, len(p))
+		*b.cur = append(*b.cur, p[:k]...)
+		b.need -= k
+		p = p[k:]
+		if b.need == 0 {
+			b.msgs = append(b.msgs, inMsg{buf: b.cur, compressed: b.hdr[0]&flagCompressed != 0})
+			b.queued += envelopeHeaderLen + len(*b.cur)
+			b.cur, b.hdrN = nil, 0
+		}
+	}
+	if end {
+		b.eof = true
+	}
+	failed = b.err != nil
+	if len(b.msgs) != before || end || failed {
+		b.wakeLocked()
+	}
+	if b.queued > streamWindow {
+		b.owed += n
+		return 0, failed
+	}
+	n += b.owed
+	b.owed = 0
+	return n, failed
+}
+
+// fail ends the stream with err unless it ended already.
+func (b *recvBuf) fail(err error) {
+	b.mu.Lock()
+	if b.err == nil && !b.eof {
+		b.err = err
+	}
+	b.wakeLocked()
+	b.mu.Unlock()
+}
+
+// finish marks END_STREAM.
+func (b *recvBuf) finish() {
+	b.mu.Lock()
+	b.eof = true
+	b.wakeLocked()
+	b.mu.Unlock()
+}
+
+// take returns the next message; io.EOF after the last one. credit is
+// stream window to give back.
+func (b *recvBuf) take(cancel <-chan struct{}) (m inMsg, credit int, err error) {
+	b.mu.Lock()
+	for {
+		if len(b.msgs) > 0 {
+			m = b.msgs[0]
+			b.msgs[0] = inMsg{}
+			b.msgs = b.msgs[1:]
+			if len(b.msgs) == 0 {
+				b.msgs = b.first[:0]
+			}
+			b.queued -= len(*m.buf)
+			if !b.raw {
+				b.queued -= envelopeHeaderLen
+			}
+			if b.owed > 0 && b.queued <= streamWindow {
+				credit, b.owed = b.owed, 0
+			}
+			b.mu.Unlock()
+			return m, credit, nil
+		}
+		if b.err != nil {
+			err = b.err
+			b.mu.Unlock()
+			return m, 0, err
+		}
+		if b.eof {
+			err = io.EOF
+			if b.hdrN > 0 && !b.raw {
+				err = Errorf(CodeInternal, "truncated message header: the stream ended inside the 5-byte prefix")
+				if b.hdrN == envelopeHeaderLen {
+					err = Errorf(CodeInternal, "truncated message: the prefix announced %d bytes, the stream ended after %d",
+						binary.BigEndian.Uint32(b.hdr[1:]), len(*b.cur))
+				}
+			}
+			b.mu.Unlock()
+			return m, 0, err
+		}
+		b.waiting = true
+		b.mu.Unlock()
+		select {
+		case <-b.notify:
+		case <-cancel:
+			return m, 0, errCanceled
+		}
+		b.mu.Lock()
+	}
+}
+
+// peerDone reports whether the peer ended its side with END_STREAM.
+func (b *recvBuf) peerDone() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.eof
+}
+
+// ended reports whether END_STREAM came or the stream failed.
+func (b *recvBuf) ended() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.eof || b.err != nil
+}
+
+// decode unmarshals a received message with codec, inflating it first.
+func decodeMsg(codec Codec, m inMsg, encoding string, maxRecv int, into any) error {
+	defer putMsgBuf(m.buf)
+	data := *m.buf
+	if m.compressed {
+		if encoding == "" || encoding == encodingIdentity {
+			return Errorf(CodeInternal, "compressed message without grpc-encoding")
+		}
+		out, err := gzipDecompress(data, maxRecv)
+		if err != nil {
+			return err
+		}
+		data = out
+	}
+	if err := codec.Unmarshal(data, into); err != nil {
+		return Errorf(CodeInternal, "unmarshal %T: %v", into, err)
+	}
+	return nil
+}
