@@ -104,9 +104,9 @@ vuln/%:
 	@cd $* && govulncheck ./...
 
 .PHONY: tidy
-tidy: ## Run go mod tidy in every module and regenerate go.work.
-	@$(MAKE) $(addprefix tidy/,$(MODULES))
+tidy: ## Regenerate go.work (go work sync), then run go mod tidy in every module.
 	@scripts/update-workspace.sh
+	@$(MAKE) $(addprefix tidy/,$(MODULES))
 
 tidy/%:
 	@cd $* && go mod tidy
