@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
+	"os"
+	"path/filepath"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
+	"github.com/shoalmesh/shoal/registry-istio/kubestate"
 	"github.com/shoalmesh/shoal/registry-istio/mapping"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsmesh"
@@ -33,12 +35,7 @@ type Registry struct {
 	disc   *xdsmesh.Discovery
 	scheme mapping.Scheme
 	logger *slog.Logger
-
-	pub *Publisher // nil: the mapping is declared (GitOps), not published
-	app string     // the application Publish names
-
-	mu         sync.Mutex
-	registered map[registry.Key]bool
+	kube   *kubestate.Writer
 }
 
 var _ registry.Registry = (*Registry)(nil)
@@ -50,16 +47,7 @@ type options struct {
 	scheme     mapping.Scheme
 	logger     *slog.Logger
 	clientOpts []xdsclient.Option
-	pub        *Publisher
-	app        string
-}
-
-// WithPublisher makes Register publish the application's interface mapping
-// (its ServiceEntry) through p before it waits for istiod to serve it, and
-// Deregister withdraw it when the last interface leaves. app names the
-// application (its app label, which the ServiceEntry selects).
-func WithPublisher(p *Publisher, app string) Option {
-	return func(o *options) { o.pub, o.app = p, app }
+	kube       *kubestate.Writer
 }
 
 // WithScheme sets the interface-to-host convention (default mapping.Scheme{}).
@@ -67,6 +55,12 @@ func WithScheme(s mapping.Scheme) Option { return func(o *options) { o.scheme = 
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithKubernetes turns dynamic registration on: Register writes the
+// provider's ServiceEntry share (and WorkloadEntry) through w before it
+// waits for istiod to serve it, and Deregister removes them. Without it the
+// state must be pre-declared (GitOps).
+func WithKubernetes(w *kubestate.Writer) Option { return func(o *options) { o.kube = w } }
 
 // WithClientOptions passes options to the xDS client.
 func WithClientOptions(opts ...xdsclient.Option) Option {
@@ -86,17 +80,12 @@ func New(cfg *bootstrap.Config, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.pub != nil && o.app == "" {
-		return nil, errors.New("registry-istio: publishing needs the application name; set the app label (ISTIO_METAJSON_LABELS) or registry param app")
-	}
 	return &Registry{
-		client:     c,
-		disc:       xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(o.logger), xdsmesh.WithScheme(o.scheme)),
-		scheme:     o.scheme,
-		logger:     o.logger.With("component", "registry-istio"),
-		pub:        o.pub,
-		app:        o.app,
-		registered: map[registry.Key]bool{},
+		client: c,
+		disc:   xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(o.logger), xdsmesh.WithScheme(o.scheme)),
+		scheme: o.scheme,
+		logger: o.logger.With("component", "registry-istio"),
+		kube:   o.kube,
 	}, nil
 }
 
@@ -109,18 +98,20 @@ func (r *Registry) Watch(ctx context.Context, key registry.Key) (registry.Watche
 	return r.disc.Watch(ctx, key)
 }
 
-// Register makes inst's interface reachable through istiod and waits until
-// it is: istiod serves inst.Address under the host of inst's interface and
-// group, which proves a ServiceEntry carries the interface and selects this
-// workload. With a Publisher (WithPublisher, or Builder when Kubernetes is
-// reachable) it first publishes that ServiceEntry; without one the entry
-// is declared ahead of time (mapping.Manifest, the CLI's chart) and
-// Register checks it is in effect, failing with what to apply if that does
-// not happen before ctx ends (or DefaultRegisterTimeout without a
-// deadline). It also announces this process to istiod (Client.Connect,
-// which runs WorkloadEntry auto-registration when the node names a
-// WorkloadGroup).
-func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
+// Register writes the provider's registration through the Kubernetes API
+// when dynamic registration is on (WithKubernetes), announces this process
+// to istiod (Client.Connect, which also runs WorkloadEntry
+// auto-registration when the node names a WorkloadGroup) and then waits until istiod serves inst.Address under the host of inst's
+// interface and group: that proves a ServiceEntry carries the interface and
+// selects this workload. It fails, saying what to apply, if that does not
+// happen before ctx ends (or DefaultRegisterTimeout without a deadline).
+//
+// Registration in Istio is state in the Kubernetes API server: the
+// ServiceEntry (see mapping.Manifest) and the pod or WorkloadEntry. With
+// dynamic registration Register writes that state (package kubestate) and
+// undoes its write if istiod does not serve it in time; without, it checks
+// that pre-declared state is in effect.
+func (r *Registry) Register(ctx context.Context, inst registry.Instance) (err error) {
 	if err := inst.Validate(); err != nil {
 		return err
 	}
@@ -133,10 +124,17 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		ctx, cancel = context.WithTimeout(ctx, DefaultRegisterTimeout)
 		defer cancel()
 	}
-	if r.pub != nil {
-		if err := r.publish(ctx, inst); err != nil {
+	if r.kube != nil {
+		if err := r.kube.Register(ctx, inst); err != nil {
 			return err
 		}
+		defer func() {
+			if err != nil {
+				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				err = errors.Join(err, r.kube.Deregister(uctx, inst))
+			}
+		}()
 	}
 	r.client.Connect()
 	w, err := r.disc.Watch(ctx, registry.Key{Interface: xdsmesh.TargetScheme + target})
@@ -188,57 +186,19 @@ func serves(s *mesh.Snapshot, address string) bool {
 	return false
 }
 
-// Deregister withdraws what Register published once the application's
-// last interface leaves: this replica stops owning the ServiceEntry, and
-// the last replica deletes it. The endpoint itself leaves with the workload
-// (Kubernetes drops a terminating Pod from the endpoints; istiod deletes an
-// auto-registered WorkloadEntry after its grace period once the stream
-// closes). Without a Publisher it does nothing.
+// Deregister removes what Register wrote when dynamic registration is on:
+// the instance's host from this workload's share of the ServiceEntry, the
+// WorkloadEntry when nothing else is served from its address, and the
+// ServiceEntry when no replica is left. It is idempotent. Without dynamic
+// registration it does nothing: the provider then leaves with its workload
+// (Kubernetes removes a terminating pod from the endpoints; istiod deletes
+// an auto-registered WorkloadEntry after its grace period once the stream
+// closes).
 func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
-	if r.pub == nil {
+	if r.kube == nil {
 		return nil
 	}
-	r.mu.Lock()
-	delete(r.registered, inst.Key)
-	last := len(r.registered) == 0
-	r.mu.Unlock()
-	if !last {
-		return nil
-	}
-	app, err := r.application(inst)
-	if err != nil {
-		return err
-	}
-	return r.pub.Withdraw(ctx, app)
-}
-
-func (r *Registry) publish(ctx context.Context, inst registry.Instance) error {
-	app, err := r.application(inst)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.registered[inst.Key] = true
-	for k := range r.registered {
-		if !slices.Contains(app.Interfaces, k) {
-			app.Interfaces = append(app.Interfaces, k)
-		}
-	}
-	r.mu.Unlock()
-	return r.pub.Publish(ctx, app)
-}
-
-// application describes this provider for its ServiceEntry.
-func (r *Registry) application(inst registry.Instance) (mapping.Application, error) {
-	_, port, err := net.SplitHostPort(inst.Address)
-	if err != nil {
-		return mapping.Application{}, fmt.Errorf("registry-istio: instance address %q: %w", inst.Address, err)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return mapping.Application{}, fmt.Errorf("registry-istio: instance port %q: %w", port, err)
-	}
-	return mapping.Application{Name: r.app, Interfaces: []registry.Key{inst.Key}, TargetPort: uint32(p)}, nil
+	return r.kube.Deregister(ctx, inst)
 }
 
 // Close closes the xDS stream; watchers end.
@@ -246,8 +206,17 @@ func (r *Registry) Close() error { return r.client.Close() }
 
 // Builder returns the builder of kind "istio". The bootstrap comes from the
 // environment (bootstrap.Load); Config.Address, when set, replaces istiod's
-// address. Params: "domain" and "port" set the interface-to-host convention,
-// "autoRegisterGroup" a WorkloadGroup for WorkloadEntry auto-registration.
+// address. Params:
+//   - "domain" and "port" set the interface-to-host convention;
+//   - "autoRegisterGroup" names a WorkloadGroup for WorkloadEntry
+//     auto-registration;
+//   - "publish" turns dynamic registration through the Kubernetes API on
+//     ("true"), off ("false": GitOps only, the ServiceEntry is pre-declared)
+//     or "auto" (the default: on when the process runs in a cluster or
+//     KUBECONFIG is set);
+//   - "kubeconfig" is a kubeconfig file to use instead;
+//   - "app" names the application whose ServiceEntry the replicas share
+//     (default: the node's app label, else the executable's name).
 func Builder() registry.Builder { return builder{} }
 
 type builder struct{}
@@ -263,6 +232,7 @@ func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry,
 		bc.ServerURI = cfg.Address
 	}
 	var s mapping.Scheme
+	publish, kubeconfig, app := "auto", "", ""
 	for k, v := range cfg.Params {
 		switch k {
 		case "domain":
@@ -275,40 +245,61 @@ func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry,
 			s.Port = uint32(p)
 		case "autoRegisterGroup":
 			bc.Node.Metadata["AUTO_REGISTER_GROUP"] = v
-		case "publish", "app":
+		case "publish":
+			if v != "auto" && v != "true" && v != "false" {
+				return nil, fmt.Errorf("registry-istio: registry %q: params.publish %q is not auto, true or false", cfg.Name, v)
+			}
+			publish = v
+		case "kubeconfig":
+			kubeconfig = v
+		case "app":
+			app = v
 		default:
-			return nil, fmt.Errorf("registry-istio: registry %q: unknown param %q; use domain, port, autoRegisterGroup, publish or app", cfg.Name, k)
+			return nil, fmt.Errorf("registry-istio: registry %q: unknown param %q; use domain, port, autoRegisterGroup, publish, kubeconfig or app", cfg.Name, k)
 		}
 	}
 	opts := []Option{WithScheme(s), WithLogger(cfg.Logger)}
-	switch publish := cfg.Params["publish"]; publish {
-	case "", "auto", "true":
-		kc, err := KubeConfig()
-		if err != nil {
-			return nil, err
+	if publish != "false" {
+		w, err := kubeWriter(bc, s, kubeconfig, app, cfg.Logger)
+		switch {
+		case errors.Is(err, kubestate.ErrNoKubernetes) && publish == "auto" && kubeconfig == "":
+			// GitOps: the ServiceEntry is pre-declared.
+		case err != nil:
+			return nil, fmt.Errorf("registry-istio: registry %q: dynamic registration: %w", cfg.Name, err)
+		default:
+			opts = append(opts, WithKubernetes(w))
 		}
-		if kc == nil {
-			if publish == "true" {
-				return nil, fmt.Errorf("registry-istio: registry %q: params.publish is true but there is no Kubernetes API (set KUBECONFIG or run in a Pod)", cfg.Name)
-			}
-			break // declared mapping only
-		}
-		app := cfg.Params["app"]
-		if app == "" {
-			if labels, ok := bc.Node.Metadata["LABELS"].(map[string]any); ok {
-				app, _ = labels["app"].(string)
-			}
-		}
-		ns, _ := bc.Node.Metadata["NAMESPACE"].(string)
-		pod, _ := bc.Node.Metadata["NAME"].(string)
-		pub, err := NewPublisher(kc, ns, pod, s, cfg.Logger)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, WithPublisher(pub, app))
-	case "false":
-	default:
-		return nil, fmt.Errorf("registry-istio: registry %q: params.publish %q; use auto, true or false", cfg.Name, publish)
 	}
 	return New(bc, opts...)
+}
+
+// kubeWriter builds the Kubernetes writer for the workload the bootstrap
+// node describes.
+func kubeWriter(bc *bootstrap.Config, s mapping.Scheme, kubeconfig, app string, logger *slog.Logger) (*kubestate.Writer, error) {
+	rc, err := kubestate.LoadConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	md := bc.Node.Metadata
+	wl := kubestate.Workload{App: app, Labels: map[string]string{}}
+	wl.Namespace, _ = md["NAMESPACE"].(string)
+	if os.Getenv("POD_NAME") != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		wl.PodName, _ = md["NAME"].(string)
+	}
+	if labels, ok := md["LABELS"].(map[string]any); ok {
+		for k, v := range labels {
+			if sv, ok := v.(string); ok {
+				wl.Labels[k] = sv
+			}
+		}
+	}
+	if wl.App == "" {
+		wl.App = wl.Labels["app"]
+	}
+	if wl.App == "" {
+		if exe, err := os.Executable(); err == nil {
+			wl.App = strings.ToLower(strings.TrimSuffix(filepath.Base(exe), ".test"))
+		}
+	}
+	return kubestate.NewForConfig(rc, wl, kubestate.WithScheme(s), kubestate.WithLogger(logger))
 }
