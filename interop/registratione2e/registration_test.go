@@ -318,12 +318,12 @@ type consumerApp struct {
 }
 
 // newConsumer starts a consumer-only application as a user writes one, with
-// the istio registry pointed at istiod and dynamic registration off, and
+// the istio registry pointed at istiod and dynamic registration off (publish: false), and
 // returns once a first call succeeded.
 func newConsumer(ctx context.Context, t *testing.T, istiod, iface string) *consumerApp {
 	t.Helper()
 	cfg, err := config.Load(config.WithoutFile(), noEnv, config.WithApplicationName("consumer"),
-		config.WithRegistry(config.Registry{Name: "mesh", Kind: registryistio.Name, Address: istiod, Params: map[string]string{"kube": "off"}}),
+		config.WithRegistry(config.Registry{Name: "mesh", Kind: registryistio.Name, Address: istiod, Params: map[string]string{"publish": "false"}}),
 		config.WithReference(config.Reference{Name: "greet", Interface: iface, Router: routermesh.EngineName, WaitForReady: true}),
 		config.Modify(func(c *config.Config) { c.Logging.Level = "warn" }))
 	if err != nil {
