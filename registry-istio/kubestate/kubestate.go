@@ -58,8 +58,8 @@ type Workload struct {
 	App       string
 	Namespace string
 	// PodName is the Pod this process runs in (POD_NAME), if any. When the
-	// Pod exists and its IP is the registered address, the Pod owns the
-	// registration and no WorkloadEntry is written.
+	// Pod exists and its IP is the registered address (or not reported
+	// yet), the Pod owns the registration and no WorkloadEntry is written.
 	PodName string
 	// Labels are extra labels of a WorkloadEntry (not of a Pod, which
 	// carries its own).
@@ -213,7 +213,7 @@ func (w *Writer) Deregister(ctx context.Context, inst registry.Instance) error {
 }
 
 // podOwner returns the Pod as owner when this process runs in a Pod whose
-// IP is ip, else nil.
+// IP is ip (or not reported yet), else nil.
 func (w *Writer) podOwner(ctx context.Context, ip string) (*metav1.OwnerReference, error) {
 	if w.wl.PodName == "" {
 		return nil, nil
@@ -227,8 +227,10 @@ func (w *Writer) podOwner(ctx context.Context, ip string) (*metav1.OwnerReferenc
 		if err != nil {
 			return nil, w.apiErr("read Pod "+w.wl.PodName, err)
 		}
+		// A Pod's IP is reported once its containers run, which may be
+		// after this process registers: no IP yet still means this Pod.
 		podIP, _, _ := unstructured.NestedString(pod.Object, "status", "podIP")
-		if podIP != ip {
+		if podIP != "" && podIP != ip {
 			w.log.Info("the registered address is not the Pod's IP; registering a WorkloadEntry", "pod", w.wl.PodName, "podIP", podIP, "address", ip)
 			return nil, nil
 		}

@@ -310,6 +310,35 @@ func TestPodOwnsItsRegistration(t *testing.T) {
 	}
 }
 
+// TestPodWithoutIPYet: a Pod whose IP the kubelet has not reported yet (the
+// process registers as it starts) still owns the registration; a Pod with
+// another IP does not.
+func TestPodWithoutIPYet(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		podIP string
+		owner string
+	}{{"", "Pod"}, {"10.0.0.9", "WorkloadEntry"}} {
+		status := map[string]any{}
+		if tc.podIP != "" {
+			status["podIP"] = tc.podIP
+		}
+		pod := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "Pod",
+			"metadata": map[string]any{"name": "greeter-abc", "namespace": ns, "uid": "pod-uid", "labels": map[string]any{"app": "greeter"}},
+			"status":   status,
+		}}
+		c := newClient(pod)
+		w := writer(t, c, kubestate.Workload{PodName: "greeter-abc"})
+		if err := w.Register(ctx, registry.Instance{Key: greet, Address: "10.0.0.5:20000"}); err != nil {
+			t.Fatal(err)
+		}
+		if owners := serviceEntry(t, c).GetOwnerReferences(); len(owners) != 1 || owners[0].Kind != tc.owner {
+			t.Errorf("podIP %q: owners %+v, want a %s", tc.podIP, owners, tc.owner)
+		}
+	}
+}
+
 func TestNewRejects(t *testing.T) {
 	for _, wl := range []kubestate.Workload{{App: "", Namespace: ns}, {App: "Greeter_1", Namespace: ns}, {App: "greeter", Namespace: ""}} {
 		if _, err := kubestate.New(newClient(), wl); err == nil {
