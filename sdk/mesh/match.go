@@ -138,10 +138,6 @@ type HeaderMatch struct {
 	// when the header is absent (Istio's withoutHeaders); an inverted
 	// presence test requires the header to be absent.
 	Invert bool
-
-	// slot is 1 + the index of Name in its snapshot's header table, set by
-	// NewSnapshot; 0 outside a snapshot.
-	slot int
 }
 
 // Matches reports whether the attachments satisfy the header match.
@@ -149,35 +145,6 @@ func (h *HeaderMatch) Matches(a call.Attachments) bool {
 	v, ok := a.Get(h.Name)
 	r := ok && h.Value.Match(v)
 	return r != h.Invert
-}
-
-// maxHeaderSlots bounds the per-call header table kept on the stack; a
-// snapshot whose routes name more distinct headers matches the slow way.
-const maxHeaderSlots = 16
-
-// headerValues holds, for one call, the value of every header name the
-// snapshot's routes test, looked up once.
-type headerValues struct {
-	vals [maxHeaderSlots]string
-	ok   [maxHeaderSlots]bool
-}
-
-func (h *HeaderMatch) matchesSlot(hv *headerValues) bool {
-	i := h.slot - 1
-	r := hv.ok[i] && h.Value.match(hv.vals[i])
-	return r != h.Invert
-}
-
-func (m *RouteMatch) matchesSlots(path string, hv *headerValues, source map[string]string) bool {
-	if !m.Path.match(path) {
-		return false
-	}
-	for i := range m.Headers {
-		if !m.Headers[i].matchesSlot(hv) {
-			return false
-		}
-	}
-	return selects(m.SourceLabels, source)
 }
 
 // RouteMatch is one set of conditions, all of which must hold (one Istio

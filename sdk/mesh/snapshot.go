@@ -34,9 +34,8 @@ type Snapshot struct {
 	routes   []Route
 	clusters map[Destination]*Cluster
 	ordered  []*Cluster
-	// headerNames are the distinct header names routes test, indexed by
-	// HeaderMatch.slot; nil means match without the table.
-	headerNames []string
+	// table is routes compiled for matching; nil matches route by route.
+	table *routeTable
 }
 
 // NewSnapshot validates spec and freezes a deep copy of it. Every problem is
@@ -106,7 +105,9 @@ func NewSnapshot(spec Spec) (*Snapshot, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	s.indexHeaders()
+	if t := compileRoutes(s.routes); !t.tooBig() {
+		s.table = &t
+	}
 	for _, c := range s.clusters {
 		s.ordered = append(s.ordered, c)
 	}
@@ -136,60 +137,26 @@ func (s *Snapshot) Clusters() []*Cluster { return s.ordered }
 
 // Match returns the first route matching the call, or nil.
 func (s *Snapshot) Match(path string, a call.Attachments, source map[string]string) *Route {
-	if s.headerNames == nil {
-		for i := range s.routes {
-			if s.routes[i].Applies(path, a, source) {
-				return &s.routes[i]
-			}
-		}
-		return nil
-	}
-	// Each header the routes test is looked up once per call, not once per
-	// matcher.
-	var hv headerValues
-	for i, n := range s.headerNames {
-		hv.vals[i], hv.ok[i] = a[n]
-	}
-	for i := range s.routes {
-		r := &s.routes[i]
-		if len(r.Matches) == 0 {
-			return r
-		}
-		for j := range r.Matches {
-			if r.Matches[j].matchesSlots(path, &hv, source) {
-				return r
-			}
-		}
+	if i := s.MatchIndex(path, a, source); i >= 0 {
+		return &s.routes[i]
 	}
 	return nil
 }
 
-// indexHeaders gives every header matcher a slot in a per-call table of the
-// distinct (lower-case) header names the routes test. With more names than
-// the table holds, matching falls back to a lookup per matcher.
-func (s *Snapshot) indexHeaders() {
-	slots := map[string]int{}
-	var names []string
+// MatchIndex returns the index in Routes of the first route matching the
+// call, or -1. Callers that keep per-route state in a slice parallel to
+// Routes use it instead of Match. It does not allocate, unless a matcher
+// ignores case and the path or header it reads has upper-case letters.
+func (s *Snapshot) MatchIndex(path string, a call.Attachments, source map[string]string) int {
+	if s.table != nil {
+		return s.table.match(path, a, source)
+	}
 	for i := range s.routes {
-		for j := range s.routes[i].Matches {
-			hs := s.routes[i].Matches[j].Headers
-			for k := range hs {
-				n := strings.ToLower(hs[k].Name)
-				if _, ok := slots[n]; !ok {
-					names = append(names, n)
-					slots[n] = len(names)
-				}
-				hs[k].slot = slots[n]
-			}
+		if s.routes[i].Applies(path, a, source) {
+			return i
 		}
 	}
-	if len(names) > maxHeaderSlots {
-		return
-	}
-	s.headerNames = names
-	if s.headerNames == nil {
-		s.headerNames = []string{}
-	}
+	return -1
 }
 
 func validateEndpoints(path string, eps []Endpoint, bad func(string, string, ...any)) {

@@ -1,0 +1,195 @@
+package mesh
+
+import (
+	"math/bits"
+	"strings"
+
+	"github.com/shoalmesh/shoal/sdk/call"
+)
+
+// routeTable is a snapshot's routes compiled for matching. Every distinct
+// condition (the path or one header against one matcher) is stored once and
+// evaluated at most once per call, however many routes repeat it: routes of
+// one VirtualService tend to share their path and most of their headers. The
+// header values the conditions read are looked up once per call, on first
+// use. Results are exactly those of evaluating each Route with Applies.
+type routeTable struct {
+	routes  []tableRoute // parallel to Snapshot.routes
+	matches []tableMatch
+	condIDs []uint16 // each tableMatch's conditions, by index into conds
+	conds   []condition
+	headers []string // the distinct lower-case header names conditions read
+}
+
+// tableRoute is one route's matches, matches[first:end]; none means the
+// route matches every call.
+type tableRoute struct{ first, end uint32 }
+
+// tableMatch is one RouteMatch: the conditions in need, those in
+// condIDs[first:end] (conditions past memoConds) and the source labels must
+// all hold.
+type tableMatch struct {
+	need       uint64
+	first, end uint32
+	source     map[string]string
+}
+
+// condition is one test of the path (header < 0) or of header slot header.
+type condition struct {
+	header int
+	value  StringMatch
+	invert bool
+}
+
+const (
+	// memoConds is how many conditions a call remembers the results of;
+	// conditions beyond it are evaluated each time they are met.
+	memoConds = 64
+	// headerSlots is how many header values a call keeps once looked up;
+	// headers beyond it are looked up each time.
+	headerSlots = 16
+)
+
+// callState is the per-call memory of a match, kept on the caller's stack.
+type callState struct {
+	path    string
+	a       call.Attachments
+	known   uint64 // conditions evaluated so far
+	truth   uint64 // their results
+	fetched uint32 // header slots looked up so far
+	present uint32 // those found
+	vals    [headerSlots]string
+}
+
+// compile builds the table for routes, whose header matches are already
+// validated. Conditions are keyed by what they compare, so equal matchers
+// on one input share a slot.
+func compileRoutes(routes []Route) routeTable {
+	type condKey struct {
+		header     int
+		kind       MatchKind
+		value      string
+		ignoreCase bool
+		invert     bool
+	}
+	var t routeTable
+	slots := map[string]int{}
+	ids := map[condKey]int{}
+	var tm tableMatch
+	add := func(c condition) {
+		k := condKey{c.header, c.value.kind, c.value.value, c.value.ignoreCase, c.invert}
+		id, ok := ids[k]
+		if !ok {
+			id = len(t.conds)
+			ids[k] = id
+			t.conds = append(t.conds, c)
+		}
+		if id < memoConds {
+			tm.need |= 1 << id
+		} else {
+			t.condIDs = append(t.condIDs, uint16(id)) //nolint:gosec // tooBig rejects more
+		}
+	}
+	t.routes = make([]tableRoute, len(routes))
+	for i := range routes {
+		r := &routes[i]
+		t.routes[i].first = uint32(len(t.matches)) //nolint:gosec // a snapshot's routes fit in memory
+		for j := range r.Matches {
+			m := &r.Matches[j]
+			tm = tableMatch{first: uint32(len(t.condIDs))} //nolint:gosec // as above
+			if !m.Path.IsAny() {
+				add(condition{header: -1, value: m.Path})
+			}
+			for k := range m.Headers {
+				h := &m.Headers[k]
+				name := strings.ToLower(h.Name)
+				slot, ok := slots[name]
+				if !ok {
+					slot = len(t.headers)
+					slots[name] = slot
+					t.headers = append(t.headers, name)
+				}
+				add(condition{header: slot, value: h.Value, invert: h.Invert})
+			}
+			tm.end = uint32(len(t.condIDs)) //nolint:gosec // as above
+			if len(m.SourceLabels) > 0 {
+				tm.source = m.SourceLabels
+			}
+			t.matches = append(t.matches, tm)
+		}
+		t.routes[i].end = uint32(len(t.matches)) //nolint:gosec // as above
+	}
+	return t
+}
+
+// tooBig reports whether the table has more conditions than its uint16
+// indexes hold; such a snapshot matches route by route instead.
+func (t *routeTable) tooBig() bool { return len(t.conds) > 1<<16 }
+
+// match returns the index of the first route that applies, or -1.
+func (t *routeTable) match(path string, a call.Attachments, source map[string]string) int {
+	cs := callState{path: path, a: a}
+	for i, r := range t.routes {
+		if r.first == r.end {
+			return i
+		}
+		for j := r.first; j < r.end; j++ {
+			if t.matchOne(&cs, &t.matches[j], source) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// matchOne reports whether the call satisfies m. Conditions are evaluated
+// in the order they first appear in the routes, each at most once per call
+// (up to memoConds of them); a match fails as soon as one it needs is known
+// to be false.
+func (t *routeTable) matchOne(cs *callState, m *tableMatch, source map[string]string) bool {
+	if m.need&cs.known&^cs.truth != 0 {
+		return false
+	}
+	for todo := m.need &^ cs.known; todo != 0; todo &= todo - 1 {
+		id := bits.TrailingZeros64(todo)
+		bit := uint64(1) << id
+		cs.known |= bit
+		if !t.eval(cs, &t.conds[id]) {
+			return false
+		}
+		cs.truth |= bit
+	}
+	for _, id := range t.condIDs[m.first:m.end] {
+		if !t.eval(cs, &t.conds[id]) {
+			return false
+		}
+	}
+	return m.source == nil || selects(m.source, source)
+}
+
+func (t *routeTable) eval(cs *callState, c *condition) bool {
+	if c.header < 0 {
+		return c.value.match(cs.path)
+	}
+	v, ok := t.header(cs, c.header)
+	// An absent header fails the value test, so an inverted test passes
+	// (Istio's withoutHeaders; an inverted presence test wants it absent).
+	return (ok && c.value.match(v)) != c.invert
+}
+
+// header returns the value of header slot i, looking it up once per call.
+func (t *routeTable) header(cs *callState, i int) (string, bool) {
+	if i >= headerSlots {
+		v, ok := cs.a[t.headers[i]]
+		return v, ok
+	}
+	bit := uint32(1) << i
+	if cs.fetched&bit == 0 {
+		cs.fetched |= bit
+		if v, ok := cs.a[t.headers[i]]; ok {
+			cs.vals[i] = v
+			cs.present |= bit
+		}
+	}
+	return cs.vals[i], cs.present&bit != 0
+}
