@@ -55,6 +55,23 @@ type Router struct {
 type state struct {
 	snap     *mesh.Snapshot
 	clusters map[mesh.Destination]*clusterState
+	routes   []routeTargets // parallel to snap.Routes()
+}
+
+// routeTargets are one route's weighted destinations, resolved once per
+// snapshot so that a call picks one without a map lookup.
+type routeTargets struct {
+	total   uint64 // sum of the weights
+	targets []target
+}
+
+// target is where a call goes: a destination, the header operations of the
+// route's weighted destination, and the destination's cluster state.
+type target struct {
+	dest    mesh.Destination
+	headers *mesh.HeaderOps // nil for the default route
+	cs      *clusterState   // nil when the snapshot lacks the destination
+	upTo    uint64          // cumulative weight through this destination
 }
 
 // clusterState is the runtime of one destination: its balancer, outlier
@@ -130,6 +147,17 @@ func (r *Router) Update(snap *mesh.Snapshot) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("routermesh: snapshot %s rejected, the previous one stays in use: %w", snap.Revision(), err)
+	}
+	routes := snap.Routes()
+	next.routes = make([]routeTargets, len(routes))
+	for i := range routes {
+		rt := &next.routes[i]
+		rt.targets = make([]target, len(routes[i].Destinations))
+		for j := range routes[i].Destinations {
+			d := &routes[i].Destinations[j]
+			rt.total += uint64(d.Weight)
+			rt.targets[j] = target{dest: d.Destination, headers: &d.RequestHeaders, cs: next.clusters[d.Destination], upTo: rt.total}
+		}
 	}
 	r.state.Store(next)
 	return nil
@@ -231,7 +259,7 @@ func (r *Router) Invoke(ctx context.Context, info *call.Info, invoke Invoker) er
 	if st == nil {
 		return call.Errorf(call.Unavailable, "routermesh: no routing state for %s yet; the discovery has not delivered a snapshot", info.Service)
 	}
-	dest, route, err := r.route(st, info)
+	to, route, err := r.route(st, info)
 	if err != nil {
 		return err
 	}
@@ -246,17 +274,17 @@ func (r *Router) Invoke(ctx context.Context, info *call.Info, invoke Invoker) er
 		for i := range policy.Mirrors {
 			r.mirror(st, &policy.Mirrors[i], info, invoke)
 		}
-		info = withHeaders(info, &policy.RequestHeaders, &dest.RequestHeaders)
+		info = withHeaders(info, &policy.RequestHeaders, to.headers)
 		if policy.Timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, policy.Timeout)
 			defer cancel()
 		}
 	}
-	cs := st.clusters[dest.Destination]
+	cs := to.cs
 	if cs == nil {
 		return call.Errorf(call.Unavailable, "routermesh: route %q sends %s to %s, which has no endpoints in snapshot %s; check the DestinationRule subsets",
-			routeName(route), info.Service, dest.Destination, st.snap.Revision())
+			routeName(route), info.Service, to.dest, st.snap.Revision())
 	}
 	var retry *mesh.RetryPolicy
 	if policy != nil {
@@ -273,34 +301,34 @@ func routeName(rt *mesh.Route) string {
 }
 
 // route finds the route and picks one of its weighted destinations.
-func (r *Router) route(st *state, info *call.Info) (mesh.WeightedDestination, *mesh.Route, error) {
-	rt := st.snap.Match(info.Path(), info.Attachments, r.cfg.source)
-	if rt == nil {
-		if len(st.snap.Routes()) == 0 {
-			return mesh.WeightedDestination{Destination: mesh.Destination{Service: info.Service}}, nil, nil
+func (r *Router) route(st *state, info *call.Info) (target, *mesh.Route, error) {
+	i := st.snap.MatchIndex(info.Path(), info.Attachments, r.cfg.source)
+	if i < 0 {
+		if len(st.routes) == 0 {
+			d := mesh.Destination{Service: info.Service}
+			return target{dest: d, cs: st.clusters[d]}, nil, nil
 		}
-		return mesh.WeightedDestination{}, nil, call.Errorf(call.Unimplemented,
+		return target{}, nil, call.Errorf(call.Unimplemented,
 			"routermesh: no route matches %s in snapshot %s (as Envoy's 404 NR); add a catch-all route to the VirtualService", info.Path(), st.snap.Revision())
 	}
-	ds := rt.Destinations
-	switch len(ds) {
+	rt := &st.snap.Routes()[i]
+	ts := &st.routes[i]
+	switch len(ts.targets) {
 	case 0:
-		return mesh.WeightedDestination{}, nil, call.Errorf(call.Unavailable, "routermesh: route %q has no destination", rt.Name)
+		return target{}, nil, call.Errorf(call.Unavailable, "routermesh: route %q has no destination", rt.Name)
 	case 1:
-		return ds[0], rt, nil
+		return ts.targets[0], rt, nil
 	}
-	total := rt.TotalWeight()
-	if total == 0 {
-		return ds[r.rng.below(uint64(len(ds)))], rt, nil
+	if ts.total == 0 {
+		return ts.targets[r.rng.below(uint64(len(ts.targets)))], rt, nil
 	}
-	n := r.rng.below(total)
-	for _, d := range ds {
-		if n < uint64(d.Weight) {
-			return d, rt, nil
+	n := r.rng.below(ts.total)
+	for j := range ts.targets {
+		if n < ts.targets[j].upTo {
+			return ts.targets[j], rt, nil
 		}
-		n -= uint64(d.Weight)
 	}
-	return ds[len(ds)-1], rt, nil
+	return ts.targets[len(ts.targets)-1], rt, nil
 }
 
 func (r *Router) injectFault(ctx context.Context, f *mesh.FaultPolicy) error {
