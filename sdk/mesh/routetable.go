@@ -39,6 +39,10 @@ type condition struct {
 	header int
 	value  StringMatch
 	invert bool
+	// exclusive is, for a plain exact test remembered per call, the set of
+	// such tests of the same input (this one included): at most one of them
+	// holds, and one look at the input settles them all.
+	exclusive uint64
 }
 
 const (
@@ -119,7 +123,24 @@ func compileRoutes(routes []Route) routeTable {
 		}
 		t.routes[i].end = uint32(len(t.matches)) //nolint:gosec // as above
 	}
+	// Group the plain exact tests of each input, as routes that pick a
+	// version or tenant by one header's value have them.
+	exact := map[int]uint64{}
+	for id := range min(len(t.conds), memoConds) {
+		if c := &t.conds[id]; c.plainExact() {
+			exact[c.header] |= 1 << id
+		}
+	}
+	for id := range min(len(t.conds), memoConds) {
+		if c := &t.conds[id]; c.plainExact() && bits.OnesCount64(exact[c.header]) > 1 {
+			c.exclusive = exact[c.header]
+		}
+	}
 	return t
+}
+
+func (c *condition) plainExact() bool {
+	return c.value.kind == MatchExact && !c.value.ignoreCase && !c.invert
 }
 
 // tooBig reports whether the table has more conditions than its uint16
@@ -147,17 +168,15 @@ func (t *routeTable) match(path string, a call.Attachments, source map[string]st
 // (up to memoConds of them); a match fails as soon as one it needs is known
 // to be false.
 func (t *routeTable) matchOne(cs *callState, m *tableMatch, source map[string]string) bool {
-	if m.need&cs.known&^cs.truth != 0 {
-		return false
-	}
-	for todo := m.need &^ cs.known; todo != 0; todo &= todo - 1 {
-		id := bits.TrailingZeros64(todo)
-		bit := uint64(1) << id
-		cs.known |= bit
-		if !t.eval(cs, &t.conds[id]) {
+	for {
+		if m.need&cs.known&^cs.truth != 0 {
 			return false
 		}
-		cs.truth |= bit
+		todo := m.need &^ cs.known
+		if todo == 0 {
+			break
+		}
+		t.settle(cs, bits.TrailingZeros64(todo))
 	}
 	for _, id := range t.condIDs[m.first:m.end] {
 		if !t.eval(cs, &t.conds[id]) {
@@ -167,14 +186,45 @@ func (t *routeTable) matchOne(cs *callState, m *tableMatch, source map[string]st
 	return m.source == nil || selects(m.source, source)
 }
 
-func (t *routeTable) eval(cs *callState, c *condition) bool {
-	if c.header < 0 {
-		return c.value.match(cs.path)
+// settle evaluates condition id (< memoConds) and remembers the result,
+// with those of its exclusive group.
+func (t *routeTable) settle(cs *callState, id int) {
+	c := &t.conds[id]
+	if c.exclusive == 0 {
+		bit := uint64(1) << id
+		cs.known |= bit
+		if t.eval(cs, c) {
+			cs.truth |= bit
+		}
+		return
 	}
-	v, ok := t.header(cs, c.header)
+	cs.known |= c.exclusive
+	v, ok := t.input(cs, c.header)
+	if !ok {
+		return
+	}
+	for g := c.exclusive; g != 0; g &= g - 1 {
+		j := bits.TrailingZeros64(g)
+		if t.conds[j].value.value == v {
+			cs.truth |= 1 << j
+			return
+		}
+	}
+}
+
+func (t *routeTable) eval(cs *callState, c *condition) bool {
+	v, ok := t.input(cs, c.header)
 	// An absent header fails the value test, so an inverted test passes
 	// (Istio's withoutHeaders; an inverted presence test wants it absent).
 	return (ok && c.value.match(v)) != c.invert
+}
+
+// input returns the path (i < 0) or the value of header slot i.
+func (t *routeTable) input(cs *callState, i int) (string, bool) {
+	if i < 0 {
+		return cs.path, true
+	}
+	return t.header(cs, i)
 }
 
 // header returns the value of header slot i, looking it up once per call.
