@@ -245,3 +245,34 @@ func TestTableReusesEveryCondition(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchDoesNotAllocate covers every kind of condition, the
+// case-insensitive ones on mixed-case input included.
+func TestMatchDoesNotAllocate(t *testing.T) {
+	dest := []WeightedDestination{{Destination: Destination{Service: "s"}}}
+	snap, err := NewSnapshot(Spec{
+		Services: []Service{{Name: "s", Endpoints: []Endpoint{{Address: "10.0.0.1:1"}}}},
+		Routes: []Route{
+			{Matches: []RouteMatch{{Path: Exact("/S/GREET").IgnoringCase(), Headers: []HeaderMatch{{Name: "x-a", Value: Contains("Q").IgnoringCase()}}}}, Destinations: dest},
+			{Matches: []RouteMatch{{Path: MustRegex("/s/[A-Za-z]+"), Headers: []HeaderMatch{
+				{Name: "X-A", Value: Suffix("b").IgnoringCase()},
+				{Name: "x-b"},
+				{Name: "x-c", Value: Exact("1"), Invert: true},
+				{Name: "x-d", Value: Exact("2")},
+			}}}, Destinations: dest},
+			{Matches: []RouteMatch{{Headers: []HeaderMatch{{Name: "x-d", Value: Exact("3")}}, SourceLabels: map[string]string{"app": "web"}}}, Destinations: dest},
+			{Destinations: dest},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := call.Attachments{"x-a": "AB", "x-b": "", "x-d": "3"}
+	src := map[string]string{"app": "web"}
+	if got := snap.MatchIndex("/s/Greet", a, src); got != 2 {
+		t.Fatalf("MatchIndex = %d, want 2", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { snap.MatchIndex("/s/Greet", a, src) }); n != 0 {
+		t.Errorf("MatchIndex allocates %v times per call", n)
+	}
+}

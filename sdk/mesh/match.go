@@ -100,6 +100,9 @@ func (m StringMatch) Match(s string) bool { return m.match(s) }
 // match is Match without copying the matcher, for the call path.
 func (m *StringMatch) match(s string) bool {
 	if m.ignoreCase && m.kind != MatchRegex {
+		if isASCII(s) {
+			return m.matchLowerASCII(s)
+		}
 		s = strings.ToLower(s)
 	}
 	switch m.kind {
@@ -117,6 +120,53 @@ func (m *StringMatch) match(s string) bool {
 		return m.re.MatchString(s)
 	}
 	return false
+}
+
+// matchLowerASCII is match on strings.ToLower(s) for an ASCII s, without
+// building the lower-case copy. m.value is already lower-case.
+func (m *StringMatch) matchLowerASCII(s string) bool {
+	v := m.value
+	switch m.kind {
+	case MatchAny:
+		return true
+	case MatchExact:
+		return len(s) == len(v) && equalLowerASCII(s, v)
+	case MatchPrefix:
+		return len(s) >= len(v) && equalLowerASCII(s[:len(v)], v)
+	case MatchSuffix:
+		return len(s) >= len(v) && equalLowerASCII(s[len(s)-len(v):], v)
+	case MatchContains:
+		for i := 0; i+len(v) <= len(s); i++ {
+			if equalLowerASCII(s[i:i+len(v)], v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// equalLowerASCII reports whether the ASCII string s, lower-cased, equals
+// lower, which has the same length.
+func equalLowerASCII(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (m StringMatch) String() string {

@@ -32,6 +32,15 @@ func TestStringMatch(t *testing.T) {
 		{mesh.Exact("/Greet").IgnoringCase(), "/GREET", true},
 		{mesh.Prefix("/GREET").IgnoringCase(), "/greet/x", true},
 		{mesh.MustRegex("v[0-9]").IgnoringCase(), "V2", true},
+		{mesh.Exact("/Greet").IgnoringCase(), "/GREETS", false},
+		{mesh.Suffix("/greet").IgnoringCase(), "/svc/GrEeT", true},
+		{mesh.Suffix("/greet").IgnoringCase(), "/svc/GrEeTs", false},
+		{mesh.Contains("Service").IgnoringCase(), "/greet.GREETSERVICE/Greet", true},
+		{mesh.Contains("Service").IgnoringCase(), "/greet.Greet/Serv", false},
+		{mesh.Prefix("/greet").IgnoringCase(), "/GR", false},
+		{mesh.Exact("/ÄPFEL").IgnoringCase(), "/äpfel", true}, // non-ASCII folds as strings.ToLower does
+		{mesh.Exact("/äpfel").IgnoringCase(), "/ÄPFEL", true},
+		{mesh.Exact("/a").IgnoringCase(), "/\u00e0", false},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%s", tt.m, tt.in), func(t *testing.T) {

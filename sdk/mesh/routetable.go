@@ -155,7 +155,11 @@ func (t *routeTable) match(path string, a call.Attachments, source map[string]st
 			return i
 		}
 		for j := r.first; j < r.end; j++ {
-			if t.matchOne(&cs, &t.matches[j], source) {
+			m := &t.matches[j]
+			if m.need&cs.known&^cs.truth != 0 {
+				continue // a condition it needs is already known false
+			}
+			if t.matchOne(&cs, m, source) {
 				return i
 			}
 		}

@@ -145,8 +145,8 @@ func (s *Snapshot) Match(path string, a call.Attachments, source map[string]stri
 
 // MatchIndex returns the index in Routes of the first route matching the
 // call, or -1. Callers that keep per-route state in a slice parallel to
-// Routes use it instead of Match. It does not allocate, unless a matcher
-// ignores case and the path or header it reads has upper-case letters.
+// Routes use it instead of Match. It does not allocate, unless a
+// case-insensitive matcher reads a value with non-ASCII characters.
 func (s *Snapshot) MatchIndex(path string, a call.Attachments, source map[string]string) int {
 	if s.table != nil {
 		return s.table.match(path, a, source)
