@@ -144,9 +144,6 @@ func TestTableAgreesWithApplies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if snap.table == nil {
-			t.Fatal("no route table")
-		}
 		sawManyConds = sawManyConds || len(snap.table.conds) > memoConds
 		sawManyHeaders = sawManyHeaders || len(snap.table.headers) > headerSlots
 		for range 300 {
@@ -175,36 +172,6 @@ func TestTableAgreesWithApplies(t *testing.T) {
 	}
 	if !sawManyConds || !sawManyHeaders {
 		t.Errorf("the random route sets never exceeded the table's limits (conditions %v, headers %v)", sawManyConds, sawManyHeaders)
-	}
-}
-
-// TestMatchIndexWithoutTable checks the route-by-route path that a snapshot
-// too big for the table takes.
-func TestMatchIndexWithoutTable(t *testing.T) {
-	dest := []WeightedDestination{{Destination: Destination{Service: "s"}}}
-	snap, err := NewSnapshot(Spec{
-		Services: []Service{{Name: "s", Endpoints: []Endpoint{{Address: "10.0.0.1:1"}}}},
-		Routes: []Route{
-			{Matches: []RouteMatch{{Headers: []HeaderMatch{{Name: "x-a", Value: Exact("1")}}}}, Destinations: dest},
-			{Matches: []RouteMatch{{Path: Prefix("/s/")}}, Destinations: dest},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap.table = nil
-	for _, tt := range []struct {
-		path string
-		a    call.Attachments
-		want int
-	}{
-		{"/s/A", call.Attachments{"x-a": "1"}, 0},
-		{"/s/A", nil, 1},
-		{"/t/A", nil, -1},
-	} {
-		if got := snap.MatchIndex(tt.path, tt.a, nil); got != tt.want {
-			t.Errorf("MatchIndex(%s, %v) = %d, want %d", tt.path, tt.a, got, tt.want)
-		}
 	}
 }
 

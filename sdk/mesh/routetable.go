@@ -16,7 +16,7 @@ import (
 type routeTable struct {
 	routes  []tableRoute // parallel to Snapshot.routes
 	matches []tableMatch
-	condIDs []uint16 // each tableMatch's conditions, by index into conds
+	condIDs []uint32 // conditions past memoConds, by index into conds
 	conds   []condition
 	headers []string // the distinct lower-case header names conditions read
 }
@@ -65,9 +65,9 @@ type callState struct {
 	vals    [headerSlots]string
 }
 
-// compile builds the table for routes, whose header matches are already
+// compileRoutes builds the table for routes, whose header matches are already
 // validated. Conditions are keyed by what they compare, so equal matchers
-// on one input share a slot.
+// on one input share one condition.
 func compileRoutes(routes []Route) routeTable {
 	type condKey struct {
 		header     int
@@ -91,16 +91,16 @@ func compileRoutes(routes []Route) routeTable {
 		if id < memoConds {
 			tm.need |= 1 << id
 		} else {
-			t.condIDs = append(t.condIDs, uint16(id)) //nolint:gosec // tooBig rejects more
+			t.condIDs = append(t.condIDs, uint32(id))
 		}
 	}
 	t.routes = make([]tableRoute, len(routes))
 	for i := range routes {
 		r := &routes[i]
-		t.routes[i].first = uint32(len(t.matches)) //nolint:gosec // a snapshot's routes fit in memory
+		t.routes[i].first = uint32(len(t.matches))
 		for j := range r.Matches {
 			m := &r.Matches[j]
-			tm = tableMatch{first: uint32(len(t.condIDs))} //nolint:gosec // as above
+			tm = tableMatch{first: uint32(len(t.condIDs))}
 			if !m.Path.IsAny() {
 				add(condition{header: -1, value: m.Path})
 			}
@@ -115,13 +115,13 @@ func compileRoutes(routes []Route) routeTable {
 				}
 				add(condition{header: slot, value: h.Value, invert: h.Invert})
 			}
-			tm.end = uint32(len(t.condIDs)) //nolint:gosec // as above
+			tm.end = uint32(len(t.condIDs))
 			if len(m.SourceLabels) > 0 {
 				tm.source = m.SourceLabels
 			}
 			t.matches = append(t.matches, tm)
 		}
-		t.routes[i].end = uint32(len(t.matches)) //nolint:gosec // as above
+		t.routes[i].end = uint32(len(t.matches))
 	}
 	// Group the plain exact tests of each input, as routes that pick a
 	// version or tenant by one header's value have them.
@@ -142,10 +142,6 @@ func compileRoutes(routes []Route) routeTable {
 func (c *condition) plainExact() bool {
 	return c.value.kind == MatchExact && !c.value.ignoreCase && !c.invert
 }
-
-// tooBig reports whether the table has more conditions than its uint16
-// indexes hold; such a snapshot matches route by route instead.
-func (t *routeTable) tooBig() bool { return len(t.conds) > 1<<16 }
 
 // match returns the index of the first route that applies, or -1.
 func (t *routeTable) match(path string, a call.Attachments, source map[string]string) int {

@@ -34,8 +34,8 @@ type Snapshot struct {
 	routes   []Route
 	clusters map[Destination]*Cluster
 	ordered  []*Cluster
-	// table is routes compiled for matching; nil matches route by route.
-	table *routeTable
+	// table is routes compiled for matching.
+	table routeTable
 }
 
 // NewSnapshot validates spec and freezes a deep copy of it. Every problem is
@@ -105,9 +105,7 @@ func NewSnapshot(spec Spec) (*Snapshot, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if t := compileRoutes(s.routes); !t.tooBig() {
-		s.table = &t
-	}
+	s.table = compileRoutes(s.routes)
 	for _, c := range s.clusters {
 		s.ordered = append(s.ordered, c)
 	}
@@ -148,15 +146,7 @@ func (s *Snapshot) Match(path string, a call.Attachments, source map[string]stri
 // Routes use it instead of Match. It does not allocate, unless a
 // case-insensitive matcher reads a value with non-ASCII characters.
 func (s *Snapshot) MatchIndex(path string, a call.Attachments, source map[string]string) int {
-	if s.table != nil {
-		return s.table.match(path, a, source)
-	}
-	for i := range s.routes {
-		if s.routes[i].Applies(path, a, source) {
-			return i
-		}
-	}
-	return -1
+	return s.table.match(path, a, source)
 }
 
 func validateEndpoints(path string, eps []Endpoint, bad func(string, string, ...any)) {
