@@ -19,7 +19,20 @@ type routeTable struct {
 	condIDs []uint32 // conditions past memoConds, by index into conds
 	conds   []condition
 	headers []string // the distinct lower-case header names conditions read
+	groups  []exactGroup
 }
+
+// exactGroup is the plain exact tests of one input, remembered per call:
+// at most one of them holds, and one look at the input settles them all.
+type exactGroup struct {
+	all    uint64            // the tests' condition bits
+	values []string          // their values, in bit order
+	bits   []uint64          // values[i]'s condition bit
+	index  map[string]uint64 // value to bit, for big groups
+}
+
+// groupIndexAt is the group size from which a map beats comparing values.
+const groupIndexAt = 12
 
 // tableRoute is one route's matches, matches[first:end]; none means the
 // route matches every call.
@@ -39,10 +52,8 @@ type condition struct {
 	header int
 	value  StringMatch
 	invert bool
-	// exclusive is, for a plain exact test remembered per call, the set of
-	// such tests of the same input (this one included): at most one of them
-	// holds, and one look at the input settles them all.
-	exclusive uint64
+	// group is 1 + the index of the condition's exactGroup, or 0.
+	group int
 }
 
 const (
@@ -131,9 +142,30 @@ func compileRoutes(routes []Route) routeTable {
 			exact[c.header] |= 1 << id
 		}
 	}
+	groupOf := map[int]int{}
 	for id := range min(len(t.conds), memoConds) {
-		if c := &t.conds[id]; c.plainExact() && bits.OnesCount64(exact[c.header]) > 1 {
-			c.exclusive = exact[c.header]
+		c := &t.conds[id]
+		all := exact[c.header]
+		if !c.plainExact() || bits.OnesCount64(all) < 2 {
+			continue
+		}
+		g, ok := groupOf[c.header]
+		if !ok {
+			t.groups = append(t.groups, exactGroup{all: all})
+			g = len(t.groups)
+			groupOf[c.header] = g
+		}
+		c.group = g
+		eg := &t.groups[g-1]
+		eg.values = append(eg.values, c.value.value)
+		eg.bits = append(eg.bits, 1<<id)
+	}
+	for i := range t.groups {
+		if eg := &t.groups[i]; len(eg.values) >= groupIndexAt {
+			eg.index = make(map[string]uint64, len(eg.values))
+			for j, v := range eg.values {
+				eg.index[v] = eg.bits[j]
+			}
 		}
 	}
 	return t
@@ -187,10 +219,10 @@ func (t *routeTable) matchOne(cs *callState, m *tableMatch, source map[string]st
 }
 
 // settle evaluates condition id (< memoConds) and remembers the result,
-// with those of its exclusive group.
+// with those of its exact group.
 func (t *routeTable) settle(cs *callState, id int) {
 	c := &t.conds[id]
-	if c.exclusive == 0 {
+	if c.group == 0 {
 		bit := uint64(1) << id
 		cs.known |= bit
 		if t.eval(cs, c) {
@@ -198,15 +230,19 @@ func (t *routeTable) settle(cs *callState, id int) {
 		}
 		return
 	}
-	cs.known |= c.exclusive
+	g := &t.groups[c.group-1]
+	cs.known |= g.all
 	v, ok := t.input(cs, c.header)
 	if !ok {
 		return
 	}
-	for g := c.exclusive; g != 0; g &= g - 1 {
-		j := bits.TrailingZeros64(g)
-		if t.conds[j].value.value == v {
-			cs.truth |= 1 << j
+	if g.index != nil {
+		cs.truth |= g.index[v]
+		return
+	}
+	for i, gv := range g.values {
+		if gv == v {
+			cs.truth |= g.bits[i]
 			return
 		}
 	}
