@@ -57,6 +57,10 @@ type Options struct {
 	Rate int
 	// Logger gets the components' logs (default: discarded).
 	Logger *slog.Logger
+	// MinCalls makes each phase last, beyond Phase, until this many calls
+	// completed (bounded by a minute), so that a slow machine still gives
+	// each split enough calls to judge it. 0: Phase alone.
+	MinCalls int
 }
 
 // Subsets are the versions traffic shifts between.
@@ -262,8 +266,10 @@ spec:
 			step("VirtualService: %s", describe(weights))
 		}
 		load.snapshot() // count this phase from here
-		deadline := time.Now().Add(o.Phase)
-		for time.Now().Before(deadline) {
+		phaseStart := time.Now()
+		deadline := phaseStart.Add(o.Phase)
+		done := 0
+		for time.Now().Before(deadline) || done < o.MinCalls && time.Since(phaseStart) < time.Minute {
 			select {
 			case <-ctx.Done():
 				return res, ctx.Err()
@@ -277,6 +283,10 @@ spec:
 				ph.Served[s] += n
 			}
 			ph.Failed += sec.failed
+			done += sec.failed
+			for _, n := range sec.served {
+				done += n
+			}
 			_, _ = fmt.Fprintln(out, "         "+bar(sec))
 		}
 		res.Phases = append(res.Phases, ph)
