@@ -75,6 +75,12 @@ func RunPair(t *testing.T, cli peer.Client, srv peer.Server, cs []cases.Case, k 
 		for _, n := range c.Needs {
 			supported = supported && srv.Supports(n) && peer.Supports(cli, n)
 		}
+		if l, ok := cli.(peer.Limited); ok && supported {
+			if can, why := l.Handles(c); !can {
+				t.Run(c.Name, func(t *testing.T) { t.Skipf("%s cannot make this call: %s", cli.Name(), why) })
+				continue
+			}
+		}
 		if supported {
 			run = append(run, c)
 		}

@@ -1,3 +1,10 @@
+// Peers for Shoal's interop suite and bench built on dubbo-go v3.3.2 and the
+// legacy github.com/dubbogo/triple v1.2.2-rc4. This module is deliberately
+// outside go.work and is built with GOWORK=off: those libraries require old
+// grpc (and a 2021 grpc-go fork), protobuf and x/net, and the workspace picks
+// one version of each dependency for every module. It imports no Shoal module
+// for the same reason. Versions are exact pins; do not bump them to follow the
+// workspace.
 module github.com/shoalmesh/shoal/interop/dubbogo
 
 go 1.26.0

@@ -53,6 +53,13 @@ func Supports(p any, need string) bool {
 	return true
 }
 
+// Limited is implemented by a Client that cannot make some calls at all,
+// such as a protocol without streaming. The suite reports those cases as
+// skipped, with the reason, instead of running them.
+type Limited interface {
+	Handles(c cases.Case) (ok bool, why string)
+}
+
 // Reply is the reference behaviour of GreetService for one request: it waits
 // req.SleepMs (or until ctx ends), fails with req.FailCode if set, and echoes
 // the payload. seen is what the server observed about the call.
