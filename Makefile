@@ -63,7 +63,7 @@ release-check: ## Build and test every library module on its own (GOWORK=off), a
 
 ##@ Benchmarks
 
-BENCH_CONTENDERS ?= grpc-go,shoal,sidecar-pair
+BENCH_CONTENDERS ?= grpc-go,shoal,sidecar-pair,dubbo-go
 BENCH_ROUNDS ?= 3
 
 .PHONY: bench

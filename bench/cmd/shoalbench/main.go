@@ -6,7 +6,10 @@
 //	go run ./cmd/shoalbench -contenders=grpc-go,shoal,sidecar-pair -rounds=3
 //
 // The sidecar-pair contender puts two HAProxy HTTP/2 proxies (one per side,
-// as Envoy sidecars would be) between a grpc-go client and server.
+// as Envoy sidecars would be) between a grpc-go client and server. The
+// dubbo-go contender (dubbo-go v3.3.2's Triple client and server) is built
+// from the interop/dubbogo module with GOWORK=off, since its dependencies
+// must stay out of the workspace.
 package main
 
 import (
@@ -36,12 +39,24 @@ type contender struct {
 	server  string // benchsrv -impl
 	client  string // benchload -impl
 	sidecar bool   // two HAProxy hops in between
+	// dir, when set, is a module outside the workspace (relative to the
+	// bench module) whose cmd/<dir base>-benchsrv and -benchload stand in
+	// for benchsrv and benchload.
+	dir string
+}
+
+// binaries are the server and load commands of c in bin.
+func (c contender) binaries(bin string) (srv, load string) {
+	if c.dir == "" {
+		return filepath.Join(bin, "benchsrv"), filepath.Join(bin, "benchload")
+	}
+	return filepath.Join(bin, c.name+"-benchsrv"), filepath.Join(bin, c.name+"-benchload")
 }
 
 var known = map[string]contender{
 	"grpc-go":      {name: "grpc-go", server: "grpc-go", client: "grpc-go"},
 	"shoal":        {name: "shoal", server: "shoal", client: "shoal"},
-	"dubbo-go":     {name: "dubbo-go", server: "dubbo-go", client: "dubbo-go"},
+	"dubbo-go":     {name: "dubbo-go", server: "dubbo-go", client: "dubbo-go", dir: "../interop/dubbogo"},
 	"sidecar-pair": {name: "sidecar-pair", server: "grpc-go", client: "grpc-go", sidecar: true},
 }
 
@@ -106,6 +121,23 @@ func run(names string, rounds int, dur, warm time.Duration, concList, payloadLis
 			return fmt.Errorf("build %s (run shoalbench from the bench module directory): %w", cmd, err)
 		}
 	}
+	for _, c := range cs {
+		if c.dir == "" {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "building the %s contender in %s (GOWORK=off; the first build takes minutes)...\n", c.name, c.dir)
+		prefix := filepath.Base(c.dir)
+		srv, load := c.binaries(bin)
+		for cmd, out := range map[string]string{prefix + "-benchsrv": srv, prefix + "-benchload": load} {
+			b := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/"+cmd)
+			b.Dir = c.dir
+			b.Env = append(os.Environ(), "GOWORK=off")
+			b.Stdout, b.Stderr = os.Stderr, os.Stderr
+			if err := b.Run(); err != nil {
+				return fmt.Errorf("build %s in %s: %w", cmd, c.dir, err)
+			}
+		}
+	}
 
 	var all []result
 	total := rounds * len(concs) * len(sizes) * len(cs)
@@ -142,7 +174,8 @@ func run(names string, rounds int, dur, warm time.Duration, concList, payloadLis
 func measure(bin string, c contender, conc, size int, dur, warm time.Duration) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dur+warm+2*time.Minute)
 	defer cancel()
-	addr, stopSrv, err := startServer(ctx, bin, c.server)
+	srvBin, loadBin := c.binaries(bin)
+	addr, stopSrv, err := startServer(ctx, srvBin, c.server)
 	if err != nil {
 		return result{}, err
 	}
@@ -154,7 +187,7 @@ func measure(bin string, c contender, conc, size int, dur, warm time.Duration) (
 			return result{}, err
 		}
 	}
-	load := exec.CommandContext(ctx, filepath.Join(bin, "benchload"), "-impl", c.client, "-target", target,
+	load := exec.CommandContext(ctx, loadBin, "-impl", c.client, "-target", target,
 		"-c", strconv.Itoa(conc), "-payload", strconv.Itoa(size), "-duration", dur.String(), "-warmup", warm.String())
 	load.Env = append(os.Environ(), "GOMAXPROCS=1")
 	load.Stderr = os.Stderr
@@ -175,9 +208,9 @@ func measure(bin string, c contender, conc, size int, dur, warm time.Duration) (
 	return result{Contender: c.name, Concurrency: conc, Payload: size, Calls: r.Calls, Errors: r.Errors, QPS: r.QPS, P50us: r.P50us, P99us: r.P99us}, nil
 }
 
-// startServer runs benchsrv and waits for its READY line.
-func startServer(ctx context.Context, bin, name string) (string, func(), error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "benchsrv"), "-impl", name)
+// startServer runs a benchsrv binary and waits for its READY line.
+func startServer(ctx context.Context, srvBin, name string) (string, func(), error) {
+	cmd := exec.CommandContext(ctx, srvBin, "-impl", name)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

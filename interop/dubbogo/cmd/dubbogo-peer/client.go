@@ -136,7 +136,7 @@ func call(cl caller, k driver.Case) driver.Outcome {
 			if err != nil {
 				return err
 			}
-			defer s.CloseResponse()
+			defer func() { _ = s.CloseResponse() }()
 			for _, r := range k.Requests {
 				if err := s.Send(driver.NewRequest(r)); err != nil {
 					break

@@ -19,16 +19,19 @@ import (
 	"os"
 
 	_ "dubbo.apache.org/dubbo-go/v3/imports" // dubbo-go's extensions (cluster, filters, protocols), as its users import them
-	"dubbo.apache.org/dubbo-go/v3/logger"
+
+	"github.com/shoalmesh/shoal/interop/dubbogo/driver"
 )
 
 func main() {
 	if len(os.Args) < 2 {
 		usage()
 	}
-	// dubbo-go logs to standard output, where the outcomes go: keep it quiet.
-	logger.SetLoggerLevel("fatal")
-	var err error
+	out, err := driver.ProtocolOutput()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dubbogo-peer:", err)
+		os.Exit(1)
+	}
 	switch os.Args[1] {
 	case "server":
 		fs := flag.NewFlagSet("server", flag.ExitOnError)
@@ -37,7 +40,7 @@ func main() {
 		if *port == 0 {
 			usage()
 		}
-		err = serve(*port)
+		err = serve(*port, out)
 	case "client":
 		fs := flag.NewFlagSet("client", flag.ExitOnError)
 		flavour := fs.String("flavour", "grpc", "grpc, triple or legacy")
@@ -46,7 +49,7 @@ func main() {
 		if *target == "" {
 			usage()
 		}
-		err = runClient(*flavour, *target, os.Stdin, os.Stdout)
+		err = runClient(*flavour, *target, os.Stdin, out)
 	default:
 		usage()
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/shoalmesh/shoal/interop/dubbogo/greet/greettriple"
 )
 
-func serve(port int) error {
+func serve(port int, out io.Writer) error {
 	srv, err := server.NewServer(server.WithServerProtocol(
 		protocol.WithTriple(triple.WithMaxServerRecvMsgSize("16MiB"), triple.WithMaxServerSendMsgSize("16MiB")),
 		protocol.WithIp("127.0.0.1"),
@@ -51,7 +51,7 @@ func serve(port int) error {
 	if err := waitListening(addr, served); err != nil {
 		return err
 	}
-	fmt.Printf("READY %s\n", addr)
+	fmt.Fprintf(out, "READY %s\n", addr)
 	if err := <-served; err != nil && ctx.Err() == nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"context"
 
 	"dubbo.apache.org/dubbo-go/v3/client"
+	"dubbo.apache.org/dubbo-go/v3/common"
 	"dubbo.apache.org/dubbo-go/v3/common/constant"
 	tri "dubbo.apache.org/dubbo-go/v3/protocol/triple/triple_protocol"
 	"dubbo.apache.org/dubbo-go/v3/server"
@@ -49,10 +50,10 @@ func Register(srv *server.Server, h Handler, opts ...server.ServiceOption) error
 }
 
 // ServiceInfo describes greet.GreetService to dubbo-go's server.
-var ServiceInfo = server.ServiceInfo{
+var ServiceInfo = common.ServiceInfo{
 	InterfaceName: ServiceName,
 	ServiceType:   (*Handler)(nil),
-	Methods: []server.MethodInfo{
+	Methods: []common.MethodInfo{
 		{
 			Name:        MethodGreet,
 			Type:        constant.CallUnary,
