@@ -17,6 +17,10 @@ export GOFLAGS := -buildvcs=false
 LIB_MODULES := triple sdk registry-istio router-mesh localmesh
 APP_MODULES := cli proto samples/go interop bench
 MODULES := $(LIB_MODULES) $(APP_MODULES)
+# Modules outside go.work, built with GOWORK=off: interop/dubbogo pins the old
+# dependencies of dubbo-go and the legacy dubbogo/triple (its go.mod says why).
+OUT_MODULES := interop/dubbogo
+gowork = $(if $(filter $(1),$(OUT_MODULES)),GOWORK=off)
 
 GO_TEST_FLAGS ?= -race -count=1
 TEST_TIMEOUT ?= 40m
@@ -35,11 +39,11 @@ test: deps test-go fuzz ## Run every test: unit, integration and interop (instal
 
 .PHONY: unit
 unit: ## Fast tests of all modules with -race (-short: no control plane, containers or Java).
-	@$(MAKE) $(addprefix unit/,$(MODULES))
+	@$(MAKE) $(addprefix unit/,$(MODULES) $(OUT_MODULES))
 
 .PHONY: test-go
 test-go: ## Every Go test of all modules with -race, including integration and interop.
-	@$(MAKE) $(addprefix test/,$(MODULES))
+	@$(MAKE) $(addprefix test/,$(MODULES) $(OUT_MODULES))
 
 unit/%: ## Fast tests of one module, e.g. `make unit/triple`.
 	@echo "==> unit $*"
@@ -84,11 +88,11 @@ tools: ## Build the pinned developer tools into .cache/bin.
 
 .PHONY: lint
 lint: tools ## Lint every module with golangci-lint (.golangci.yml).
-	@$(MAKE) $(addprefix lint/,$(MODULES))
+	@$(MAKE) $(addprefix lint/,$(MODULES) $(OUT_MODULES))
 
 lint/%:
 	@echo "==> lint $*"
-	@cd $* && golangci-lint run --allow-parallel-runners --config $(ROOT)/.golangci.yml ./...
+	@cd $* && $(call gowork,$*) golangci-lint run --allow-parallel-runners --config $(ROOT)/.golangci.yml ./...
 
 .PHONY: fmt
 fmt: tools ## Format all Go code (gofumpt + goimports).
@@ -106,14 +110,14 @@ vuln/%:
 .PHONY: tidy
 tidy: ## Regenerate go.work (go work sync), then run go mod tidy in every module.
 	@scripts/update-workspace.sh
-	@$(MAKE) $(addprefix tidy/,$(MODULES))
+	@$(MAKE) $(addprefix tidy/,$(MODULES) $(OUT_MODULES))
 
 tidy/%:
-	@cd $* && go mod tidy
+	@cd $* && $(call gowork,$*) go mod tidy
 
 .PHONY: generate
 generate: tools ## Regenerate all generated code (protobuf, Triple stubs).
-	@scripts/generate.sh $(MODULES)
+	@scripts/generate.sh $(MODULES) $(OUT_MODULES)
 
 ##@ Verification (each `verify-x` fails where `make x` would change something)
 
@@ -122,7 +126,7 @@ verify: verify-tidy verify-work verify-deps verify-generate ## Run every verify-
 
 .PHONY: verify-tidy
 verify-tidy: ## Fail if a go.mod or go.sum is not tidy.
-	@scripts/verify-tidy.sh $(MODULES) tools/lint tools/proto tools/grpcurl
+	@scripts/verify-tidy.sh $(MODULES) $(OUT_MODULES) tools/lint tools/proto tools/grpcurl interop/dubbogo/tools
 
 .PHONY: verify-work
 verify-work: ## Fail if go.work does not match the modules in the repository.
@@ -134,7 +138,7 @@ verify-deps: ## Fail if two modules require different versions of one dependency
 
 .PHONY: verify-generate
 verify-generate: tools ## Fail if generated code is out of date.
-	@scripts/generate.sh --check $(MODULES)
+	@scripts/generate.sh --check $(MODULES) $(OUT_MODULES)
 
 ##@ Help
 

@@ -35,3 +35,10 @@ cache_dir() {
 	mkdir -p "$d"
 	printf '%s\n' "$d"
 }
+
+# in_workspace tells whether a module directory (relative to ROOT) is one of
+# go.work's modules. The others (tools/*, interop/dubbogo) are built with
+# GOWORK=off so that their dependencies never reach the workspace.
+in_workspace() {
+	grep -qx "[[:space:]]*\./$1" "$ROOT/go.work"
+}

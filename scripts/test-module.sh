@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib.sh"
 module=$1
 shift
 cd "$ROOT/$module"
+in_workspace "$module" || export GOWORK=off
 log_file=$(mktemp)
 trap 'rm -f "$log_file"' EXIT
 status=0

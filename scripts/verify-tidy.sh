@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 
 bad=()
 for m in "$@"; do
-	if [[ $m == tools/* ]]; then
+	if ! in_workspace "$m"; then
 		out=$(cd "$ROOT/$m" && GOWORK=off go mod tidy -diff 2>&1) || bad+=("$m")
 	else
 		out=$(cd "$ROOT/$m" && go mod tidy -diff 2>&1) || bad+=("$m")
