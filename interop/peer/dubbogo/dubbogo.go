@@ -105,8 +105,9 @@ type Server struct{ Bin string }
 // Name implements peer.Server.
 func (Server) Name() string { return "dubbo-go" }
 
-// Supports implements peer.Server.
-func (Server) Supports(string) bool { return true }
+// Supports implements peer.Server: everything but wrapper mode, which the
+// dubbo-go peer does not serve (it has no GreetingService).
+func (Server) Supports(need string) bool { return need != cases.NeedWrapper }
 
 // Start implements peer.Server.
 func (s Server) Start(ctx context.Context) (string, func(), error) {
@@ -147,6 +148,10 @@ func (c Client) Name() string {
 		return "dubbo-go-grpc"
 	}
 }
+
+// Supports tells the suite that the dubbo-go clients do not call
+// GreetingService in wrapper mode (see peer.Supports).
+func (Client) Supports(need string) bool { return need != cases.NeedWrapper }
 
 // Handles reports whether the client can make c's call at all.
 func (c Client) Handles(k cases.Case) (bool, string) {
