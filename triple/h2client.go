@@ -307,6 +307,13 @@ func (c *h2ClientConn) onRST(f *http2.RSTStreamFrame) {
 		e = Errorf(CodeUnavailable, "the server refused the stream")
 	case http2.ErrCodeCancel:
 		e = Errorf(CodeCanceled, "the server canceled the stream")
+		// A server whose copy of the deadline fired resets the stream
+		// (grpc-go does) and that reset can arrive before this side's own
+		// timer runs: once the caller's deadline has passed, that is what
+		// the reset means.
+		if d, ok := st.cs.ctx.Deadline(); ok && !d.After(time.Now()) {
+			e = Errorf(CodeDeadlineExceeded, "deadline exceeded (the server reset the stream when it expired)")
+		}
 	case http2.ErrCodeEnhanceYourCalm:
 		e = Errorf(CodeResourceExhausted, "the server reset the stream: %v", f.ErrCode)
 	case http2.ErrCodeInadequateSecurity:
