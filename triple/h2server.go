@@ -427,26 +427,11 @@ type h2ServerStream struct {
 	credit   int  // reader goroutine only: stream window to return
 	reset    atomic.Bool
 
-	headerSent bool
-	finished   bool
-	header     Metadata
-	trailer    Metadata
+	finished bool
+	respMeta
 }
 
 func (st *h2ServerStream) Context() context.Context { return st.ctx }
-
-func (st *h2ServerStream) SetHeader(md Metadata) error {
-	if st.headerSent {
-		return errors.New("triple: SetHeader after the headers were sent")
-	}
-	if st.header == nil {
-		st.header = Metadata{}
-	}
-	for k, v := range md {
-		st.header.Append(k, v...)
-	}
-	return nil
-}
 
 func (st *h2ServerStream) SendHeader(md Metadata) error {
 	if err := st.SetHeader(md); err != nil {
@@ -454,15 +439,6 @@ func (st *h2ServerStream) SendHeader(md Metadata) error {
 	}
 	st.headerSent = true
 	return st.sendErr(st.sc.write(st.writeHeaders))
-}
-
-func (st *h2ServerStream) SetTrailer(md Metadata) {
-	if st.trailer == nil {
-		st.trailer = Metadata{}
-	}
-	for k, v := range md {
-		st.trailer.Append(k, v...)
-	}
 }
 
 // writeHeaders encodes the response headers; wmu held.

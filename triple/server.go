@@ -654,32 +654,49 @@ func SetTrailer(ctx context.Context, md Metadata) error {
 
 // serverStream is one call on the server.
 type serverStream struct {
-	ctx        context.Context
-	w          http.ResponseWriter
-	req        *http.Request
-	body       *envelopeReader
-	codec      Codec
-	maxSend    int
+	ctx      context.Context
+	w        http.ResponseWriter
+	req      *http.Request
+	body     *envelopeReader
+	codec    Codec
+	maxSend  int
+	finished bool
+	respMeta
+}
+
+// respMeta is the response metadata a server stream collects until it is
+// sent; both transports' streams embed it.
+type respMeta struct {
 	headerSent bool
 	header     Metadata
 	trailer    Metadata
-	finished   bool
 }
 
-func (st *serverStream) Context() context.Context { return st.ctx }
-
-func (st *serverStream) SetHeader(md Metadata) error {
-	if st.headerSent {
+// SetHeader adds to the response headers; it fails once they were sent.
+func (m *respMeta) SetHeader(md Metadata) error {
+	if m.headerSent {
 		return errors.New("triple: SetHeader after the headers were sent")
 	}
-	if st.header == nil {
-		st.header = Metadata{}
+	if m.header == nil {
+		m.header = Metadata{}
 	}
 	for k, v := range md {
-		st.header.Append(k, v...)
+		m.header.Append(k, v...)
 	}
 	return nil
 }
+
+// SetTrailer adds to the trailers sent when the call ends.
+func (m *respMeta) SetTrailer(md Metadata) {
+	if m.trailer == nil {
+		m.trailer = Metadata{}
+	}
+	for k, v := range md {
+		m.trailer.Append(k, v...)
+	}
+}
+
+func (st *serverStream) Context() context.Context { return st.ctx }
 
 func (st *serverStream) SendHeader(md Metadata) error {
 	if err := st.SetHeader(md); err != nil {
@@ -687,15 +704,6 @@ func (st *serverStream) SendHeader(md Metadata) error {
 	}
 	st.writeHeader()
 	return http.NewResponseController(st.w).Flush()
-}
-
-func (st *serverStream) SetTrailer(md Metadata) {
-	if st.trailer == nil {
-		st.trailer = Metadata{}
-	}
-	for k, v := range md {
-		st.trailer.Append(k, v...)
-	}
 }
 
 func (st *serverStream) writeHeader() {
