@@ -184,6 +184,21 @@ func (c *h2Conn) write(fn func() error) error {
 	return err
 }
 
+// flush puts everything queued and buffered on the wire now. write leaves
+// the flush to the last writer in line, which is wrong when the caller acts
+// on the connection next (connError half-closes it right after GOAWAY).
+func (c *h2Conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	if _, err := c.writeCtrlLocked(); err != nil {
+		return err
+	}
+	return c.bw.Flush()
+}
+
 func (c *h2Conn) writeCtrlLocked() (closing bool, err error) {
 	if v := c.tableSize.Swap(0); v != 0 {
 		c.henc.SetMaxDynamicTableSizeLimit(v - 1)
@@ -587,7 +602,7 @@ func connErrCode(err error) (http2.ErrCode, bool) {
 func (c *h2Conn) connError(lastID uint32, code http2.ErrCode, err error) {
 	c.queue(ctrlFrame{kind: ctrlGoAway, id: lastID, code: code})
 	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = c.write(nil)
+	_ = c.flush()
 	// Read what the peer still sends for a moment, so that closing with
 	// unread data does not reset the connection before it reads GOAWAY.
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
