@@ -63,7 +63,7 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10000 inputs) each.
 
 .PHONY: release-check
 release-check: ## Build and test every library module on its own (GOWORK=off), as users get it.
-	@for m in $(LIB_MODULES); do \
+	@for m in $(LIB_MODULES) cli; do \
 		echo "==> release-check $$m"; \
 		(cd $$m && GOWORK=off go build ./... && GOWORK=off go test -short -count=1 ./...); \
 	done
@@ -130,7 +130,7 @@ verify: verify-tidy verify-work verify-deps verify-generate ## Run every verify-
 
 .PHONY: verify-tidy
 verify-tidy: ## Fail if a go.mod or go.sum is not tidy.
-	@scripts/verify-tidy.sh $(MODULES) $(OUT_MODULES) tools/lint tools/proto tools/grpcurl interop/dubbogo/tools
+	@scripts/verify-tidy.sh $(MODULES) $(OUT_MODULES) tools/lint tools/proto tools/grpcurl tools/controlplane/etcd tools/controlplane/kube tools/controlplane/istiod interop/dubbogo/tools
 
 .PHONY: verify-work
 verify-work: ## Fail if go.work does not match the modules in the repository.
