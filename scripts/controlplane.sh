@@ -6,7 +6,7 @@
 # plus Istio's CRDs. Versions are pinned by the modules in
 # tools/controlplane/. Output: $SHOAL_CONTROLPLANE_DIR, by default
 # ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane. A component is rebuilt only
-# when its tools module changes. A cold build takes 15-25 minutes on 2 cores.
+# when its tools module's go.mod changes. A cold build takes 15-25 minutes on 2 cores.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -14,7 +14,9 @@ out=${SHOAL_CONTROLPLANE_DIR:-$(cache_dir)/controlplane}
 mkdir -p "$out/bin"
 export GOWORK=off GOFLAGS=-buildvcs=false
 
-stamp_of() { cat "$ROOT/tools/controlplane/$1/go.mod" "$ROOT/tools/controlplane/$1/go.sum" | sha256sum | cut -c1-16; }
+# A component's stamp is its go.mod: that file alone selects what is built
+# (go.sum only verifies downloads, and gains lines when the module is tidied).
+stamp_of() { sha256sum <"$ROOT/tools/controlplane/$1/go.mod" | cut -c1-16; }
 
 # build COMPONENT BINARY PACKAGE [LDFLAGS]
 build() {
