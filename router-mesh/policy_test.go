@@ -450,3 +450,46 @@ func TestLoadBalancerChoice(t *testing.T) {
 		}
 	})
 }
+
+// TestCircuitBreakerAcrossUpdates: a snapshot update while calls are in
+// flight neither lifts the limit for them nor leaves their count behind
+// once they end.
+func TestCircuitBreakerAcrossUpdates(t *testing.T) {
+	spec := twoVersions(mesh.ClusterPolicy{ConnectionPool: &mesh.ConnectionPool{MaxRequests: 1}}, split(100, 0))
+	r := newRouter(t, spec)
+	ok := func(context.Context, *mesh.Endpoint, *call.Info) error { return nil }
+	update := func() {
+		t.Helper()
+		snap, err := mesh.NewSnapshot(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Update(snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_ = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+			close(started)
+			<-release
+			return nil
+		})
+	})
+	<-started
+	update()
+	err := r.Invoke(context.Background(), greetCall(nil), ok)
+	close(release)
+	wg.Wait()
+	if call.CodeOf(err) != call.Unavailable {
+		t.Errorf("second call while the first was in flight across an update: %v, want the circuit breaker", err)
+	}
+	for i := range 3 {
+		if err := r.Invoke(context.Background(), greetCall(nil), ok); err != nil {
+			t.Fatalf("call %d after the in-flight call ended: %v; its count outlived it", i, err)
+		}
+		update()
+	}
+}
