@@ -116,6 +116,112 @@ func isRotation(addrs []string, k int) bool {
 	return true
 }
 
+// TestRetryBudget checks connectionPool.http.maxRetries: the retries in
+// flight at once across all calls to a destination, as Envoy's retry circuit
+// breaker counts them. A retry holds its place from its back-off until its
+// attempt ends; a call that finds the budget spent returns its error.
+func TestRetryBudget(t *testing.T) {
+	retryOn, err := mesh.ParseRetryOn("unavailable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := split(100, 0)
+	rt.Policy.Retry = &mesh.RetryPolicy{Attempts: 3, On: retryOn, Backoff: mesh.Backoff{Base: time.Microsecond}}
+	policy := mesh.ClusterPolicy{ConnectionPool: &mesh.ConnectionPool{MaxRetries: 1}}
+	r := newRouter(t, twoVersions(policy, rt))
+
+	// Call A fails once and its retry hangs: the budget's one retry is in
+	// flight.
+	inRetry, release := make(chan struct{}), make(chan struct{})
+	aDone := make(chan error, 1)
+	go func() {
+		attempts := 0
+		aDone <- r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+			attempts++
+			if attempts == 1 {
+				return errUnavailable
+			}
+			close(inRetry)
+			<-release
+			return nil
+		})
+	}()
+	<-inRetry
+
+	// Call B fails the same way meanwhile and may not retry.
+	bAttempts := 0
+	err = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+		bAttempts++
+		return errUnavailable
+	})
+	if call.CodeOf(err) != call.Unavailable || bAttempts != 1 {
+		t.Errorf("with the one allowed retry in flight: err=%v after %d attempts, want the first attempt's UNAVAILABLE after 1", err, bAttempts)
+	}
+
+	close(release)
+	if err := <-aDone; err != nil {
+		t.Fatalf("call A, whose retry held the budget: %v", err)
+	}
+
+	// With A done the budget is free again: C retries, and retries
+	// one after another are not limited.
+	cAttempts := 0
+	err = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+		cAttempts++
+		if cAttempts < 3 {
+			return errUnavailable
+		}
+		return nil
+	})
+	if err != nil || cAttempts != 3 {
+		t.Errorf("after the budget freed: err=%v after %d attempts, want success on the third", err, cAttempts)
+	}
+}
+
+// TestRetryBudgetUnderConcurrency: however many calls fail at once, no more
+// than maxRetries retry attempts are ever in progress together.
+func TestRetryBudgetUnderConcurrency(t *testing.T) {
+	retryOn, _ := mesh.ParseRetryOn("unavailable")
+	rt := split(100, 0)
+	rt.Policy.Retry = &mesh.RetryPolicy{Attempts: 2, On: retryOn, Backoff: mesh.Backoff{Base: time.Microsecond}}
+	const budget = 2
+	policy := mesh.ClusterPolicy{ConnectionPool: &mesh.ConnectionPool{MaxRetries: budget}}
+	r := newRouter(t, twoVersions(policy, rt))
+
+	var mu sync.Mutex
+	inRetry, peak := 0, 0
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				attempt := 0
+				_ = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+					attempt++
+					if attempt == 1 {
+						return errUnavailable
+					}
+					mu.Lock()
+					inRetry++
+					peak = max(peak, inRetry)
+					mu.Unlock()
+					time.Sleep(50 * time.Microsecond) // keep the retry in flight a while
+					mu.Lock()
+					inRetry--
+					mu.Unlock()
+					return nil
+				})
+			}
+		})
+	}
+	wg.Wait()
+	if peak > budget {
+		t.Errorf("%d retry attempts ran at once, maxRetries allows %d", peak, budget)
+	}
+	if peak == 0 {
+		t.Error("no call retried at all")
+	}
+}
+
 // TestSubsetPolicyOverrides checks that a subset's trafficPolicy replaces
 // the service's one block by block, in the router: v1 overrides outlier
 // detection, v2 overrides the load balancer and the connection pool, and

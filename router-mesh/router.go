@@ -420,6 +420,14 @@ func (r *Router) attempts(ctx context.Context, cs *clusterState, info *call.Info
 	if retry != nil && (!info.Streaming || retry.On.Has(mesh.RetryConnectFailure)) {
 		retries = retry.Attempts
 	}
+	// A retry holds a place in the destination's retry budget from its
+	// back-off until its attempt ends, as Envoy's max_retries counts it.
+	inRetry := false
+	defer func() {
+		if inRetry {
+			cs.load.retrying.Add(-1)
+		}
+	}()
 	for attempt := uint32(0); ; attempt++ {
 		if cs.outlier != nil {
 			if now := r.cfg.now(); cs.outlier.expired(now) {
@@ -437,6 +445,10 @@ func (r *Router) attempts(ctx context.Context, cs *clusterState, info *call.Info
 		err = invoke(tryCtx, pick.Endpoint, info)
 		perTryExpired := err != nil && tryCtx.Err() != nil && ctx.Err() == nil
 		cancel()
+		if inRetry {
+			cs.load.retrying.Add(-1)
+			inRetry = false
+		}
 		if pick.Done != nil {
 			pick.Done(balancer.DoneInfo{Err: err})
 		}
@@ -455,14 +467,13 @@ func (r *Router) attempts(ctx context.Context, cs *clusterState, info *call.Info
 		if info.Streaming && !call.IsConnectFailure(err) {
 			return err // a stream that reached the provider is never replayed
 		}
-		if limit := cs.pool.MaxRetries; limit > 0 && cs.load.retrying.Load() >= int64(limit) {
+		if n := cs.load.retrying.Add(1); cs.pool.MaxRetries > 0 && n > int64(cs.pool.MaxRetries) {
+			cs.load.retrying.Add(-1)
 			return err // retry budget spent: Envoy's max_retries circuit breaker
 		}
+		inRetry = true
 		tried = append(tried, pick.Endpoint)
-		cs.load.retrying.Add(1)
-		ok := r.cfg.sleep(ctx.Done(), r.backoff(retry.Backoff, attempt))
-		cs.load.retrying.Add(-1)
-		if !ok {
+		if !r.cfg.sleep(ctx.Done(), r.backoff(retry.Backoff, attempt)) {
 			return err
 		}
 	}
