@@ -376,6 +376,12 @@ func TestOutlierErrorKinds(t *testing.T) {
 			[]error{errConnect, errInternal, errConnect},
 			false,
 		},
+		{
+			"split: any answer breaks a local-origin run",
+			mesh.OutlierDetection{SplitExternalLocalOriginErrors: true, ConsecutiveLocalOriginFailures: 2},
+			[]error{errConnect, errInvalid, errConnect},
+			false,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
