@@ -518,31 +518,12 @@ func TestLoadBalancerChoice(t *testing.T) {
 		}
 	})
 
-	t.Run("consistent hash", func(t *testing.T) {
-		r := newRouter(t, twoVersions(mesh.ClusterPolicy{LoadBalancer: &mesh.LoadBalancer{
-			Kind: mesh.LBRingHash, ConsistentHash: &mesh.ConsistentHash{Source: mesh.HashHeader, Name: "x-user"},
-		}}))
-		owners := map[string]int{}
-		for u := range 200 {
-			att := call.Attachments{"x-user": fmt.Sprintf("user-%d", u)}
-			got := tally(addresses(t, r, 5, att))
-			if len(got) != 1 {
-				t.Fatalf("user-%d went to %v, want one endpoint", u, got)
-			}
-			for a := range got {
-				owners[a]++
-			}
-		}
-		// The keys spread over the ring (1,024 entries for four endpoints,
-		// built from the addresses, so the outcome does not depend on the
-		// seed): each endpoint owns about a quarter of the keys, and at
-		// least 10 % shows none is starved.
-		for _, a := range allEndpoints {
-			if owners[a] < 20 {
-				t.Errorf("%s owns %d of 200 keys, want at least 20: %v", a, owners[a], owners)
-			}
-		}
-	})
+	// Maglev has no balancer of its own here: it hashes with the ring.
+	for _, kind := range []mesh.LBKind{mesh.LBRingHash, mesh.LBMaglev} {
+		t.Run("consistent hash "+kind.String(), func(t *testing.T) {
+			consistentHashSpreadsAndPins(t, kind)
+		})
+	}
 
 	t.Run("change on update", func(t *testing.T) {
 		r := newRouter(t, twoVersions(lb(mesh.LBRoundRobin)))
@@ -561,6 +542,34 @@ func TestLoadBalancerChoice(t *testing.T) {
 			t.Error("after an update to RANDOM the router still rotates")
 		}
 	})
+}
+
+// consistentHashSpreadsAndPins checks a consistent-hash policy on the x-user
+// header: each key sticks to one endpoint, and the keys spread over all four.
+func consistentHashSpreadsAndPins(t *testing.T, kind mesh.LBKind) {
+	r := newRouter(t, twoVersions(mesh.ClusterPolicy{LoadBalancer: &mesh.LoadBalancer{
+		Kind: kind, ConsistentHash: &mesh.ConsistentHash{Source: mesh.HashHeader, Name: "x-user"},
+	}}))
+	owners := map[string]int{}
+	for u := range 200 {
+		att := call.Attachments{"x-user": fmt.Sprintf("user-%d", u)}
+		got := tally(addresses(t, r, 5, att))
+		if len(got) != 1 {
+			t.Fatalf("user-%d went to %v, want one endpoint", u, got)
+		}
+		for a := range got {
+			owners[a]++
+		}
+	}
+	// The keys spread over the ring (1,024 entries for four endpoints,
+	// built from the addresses, so the outcome does not depend on the
+	// seed): each endpoint owns about a quarter of the keys, and at
+	// least 10 % shows none is starved.
+	for _, a := range allEndpoints {
+		if owners[a] < 20 {
+			t.Errorf("%s owns %d of 200 keys, want at least 20: %v", a, owners[a], owners)
+		}
+	}
 }
 
 // TestCircuitBreakerAcrossUpdates: a snapshot update while calls are in

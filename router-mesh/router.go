@@ -189,6 +189,12 @@ func (r *Router) buildCluster(d mesh.Destination, c *mesh.Cluster, old *clusterS
 		cs.handle = old.handle // keep the balancer's own state (in-flight counts, rotation)
 	} else {
 		b, err := r.cfg.balancers.ForKind(kind)
+		if err != nil && kind == mesh.LBMaglev {
+			// No Maglev balancer registered: consistent hashing on the same
+			// key with a ring hash (each key still sticks to one endpoint;
+			// the placement differs from Envoy's Maglev table).
+			b, err = r.cfg.balancers.ForKind(mesh.LBRingHash)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: load balancer %v: %w", d, kind, err)
 		}
