@@ -108,7 +108,9 @@ func (d *outlierDetector) report(addr string, err error, total int, now time.Tim
 		}
 		return false
 	case classOther:
-		h.consec5xx, h.consecGateway = 0, 0
+		// An answer, just not a 5xx: the external runs end, and so does a
+		// local-origin run, since the call reached the endpoint.
+		h.consec5xx, h.consecGateway, h.consecLocal = 0, 0, 0
 		return false
 	case classLocal:
 		h.consecLocal++

@@ -77,15 +77,22 @@ type target struct {
 // clusterState is the runtime of one destination: its balancer, outlier
 // detector and circuit-breaker counters.
 type clusterState struct {
-	dest     mesh.Destination
-	cluster  *mesh.Cluster
-	lbKey    string
-	handle   *balancer.Handle
-	outlier  *outlierDetector
-	pool     mesh.ConnectionPool
-	active   atomic.Int64
-	retrying atomic.Int64
-	mu       sync.Mutex // serializes picker rebuilds after ejections
+	dest    mesh.Destination
+	cluster *mesh.Cluster
+	lbKey   string
+	handle  *balancer.Handle
+	outlier *outlierDetector
+	pool    mesh.ConnectionPool
+	load    *poolLoad
+	mu      sync.Mutex // serializes picker rebuilds after ejections
+}
+
+// poolLoad counts what the circuit breakers limit. It is shared across
+// snapshot updates for the same destination, as the outlier detector is: a
+// call in flight during an update ends on the counters of the new state.
+type poolLoad struct {
+	active   atomic.Int64 // calls in flight (http2MaxRequests)
+	retrying atomic.Int64 // retries in flight (maxRetries)
 }
 
 // New returns a router with no state: calls fail with UNAVAILABLE until the
@@ -182,6 +189,12 @@ func (r *Router) buildCluster(d mesh.Destination, c *mesh.Cluster, old *clusterS
 		cs.handle = old.handle // keep the balancer's own state (in-flight counts, rotation)
 	} else {
 		b, err := r.cfg.balancers.ForKind(kind)
+		if err != nil && kind == mesh.LBMaglev {
+			// No Maglev balancer registered: consistent hashing on the same
+			// key with a ring hash (each key still sticks to one endpoint;
+			// the placement differs from Envoy's Maglev table).
+			b, err = r.cfg.balancers.ForKind(mesh.LBRingHash)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: load balancer %v: %w", d, kind, err)
 		}
@@ -200,10 +213,9 @@ func (r *Router) buildCluster(d mesh.Destination, c *mesh.Cluster, old *clusterS
 		}
 	}
 	if old != nil {
-		// In-flight calls still decrement the old counters; start the new
-		// ones from the same level so limits hold across the switch.
-		cs.active.Store(old.active.Load())
-		cs.retrying.Store(old.retrying.Load())
+		cs.load = old.load // calls in flight count against the new limits
+	} else {
+		cs.load = &poolLoad{}
 	}
 	if err := cs.refresh(r.cfg.now()); err != nil {
 		return nil, fmt.Errorf("%s: %w", d, err)
@@ -401,8 +413,8 @@ func (r *Router) mirror(st *state, m *mesh.Mirror, info *call.Info, invoke Invok
 
 // attempts runs the first try and the retries on one destination.
 func (r *Router) attempts(ctx context.Context, cs *clusterState, info *call.Info, retry *mesh.RetryPolicy, invoke Invoker) error {
-	n := cs.active.Add(1)
-	defer cs.active.Add(-1)
+	n := cs.load.active.Add(1)
+	defer cs.load.active.Add(-1)
 	if limit := cs.pool.MaxRequests; limit > 0 && n > int64(limit) {
 		return call.Errorf(call.Unavailable,
 			"routermesh: circuit breaker open for %s: %d requests in flight, the DestinationRule allows %d (connectionPool.http.http2MaxRequests)",
@@ -414,6 +426,14 @@ func (r *Router) attempts(ctx context.Context, cs *clusterState, info *call.Info
 	if retry != nil && (!info.Streaming || retry.On.Has(mesh.RetryConnectFailure)) {
 		retries = retry.Attempts
 	}
+	// A retry holds a place in the destination's retry budget from its
+	// back-off until its attempt ends, as Envoy's max_retries counts it.
+	inRetry := false
+	defer func() {
+		if inRetry {
+			cs.load.retrying.Add(-1)
+		}
+	}()
 	for attempt := uint32(0); ; attempt++ {
 		if cs.outlier != nil {
 			if now := r.cfg.now(); cs.outlier.expired(now) {
@@ -431,6 +451,10 @@ func (r *Router) attempts(ctx context.Context, cs *clusterState, info *call.Info
 		err = invoke(tryCtx, pick.Endpoint, info)
 		perTryExpired := err != nil && tryCtx.Err() != nil && ctx.Err() == nil
 		cancel()
+		if inRetry {
+			cs.load.retrying.Add(-1)
+			inRetry = false
+		}
 		if pick.Done != nil {
 			pick.Done(balancer.DoneInfo{Err: err})
 		}
@@ -449,14 +473,13 @@ func (r *Router) attempts(ctx context.Context, cs *clusterState, info *call.Info
 		if info.Streaming && !call.IsConnectFailure(err) {
 			return err // a stream that reached the provider is never replayed
 		}
-		if limit := cs.pool.MaxRetries; limit > 0 && cs.retrying.Load() >= int64(limit) {
+		if n := cs.load.retrying.Add(1); cs.pool.MaxRetries > 0 && n > int64(cs.pool.MaxRetries) {
+			cs.load.retrying.Add(-1)
 			return err // retry budget spent: Envoy's max_retries circuit breaker
 		}
+		inRetry = true
 		tried = append(tried, pick.Endpoint)
-		cs.retrying.Add(1)
-		ok := r.cfg.sleep(ctx.Done(), r.backoff(retry.Backoff, attempt))
-		cs.retrying.Add(-1)
-		if !ok {
+		if !r.cfg.sleep(ctx.Done(), r.backoff(retry.Backoff, attempt)) {
 			return err
 		}
 	}
