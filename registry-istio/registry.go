@@ -92,11 +92,18 @@ func New(cfg *bootstrap.Config, opts ...Option) (*Registry, error) {
 // Client returns the xDS client, for its Status.
 func (r *Registry) Client() *xdsclient.Client { return r.client }
 
-// Watch implements registry.Discovery: by interface name (and group), or by
-// an xds:///host:port target.
+// Watch implements registry.Discovery: by interface name (and group), by
+// an xds:///host:port target, or by the providing application (an
+// app-level reference, key.ProvidedBy: its Kubernetes Service host, see
+// xdsmesh.Discovery.Target).
 func (r *Registry) Watch(ctx context.Context, key registry.Key) (registry.Watcher, error) {
 	return r.disc.Watch(ctx, key)
 }
+
+// Target returns the host:port istiod is asked about for key: the
+// interface's ServiceEntry host, the host of an xds:/// target, or the
+// providing application's Service host (see xdsmesh.Discovery.Target).
+func (r *Registry) Target(key registry.Key) (string, error) { return r.disc.Target(key) }
 
 // Register writes the provider's registration through the Kubernetes API
 // when dynamic registration is on (WithKubernetes), announces this process
@@ -208,6 +215,8 @@ func (r *Registry) Close() error { return r.client.Close() }
 // environment (bootstrap.Load); Config.Address, when set, replaces istiod's
 // address. Params:
 //   - "domain" and "port" set the interface-to-host convention;
+//   - "appPort" is the Service port of app-level references (providedBy)
+//     that name none (default: port, else 50051);
 //   - "autoRegisterGroup" names a WorkloadGroup for WorkloadEntry
 //     auto-registration;
 //   - "publish" turns dynamic registration through the Kubernetes API on
@@ -237,12 +246,16 @@ func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry,
 		switch k {
 		case "domain":
 			s.Domain = v
-		case "port":
+		case "port", "appPort":
 			p, err := strconv.ParseUint(v, 10, 16)
 			if err != nil || p == 0 {
-				return nil, fmt.Errorf("registry-istio: registry %q: params.port %q is not 1-65535", cfg.Name, v)
+				return nil, fmt.Errorf("registry-istio: registry %q: params.%s %q is not 1-65535", cfg.Name, k, v)
 			}
-			s.Port = uint32(p)
+			if k == "port" {
+				s.Port = uint32(p)
+			} else {
+				s.AppPort = uint32(p)
+			}
 		case "autoRegisterGroup":
 			bc.Node.Metadata["AUTO_REGISTER_GROUP"] = v
 		case "publish":
@@ -255,7 +268,7 @@ func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry,
 		case "app":
 			app = v
 		default:
-			return nil, fmt.Errorf("registry-istio: registry %q: unknown param %q; use domain, port, autoRegisterGroup, publish, kubeconfig or app", cfg.Name, k)
+			return nil, fmt.Errorf("registry-istio: registry %q: unknown param %q; use domain, port, appPort, autoRegisterGroup, publish, kubeconfig or app", cfg.Name, k)
 		}
 	}
 	opts := []Option{WithScheme(s), WithLogger(cfg.Logger)}

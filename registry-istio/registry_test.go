@@ -114,7 +114,17 @@ func TestBuilder(t *testing.T) {
 		t.Fatalf("services %+v", s.Services())
 	}
 
-	for params, want := range map[string]string{"port=x": "params.port \"x\"", "color=red": "unknown param \"color\""} {
+	// appPort is the port of app-level references.
+	appReg, err := b.Build(context.Background(), registry.Config{Name: "mesh", Address: srv.Address(), Params: map[string]string{"appPort": "9001"}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer appReg.Close()
+	if got, err := appReg.(*registryistio.Registry).Target(registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter"}); err != nil || got != "greeter.default.svc.cluster.local:9001" {
+		t.Fatalf("app-level target with appPort 9001 = %q, %v", got, err)
+	}
+
+	for params, want := range map[string]string{"port=x": "params.port \"x\"", "appPort=0": "params.appPort \"0\"", "color=red": "unknown param \"color\""} {
 		k, v, _ := strings.Cut(params, "=")
 		if _, err := b.Build(context.Background(), registry.Config{Name: "mesh", Params: map[string]string{k: v}}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("params %s: err = %v", params, err)

@@ -2,6 +2,7 @@
 // interface-level discovery against a real control plane (localmesh): two
 // istiod replicas, providers of greet.GreetService in containers published
 // as Pods behind the interface's ServiceEntry, Shoal consumers that name only
-// the interface, an istiod outage under load, and grpc-go's own xDS client
+// the interface (or only the providing application, providedBy, through its
+// Kubernetes Service), an istiod outage under load, and grpc-go's own xDS client
 // calling a Shoal provider through istiod.
 package registrye2e

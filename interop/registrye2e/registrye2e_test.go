@@ -121,6 +121,59 @@ func TestDiscovery(t *testing.T) {
 		}
 	})
 
+	t.Run("ByProvidingApplication", func(t *testing.T) {
+		// The application's Kubernetes Service, as any Kubernetes app has
+		// one: port 50051 (registry-istio's default app port) to the
+		// providers' 20000. The consumer names only the application.
+		if err := m.Apply(ctx, fmt.Sprintf(`
+apiVersion: v1
+kind: Service
+metadata: {name: %s, namespace: %s}
+spec:
+  selector: {app: %[1]s}
+  ports: [{name: grpc-tri, port: 50051, targetPort: %[3]d, protocol: TCP}]
+`, app, ns, port)); err != nil {
+			t.Fatal(err)
+		}
+		byApp := registry.Key{Interface: greettriple.GreetServiceName, ProvidedBy: app}
+		start := time.Now()
+		c := newConsumerFor(ctx, t, m.IstiodAddr(1), "consumer-by-app", byApp)
+		first := time.Since(start)
+		const want = app + "." + ns + ".svc.cluster.local:50051"
+		if got, err := c.reg.Target(byApp); err != nil || got != want {
+			t.Fatalf("app-level target = %q, %v; want %s", got, err, want)
+		}
+		served := map[string]bool{}
+		for range 20 {
+			resp, err := c.client.Greet(ctx, &greet.GreetRequest{Name: "by-app"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			served[resp.GetServedBy()] = true
+		}
+		if len(served) != 2 {
+			t.Errorf("calls by application served by %v, want both providers", served)
+		}
+		// What istiod was asked about: the application's host, never the
+		// interface's ServiceEntry host.
+		seHost, err := mapping.Scheme{}.Host(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listeners []string
+		for _, ts := range c.reg.Client().Status().Types {
+			if ts.Type.String() == "LDS" {
+				for _, r := range ts.Resources {
+					listeners = append(listeners, r.Name)
+				}
+			}
+		}
+		if !slices.Contains(listeners, want) || slices.ContainsFunc(listeners, func(l string) bool { return strings.HasPrefix(l, seHost) }) {
+			t.Errorf("LDS watched %v, want %s and not the interface host %s", listeners, want, seHost)
+		}
+		t.Logf("providedBy %s -> %s: first call after %v, 20 calls served by %v", app, want, first.Round(time.Millisecond), served)
+	})
+
 	t.Run("IstiodDownTenSecondsUnderLoad", func(t *testing.T) {
 		c := newConsumer(ctx, t, m.IstiodAddr(0), "consumer-outage")
 		if _, err := c.client.Greet(ctx, &greet.GreetRequest{Name: "warm"}); err != nil {

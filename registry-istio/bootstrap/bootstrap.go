@@ -64,6 +64,31 @@ type Node struct {
 	Metadata map[string]any
 }
 
+// Namespace is the workload's namespace: the NAMESPACE metadata, else the
+// namespace in the node ID (sidecar~ip~pod.namespace~...), else "".
+func (n Node) Namespace() string {
+	if ns, ok := n.Metadata["NAMESPACE"].(string); ok && ns != "" {
+		return ns
+	}
+	if parts := strings.Split(n.ID, "~"); len(parts) == 4 {
+		if _, ns, ok := strings.Cut(parts[2], "."); ok {
+			return ns
+		}
+	}
+	return ""
+}
+
+// ClusterDomain is the cluster's DNS domain, read from the node ID's last
+// part (<namespace>.svc.<domain>); "cluster.local" when the ID has none.
+func (n Node) ClusterDomain() string {
+	if parts := strings.Split(n.ID, "~"); len(parts) == 4 {
+		if _, domain, ok := strings.Cut(parts[3], ".svc."); ok && domain != "" {
+			return domain
+		}
+	}
+	return "cluster.local"
+}
+
 // Locality is where this process runs.
 type Locality struct {
 	Region, Zone, SubZone string

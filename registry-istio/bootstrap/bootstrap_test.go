@@ -237,3 +237,26 @@ func TestNodeProto(t *testing.T) {
 		t.Fatalf("validate = %v", err)
 	}
 }
+
+// The consumer's namespace and cluster domain, which app-level references
+// resolve in, come from the node.
+func TestNodeNamespaceAndClusterDomain(t *testing.T) {
+	tests := []struct {
+		name       string
+		node       bootstrap.Node
+		ns, domain string
+	}{
+		{"identity", bootstrap.Identity{PodName: "p", Namespace: "shop", Domain: "corp.local"}.Node(), "shop", "corp.local"},
+		{"default domain", bootstrap.Identity{PodName: "p", Namespace: "shop"}.Node(), "shop", "cluster.local"},
+		// A gRPC bootstrap file may carry only the ID.
+		{"ID only", bootstrap.Node{ID: "sidecar~10.0.0.1~p.billing~billing.svc.example.org"}, "billing", "example.org"},
+		{"nothing", bootstrap.Node{ID: "client-1"}, "", "cluster.local"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if ns, domain := tt.node.Namespace(), tt.node.ClusterDomain(); ns != tt.ns || domain != tt.domain {
+				t.Fatalf("Namespace, ClusterDomain = %q, %q; want %q, %q", ns, domain, tt.ns, tt.domain)
+			}
+		})
+	}
+}

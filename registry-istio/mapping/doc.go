@@ -11,6 +11,12 @@
 // is not part of the host: it is an endpoint label (version: v2), selected by
 // DestinationRule subsets.
 //
+// App-level references name the providing application instead (a key's
+// ProvidedBy, Dubbo's providedBy) and resolve to its Kubernetes Service:
+//
+//	providedBy greeter                -> greeter.<consumer's namespace>.svc.cluster.local:50051
+//	providedBy greeter.shop:20000     -> greeter.shop.svc.cluster.local:20000
+//
 // ServiceEntry and Manifest render the ServiceEntry for an application, for
 // the CLI's chart (GitOps) and for registration at start.
 package mapping

@@ -33,6 +33,12 @@ type Scheme struct {
 	// Port is the ServiceEntry port consumers ask for (default 50051); the
 	// provider's real port is the target port.
 	Port uint32
+	// ClusterDomain ends the hosts of app-level references (default
+	// cluster.local): <app>.<namespace>.svc.<ClusterDomain>.
+	ClusterDomain string
+	// AppPort is the Service port of app-level references that name none
+	// (default: Port, so 50051 unless Port is set).
+	AppPort uint32
 }
 
 func (s Scheme) domain() string {

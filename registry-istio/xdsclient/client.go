@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -210,6 +211,13 @@ func (c *Client) start() {
 	c.started = true
 	c.conn.state, c.conn.since = Connecting, time.Now()
 	go c.run(c.runCtx)
+}
+
+// Node returns the node this client introduces itself as (a copy).
+func (c *Client) Node() bootstrap.Node {
+	n := c.cfg.Node
+	n.Metadata = maps.Clone(n.Metadata)
+	return n
 }
 
 // Connect opens the ADS stream now instead of at the first watch, and makes

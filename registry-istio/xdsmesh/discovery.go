@@ -21,11 +21,13 @@ const TargetScheme = "xds:///"
 
 // Discovery serves sdk watchers from an xDS client. It implements
 // registry.Discovery for interface names (mapped to hosts by a
-// mapping.Scheme) and host-level targets.
+// mapping.Scheme), host-level targets and app-level references (a key's
+// ProvidedBy, resolved to the application's Service host).
 type Discovery struct {
-	client *xdsclient.Client
-	logger *slog.Logger
-	scheme mapping.Scheme
+	client    *xdsclient.Client
+	logger    *slog.Logger
+	scheme    mapping.Scheme
+	namespace string
 }
 
 // Option configures a Discovery.
@@ -46,11 +48,27 @@ func WithScheme(s mapping.Scheme) Option {
 	return func(d *Discovery) { d.scheme = s }
 }
 
-// NewDiscovery returns a Discovery over client.
+// WithNamespace sets the namespace app-level references without one
+// resolve in (default: the client's node namespace, as for a Kubernetes
+// Service name used without a namespace).
+func WithNamespace(ns string) Option {
+	return func(d *Discovery) { d.namespace = ns }
+}
+
+// NewDiscovery returns a Discovery over client. App-level references
+// resolve in the namespace and cluster domain of the client's node unless
+// WithNamespace or the scheme's ClusterDomain say otherwise.
 func NewDiscovery(client *xdsclient.Client, opts ...Option) *Discovery {
 	d := &Discovery{client: client, logger: slog.Default()}
 	for _, o := range opts {
 		o(d)
+	}
+	node := client.Node()
+	if d.namespace == "" {
+		d.namespace = node.Namespace()
+	}
+	if d.scheme.ClusterDomain == "" {
+		d.scheme.ClusterDomain = node.ClusterDomain()
 	}
 	d.logger = d.logger.With("component", "registry-istio/xdsmesh")
 	return d
@@ -58,9 +76,23 @@ func NewDiscovery(client *xdsclient.Client, opts ...Option) *Discovery {
 
 var _ registry.Discovery = (*Discovery)(nil)
 
-// Target returns the host:port a key resolves to.
+// Target returns the host:port a key resolves to: a host-level target as
+// written; an app-level reference (key.ProvidedBy) as the application's
+// Service host (mapping.Scheme.AppTarget), whatever the interface maps to,
+// since naming the application is the more explicit of the two; else the
+// interface's ServiceEntry host.
 func (d *Discovery) Target(key registry.Key) (string, error) {
-	if strings.HasPrefix(key.Interface, TargetScheme) || strings.Contains(key.Interface, ":") {
+	isTarget := strings.HasPrefix(key.Interface, TargetScheme) || strings.Contains(key.Interface, ":")
+	if key.ProvidedBy != "" {
+		if err := key.Validate(); err != nil {
+			return "", err
+		}
+		if isTarget {
+			return "", fmt.Errorf("registry-istio: %s is a host-level target and providedBy %q names an application: both say where to go; keep the interface name with providedBy, or the target alone", key.Interface, key.ProvidedBy)
+		}
+		return d.scheme.AppTarget(key.ProvidedBy, d.namespace)
+	}
+	if isTarget {
 		return ParseTarget(key.Interface)
 	}
 	return d.scheme.Target(key)
@@ -81,14 +113,21 @@ func ParseTarget(s string) (string, error) {
 }
 
 // Watch watches key. A key.Interface of the form xds:///host:port (or
-// host:port) is a host-level target, used as is. Any other is an interface
-// name, mapped with its group to the host of the ServiceEntry that carries
-// it (see package mapping). The version is not part of the host; it selects
+// host:port) is a host-level target, used as is. A key with ProvidedBy is
+// an app-level reference: it watches the application's Service host (see
+// Target) and names that host's clusters after the interface, so the
+// interface's calls route over it; the call path (/Interface/Method) then
+// selects the service on the provider. Any other key is an interface name,
+// mapped with its group to the host of the ServiceEntry that carries it
+// (see package mapping). The version is not part of the host; it selects
 // endpoints by their version label in the caller's routing.
 func (d *Discovery) Watch(_ context.Context, key registry.Key) (registry.Watcher, error) {
 	target, err := d.Target(key)
 	if err != nil {
 		return nil, err
+	}
+	if key.ProvidedBy != "" {
+		d.logger.Debug("app-level reference", "interface", key.Interface, "providedBy", key.ProvidedBy, "target", target)
 	}
 	tw := &targetWatch{
 		client:   d.client,
@@ -97,6 +136,10 @@ func (d *Discovery) Watch(_ context.Context, key registry.Key) (registry.Watcher
 		service:  key.Interface,
 		clusters: map[string]*clusterWatch{},
 		eds:      map[string]*edsWatch{},
+		missing:  "no service of that host and port; check the ServiceEntry or Service that should declare it",
+	}
+	if key.ProvidedBy != "" {
+		tw.missing = fmt.Sprintf("no application %q: create its Kubernetes Service (or a ServiceEntry with host %s), or fix providedBy", key.ProvidedBy, target)
 	}
 	w := &watcher{Watcher: tw.feed.Watch(key), tw: tw}
 	tw.mu.Lock()
@@ -151,6 +194,8 @@ type targetWatch struct {
 	eds            map[string]*edsWatch
 	gen            int
 	lastErr        error
+	// missing says what to fix when istiod has no such listener.
+	missing string
 }
 
 func (t *targetWatch) close() {
@@ -206,6 +251,7 @@ func (t *targetWatch) onListenerNotFound() {
 	t.dropRoutes()
 	// No such service: an empty snapshot, so calls fail with UNAVAILABLE
 	// rather than wait.
+	t.logger.Warn("istiod does not know the target; calls fail with UNAVAILABLE", "problem", t.missing)
 	t.publish(mesh.Spec{})
 }
 

@@ -1,12 +1,14 @@
 package xdsmesh_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -286,4 +288,121 @@ func TestDiscoveryKeepsSnapshotWhileIstiodIsDown(t *testing.T) {
 	if !slices.Equal(got, []string{"10.1.0.1:20000", "10.1.0.3:20000"}) {
 		t.Fatalf("after istiod returned: %v", got)
 	}
+}
+
+// An app-level reference (ProvidedBy) resolves to the application's
+// Kubernetes Service host in the consumer's namespace, on the registry's
+// port, and its endpoints come through the usual chain under the
+// interface's name. It wins over the interface's own ServiceEntry host.
+func TestDiscoveryByApplication(t *testing.T) {
+	const (
+		appHost = "greeter.default.svc.cluster.local"
+		seHost  = "greet.greetservice.default.shoal.local"
+	)
+	srv := xdstest.NewServer(t)
+	srv.Set(xdstest.Service(appHost, 50051, xdstest.Endpoint{IP: "10.4.0.1", Port: 20000}).Merge(
+		xdstest.Service(seHost, 50051, xdstest.Endpoint{IP: "10.5.0.1", Port: 20000}),
+		xdstest.Service("greeter.shop.svc.cluster.local", 20000, xdstest.Endpoint{IP: "10.6.0.1", Port: 20000}),
+	))
+	d, _ := newDiscovery(t, srv)
+	key := registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter"}
+	if got, err := d.Target(key); err != nil || got != appHost+":50051" {
+		t.Fatalf("Target = %q, %v", got, err)
+	}
+	for _, tt := range []struct {
+		key  registry.Key
+		want string
+	}{
+		{key, "10.4.0.1:20000"},
+		// Qualified with a namespace and a port.
+		{registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter.shop:20000"}, "10.6.0.1:20000"},
+	} {
+		w, err := d.Watch(context.Background(), tt.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := next(t, w)
+		c, ok := s.Cluster(mesh.Destination{Service: "greet.GreetService"})
+		if !ok || len(c.Ready()) != 1 || c.Ready()[0].Address != tt.want {
+			t.Fatalf("%s: cluster %+v %v, want the application's endpoint %s", tt.key, c, ok, tt.want)
+		}
+		if r := s.Match("/greet.GreetService/Greet", nil, nil); r == nil || len(r.Destinations) != 1 || r.Destinations[0].Service != "greet.GreetService" {
+			t.Fatalf("%s: the interface's calls route to %+v", tt.key, r)
+		}
+		_ = w.Close()
+	}
+}
+
+// An application istiod does not know yields the empty snapshot an unknown
+// host gets (calls fail fast with UNAVAILABLE); a malformed reference, or
+// one next to a host-level target, is refused with the reason.
+func TestDiscoveryByApplicationUnknownAndBad(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	srv.Set(xdstest.Service("greeter.default.svc.cluster.local", 50051, xdstest.Endpoint{IP: "10.4.0.1", Port: 20000}))
+	_, c := newDiscovery(t, srv)
+	var logs syncBuffer
+	d := xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	w, err := d.Watch(context.Background(), registry.Key{Interface: "greet.GreetService", ProvidedBy: "nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if s := next(t, w); len(s.Services()) != 0 || s.Match("/greet.GreetService/Greet", nil, nil) != nil {
+		t.Fatalf("snapshot for an unknown application: %+v", s.Services())
+	}
+	if want := `no application \"nobody\": create its Kubernetes Service (or a ServiceEntry with host nobody.default.svc.cluster.local:50051)`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log %q does not say %q", logs.String(), want)
+	}
+	for _, tt := range []struct {
+		key  registry.Key
+		want string
+	}{
+		{registry.Key{Interface: "greet.GreetService", ProvidedBy: "Greeter"}, `providedBy "Greeter": application "Greeter" does not start with a lower-case letter`},
+		{registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter,billing"}, "names several applications"},
+		{registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter:x"}, `port "x" is not 1-65535`},
+		{registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter app"}, "has spaces"},
+		{registry.Key{Interface: "xds:///greeter.default.svc.cluster.local:50051", ProvidedBy: "greeter"}, "both say where to go"},
+		{registry.Key{Interface: "greeter.default.svc.cluster.local:50051", ProvidedBy: "greeter"}, "is a host-level target and providedBy"},
+	} {
+		if _, err := d.Watch(context.Background(), tt.key); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Watch(%+v) = %v, want %q", tt.key, err, tt.want)
+		}
+	}
+}
+
+// The namespace and cluster domain come from the node, and WithNamespace
+// overrides the namespace.
+func TestDiscoveryByApplicationNamespace(t *testing.T) {
+	srv := xdstest.NewServer(t)
+	cfg := &bootstrap.Config{ServerURI: srv.Address(), Node: bootstrap.Identity{PodName: "c", Namespace: "shop", Domain: "corp.local", IPs: []string{"10.0.0.9"}}.Node()}
+	c, err := xdsclient.New(cfg, xdsclient.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	key := registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter"}
+	if got, err := xdsmesh.NewDiscovery(c).Target(key); err != nil || got != "greeter.shop.svc.corp.local:50051" {
+		t.Errorf("Target = %q, %v; want the node's namespace and domain", got, err)
+	}
+	if got, err := xdsmesh.NewDiscovery(c, xdsmesh.WithNamespace("billing")).Target(key); err != nil || got != "greeter.billing.svc.corp.local:50051" {
+		t.Errorf("Target WithNamespace = %q, %v", got, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -348,7 +348,7 @@ func (a *App) newReference(r config.Reference) (*consumer.Reference, error) {
 		rt, _ := a.opts.routers.Get(r.Router)
 		opts = append(opts, consumer.WithRouter(rt))
 	}
-	return consumer.New(registry.Key{Interface: r.Interface, Group: r.Group, Version: r.Version}, d, a.opts.transport, opts...)
+	return consumer.New(registry.Key{Interface: r.Interface, Group: r.Group, Version: r.Version, ProvidedBy: r.ProvidedBy}, d, a.opts.transport, opts...)
 }
 
 func (a *App) closeReferences(context.Context) error {

@@ -46,7 +46,9 @@ application: {name: greeter}
 registries: [{name: local, kind: file, address: `+reg+`}]
 protocols: [{name: tri, port: 50061, host: 127.0.0.1}]
 services: [{interface: greet.GreetService, version: 1.0.0}]
-references: [{name: greeter, interface: greet.GreetService, version: 1.0.0, timeout: 2s}]
+references:
+  - {name: greeter, interface: greet.GreetService, version: 1.0.0, timeout: 2s}
+  - {name: byApp, interface: greet.GreetService, version: 1.0.0, providedBy: greeter}
 filters: {client: [log, stamp], server: [log]}
 `)))
 	if err != nil {
@@ -81,7 +83,19 @@ filters: {client: [log, stamp], server: [log]}
 	if err := ref.Invoke(ctx, "Greet", "alice", &out); err != nil || out != "hello alice from stamped" {
 		t.Fatalf("call: %q, %v", out, err)
 	}
-	if _, err := a.Reference("nope"); err == nil || !strings.Contains(err.Error(), "configured: greeter") {
+	// An app-level reference carries providedBy in its key; the file
+	// registry ignores it and finds the interface's providers as usual.
+	byApp, err := a.Reference("byApp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := byApp.Key(); got.ProvidedBy != "greeter" || got.Interface != "greet.GreetService" {
+		t.Errorf("byApp key = %+v", got)
+	}
+	if err := byApp.Invoke(ctx, "Greet", "carol", &out); err != nil || out != "hello carol from stamped" {
+		t.Fatalf("call by app-level reference: %q, %v", out, err)
+	}
+	if _, err := a.Reference("nope"); err == nil || !strings.Contains(err.Error(), "configured: greeter, byApp") {
 		t.Errorf("unknown reference: %v", err)
 	}
 	if err := a.Stop(ctx); err != nil {

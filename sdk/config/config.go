@@ -93,6 +93,12 @@ type Reference struct {
 	Interface string `yaml:"interface"`
 	Group     string `yaml:"group"`
 	Version   string `yaml:"version"`
+	// ProvidedBy names the application that provides the interface, as
+	// Dubbo's providedBy does: an app-level reference. The registry decides
+	// what it means (registry-istio calls the application's host; the file
+	// and direct registries ignore it). It cannot be combined with URL or
+	// with an interface that is a target URI (xds:///host:port).
+	ProvidedBy string `yaml:"providedBy"`
 	// Registry names the registry to discover providers in. Default: the
 	// first registry. Ignored when URL is set.
 	Registry string `yaml:"registry"`

@@ -61,6 +61,7 @@ services:
 references:
   - {name: a, interface: greet.GreetService, version: 1.0.0, registry: fixed, timeout: 500ms, retries: 0, cluster: failfast}
   - {interface: other.Service, url: "tri://127.0.0.1:2,tri://127.0.0.1:3", balancer: ring_hash, hashKey: x-user}
+  - {name: byApp, interface: greet.GreetService, providedBy: greeter.shop}
 filters:
   client: [auth, metrics]
   server: [metrics]
@@ -81,6 +82,9 @@ func TestFullFile(t *testing.T) {
 	o, ok := c.Reference("other.Service")
 	if !ok || o.Registry != "" || o.HashKey != "x-user" {
 		t.Errorf("reference other = %+v", o)
+	}
+	if b, ok := c.Reference("byApp"); !ok || b.ProvidedBy != "greeter.shop" || b.Registry != "local" {
+		t.Errorf("reference byApp = %+v", b)
 	}
 	if strings.Join(c.Filters.Client, ",") != "auth,metrics" || c.Services[0].Weight != 1 {
 		t.Errorf("filters/services = %+v %+v", c.Filters, c.Services)
@@ -193,6 +197,10 @@ func TestBadFiles(t *testing.T) {
 		{"ring hash key", "references:\n  - {interface: a, balancer: ring_hash}\n", "references[0].hashKey: empty; ring_hash needs"},
 		{"retries", "references:\n  - {interface: a, retries: 1000}\n", "references[0].retries: 1000 is too many"},
 		{"reference twice", "references:\n  - {interface: a}\n  - {interface: a}\n", `references[1].name: "a" is used twice`},
+		{"providedBy spaces", "references:\n  - {interface: a, providedBy: 'greeter app'}\n", `references[0].providedBy: "greeter app" has spaces; name the application that provides a`},
+		{"providedBy blank", "references:\n  - {interface: a, providedBy: ' '}\n", `references[0].providedBy: " " has spaces`},
+		{"providedBy with url", "references:\n  - {interface: a, url: 'tri://h:1', providedBy: greeter}\n", `references[0].providedBy: "greeter" is set with url: url calls those providers directly`},
+		{"providedBy with target", "references:\n  - {interface: 'xds:///greeter.default.svc.cluster.local:20000', providedBy: greeter}\n", `references[0].providedBy: "greeter" is set with interface "xds:///greeter.default.svc.cluster.local:20000", a target`},
 		{"filter twice", "filters: {client: [a, a]}\n", `filters.client[1]: "a" is listed twice`},
 	}
 	for _, tt := range tests {

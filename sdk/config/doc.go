@@ -53,6 +53,7 @@
 //	    retries: 2
 //	    timeout: 3s
 //	    waitForReady: false          # true: wait for a provider instead of failing
+//	    providedBy: greeter          # optional: the providing application (app-level reference)
 //	filters:
 //	  client: [auth, metrics]        # run in this order
 //	  server: [metrics]

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 type problems struct {
@@ -115,6 +116,16 @@ func (c *Config) validate(file string) error {
 			p.add(path+".name", "%q is used twice; give each reference its own name", r.Name)
 		}
 		names[r.Name] = true
+		if r.ProvidedBy != "" {
+			switch {
+			case strings.TrimSpace(r.ProvidedBy) == "" || strings.ContainsFunc(r.ProvidedBy, unicode.IsSpace):
+				p.add(path+".providedBy", "%q has spaces; name the application that provides %s, such as greeter", r.ProvidedBy, r.Interface)
+			case r.URL != "":
+				p.add(path+".providedBy", "%q is set with url: url calls those providers directly and skips discovery; remove one of them", r.ProvidedBy)
+			case strings.Contains(r.Interface, "://"):
+				p.add(path+".providedBy", "%q is set with interface %q, a target that already says where to go; write the interface name with providedBy, or the target alone", r.ProvidedBy, r.Interface)
+			}
+		}
 		if r.URL != "" {
 			for u := range strings.SplitSeq(r.URL, ",") {
 				if err := checkURL(strings.TrimSpace(u)); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"unicode"
 
 	"github.com/shoalmesh/shoal/sdk/internal/plugin"
 	"github.com/shoalmesh/shoal/sdk/mesh"
@@ -21,6 +22,15 @@ type Key struct {
 	// may list several groups separated by commas (Dubbo's rules).
 	Group   string
 	Version string
+	// ProvidedBy, when set, names the application that provides the
+	// interface (Dubbo's providedBy): an app-level reference. It is a hint
+	// for registries that find providers by application; what a name may
+	// look like, and whether it is used at all, is the registry's to say
+	// (registry-istio resolves it to the application's host and routes the
+	// interface's calls there; the file and direct registries ignore it).
+	// It is not part of a provider's identity: Accepts ignores it, and an
+	// Instance cannot set it.
+	ProvidedBy string
 }
 
 // Any is the wildcard for Key.Group and Key.Version.
@@ -36,20 +46,35 @@ func (k Key) String() string {
 	if k.Version != "" {
 		s += ":" + k.Version
 	}
+	if k.ProvidedBy != "" {
+		s += " (provided by " + k.ProvidedBy + ")"
+	}
 	return s
 }
 
-// Validate reports a missing interface name.
+// Validate reports a missing interface name and a malformed ProvidedBy:
+// blank, with spaces, or next to an interface that is already a target
+// URI (such as xds:///host:port), which says where to go by itself.
 func (k Key) Validate() error {
 	if strings.TrimSpace(k.Interface) == "" {
 		return errors.New("registry: empty interface name; set it to the service's interface, such as greet.GreetService")
+	}
+	if k.ProvidedBy == "" {
+		return nil
+	}
+	if strings.TrimSpace(k.ProvidedBy) == "" || strings.ContainsFunc(k.ProvidedBy, unicode.IsSpace) {
+		return fmt.Errorf("registry: %s: providedBy %q has spaces; name the providing application, such as greeter", k.Interface, k.ProvidedBy)
+	}
+	if strings.Contains(k.Interface, "://") {
+		return fmt.Errorf("registry: %s is a target and providedBy %q names an application: both say where to go; keep the interface name with providedBy, or the target alone", k.Interface, k.ProvidedBy)
 	}
 	return nil
 }
 
 // Accepts reports whether a provider registered under p serves consumers
 // asking for k: the interfaces are equal, the group is "*", equal, or in
-// k's comma-separated list, and the version is "*" or equal.
+// k's comma-separated list, and the version is "*" or equal. ProvidedBy
+// plays no part: it tells a registry where to look, not what to accept.
 func (k Key) Accepts(p Key) bool {
 	if k.Interface != p.Interface {
 		return false
@@ -94,6 +119,9 @@ func (i *Instance) Validate() error {
 	}
 	if i.Group == Any || i.Version == Any {
 		errs = append(errs, fmt.Errorf("registry: instance %s: a provider cannot register with group or version %q; give its real group and version", i.Key, Any))
+	}
+	if i.ProvidedBy != "" {
+		errs = append(errs, fmt.Errorf("registry: instance %s: ProvidedBy is for consumers' references; a provider's application is its registry's business (leave it empty)", i.Key))
 	}
 	if err := mesh.ValidateAddress(i.Address); err != nil {
 		errs = append(errs, fmt.Errorf("registry: instance %s: address %w; register the address consumers can reach", i.Key, err))

@@ -37,6 +37,33 @@ func TestKeyAccepts(t *testing.T) {
 	if got := p.String(); got != "blue/greet.GreetService:1.0.0" {
 		t.Errorf("String = %q", got)
 	}
+	byApp := registry.Key{Interface: "greet.GreetService", Group: "blue", Version: "1.0.0", ProvidedBy: "greeter"}
+	if !byApp.Accepts(p) {
+		t.Errorf("%s does not accept %s: ProvidedBy must not narrow the providers", byApp, p)
+	}
+	if got := byApp.String(); got != "blue/greet.GreetService:1.0.0 (provided by greeter)" {
+		t.Errorf("String = %q", got)
+	}
+}
+
+func TestKeyValidateProvidedBy(t *testing.T) {
+	tests := []struct {
+		key  registry.Key
+		want string // "" for valid
+	}{
+		{registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter"}, ""},
+		{registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter.shop:20000"}, ""}, // the registry says what it accepts
+		{registry.Key{Interface: "greet.GreetService", ProvidedBy: "   "}, `providedBy "   " has spaces`},
+		{registry.Key{Interface: "greet.GreetService", ProvidedBy: "greeter app"}, `providedBy "greeter app" has spaces`},
+		{registry.Key{Interface: "xds:///greeter.default.svc.cluster.local:20000", ProvidedBy: "greeter"}, "both say where to go"},
+		{registry.Key{ProvidedBy: "greeter"}, "empty interface name"},
+	}
+	for _, tt := range tests {
+		err := tt.key.Validate()
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%+v: Validate = %v, want %q", tt.key, err, tt.want)
+		}
+	}
 }
 
 func TestInstanceValidate(t *testing.T) {
@@ -45,6 +72,10 @@ func TestInstanceValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want %q", err, want)
 		}
+	}
+	byApp := registry.Instance{Key: registry.Key{Interface: "s", ProvidedBy: "greeter"}, Address: "127.0.0.1:1"}
+	if err := byApp.Validate(); err == nil || !strings.Contains(err.Error(), "ProvidedBy is for consumers' references") {
+		t.Errorf("Validate of an instance with ProvidedBy = %v", err)
 	}
 	ok := registry.Instance{Key: registry.Key{Interface: "s"}, Address: "127.0.0.1:1", Weight: 2}
 	if err := ok.Validate(); err != nil {
