@@ -198,6 +198,7 @@ func (s *Server) serveTriple(w http.ResponseWriter, r *http.Request, codec Codec
 	}
 	h.Set(hdrContentType, ct)
 	h.Set(hdrAcceptEnc, encodingGzip)
+	setWrapperHeader(h, reply) // wrapper mode: tri-exception-code
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	rm.writeTripleMeta(h, nil)
 	w.WriteHeader(http.StatusOK)
@@ -418,6 +419,8 @@ func (cs *clientStream) onTripleHeaders(fields []hpack.HeaderField, end bool) {
 			cs.contentType = f.Value
 		case f.Name == "content-encoding":
 			cs.encoding = f.Value
+		case f.Name == "tri-exception-code":
+			cs.exception = f.Value
 		case strings.HasPrefix(f.Name, tripleTrailerPfx):
 			cs.trlMeta = append(cs.trlMeta, hpack.HeaderField{Name: f.Name[len(tripleTrailerPfx):], Value: f.Value})
 		case f.Name == "tri-header-convert" || !protocolHeader(f.Name):
@@ -485,5 +488,6 @@ func (cs *clientStream) awaitTriple(reply any, cfg *callConfig) error {
 	if err := codec.Unmarshal(body, reply); err != nil {
 		return Errorf(CodeInternal, "unmarshal %T: %v", reply, err)
 	}
+	cs.readException(reply)
 	return nil
 }
