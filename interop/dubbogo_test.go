@@ -11,11 +11,14 @@ import (
 	"github.com/shoalmesh/shoal/interop/peer/dubbogo"
 	"github.com/shoalmesh/shoal/interop/peer/grpcgo"
 	"github.com/shoalmesh/shoal/interop/peer/shoal"
+	"github.com/shoalmesh/shoal/triple"
 )
 
 // TestMatrixDubboGo runs the cases between dubbo-go v3.3.2 (its server, its
 // gRPC-flavour and triple-flavour clients), the legacy dubbogo/triple client
-// and Shoal, both ways. The peers are the dubbogo-peer process built from the
+// and Shoal (its gRPC client and its triple-flavour client), both ways. The
+// triple flavour is unary only on both sides, so its stream cases are
+// skipped with the reason. The peers are the dubbogo-peer process built from the
 // interop/dubbogo module outside the workspace (cached in .cache/bin/dubbogo).
 func TestMatrixDubboGo(t *testing.T) {
 	if testing.Short() {
@@ -43,6 +46,7 @@ func TestMatrixDubboGo(t *testing.T) {
 	}{
 		// Shoal against dubbo-go, both ways, both flavours.
 		{shoal.Client{}, ds},
+		{shoal.Client{Protocol: triple.ProtocolTriple}, ds},
 		{grpcFlavour, shoal.Server{}},
 		{tripleFlavour, shoal.Server{}},
 		// The legacy client of dubbo-go 3.0 users.

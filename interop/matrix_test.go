@@ -11,6 +11,7 @@ import (
 	"github.com/shoalmesh/shoal/interop/peer"
 	"github.com/shoalmesh/shoal/interop/peer/grpcgo"
 	"github.com/shoalmesh/shoal/interop/peer/shoal"
+	"github.com/shoalmesh/shoal/triple"
 )
 
 func TestMain(m *testing.M) {
@@ -40,6 +41,10 @@ func TestMatrix(t *testing.T) {
 			})
 		}
 	}
+	// Shoal's triple-flavour client against its server (grpc-go has no
+	// triple flavour; dubbo-go's server is in TestMatrixDubboGo).
+	tc := shoal.Client{Protocol: triple.ProtocolTriple}
+	t.Run(tc.Name()+"->shoal", func(t *testing.T) { RunPair(t, tc, shoal.Server{}, all, k) })
 }
 
 // known lists the expected failures and the flaky cases.

@@ -38,7 +38,10 @@ type dialAttempt struct {
 // "http://host:port" or "https://host:port". No I/O happens until the first
 // call.
 func Dial(target string, opts ...ClientOption) (*ClientConn, error) {
-	cfg := newClientConfig(opts)
+	cfg, err := newClientConfig(opts)
+	if err != nil {
+		return nil, err
+	}
 	host := target
 	if i := strings.Index(target, "://"); i >= 0 {
 		u, err := url.Parse(target)
@@ -95,8 +98,8 @@ func (cc *ClientConn) NewStream(ctx context.Context, desc *StreamDesc, method st
 	return cc.streamer(ctx, desc, method, opts...)
 }
 
-func callConfigOf(opts []CallOption) callConfig {
-	var c callConfig
+func (cc *ClientConn) callConfigOf(opts []CallOption) callConfig {
+	c := callConfig{protocol: cc.cfg.protocol}
 	for _, o := range opts {
 		o.applyCall(&c)
 	}
@@ -173,7 +176,7 @@ func (cc *ClientConn) dial(ctx context.Context) (*h2ClientConn, error) {
 }
 
 func (cc *ClientConn) invoke(ctx context.Context, method string, req, reply any, opts ...CallOption) error {
-	cfg := callConfigOf(opts)
+	cfg := cc.callConfigOf(opts)
 	if cfg.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.timeout)
@@ -183,6 +186,13 @@ func (cc *ClientConn) invoke(ctx context.Context, method string, req, reply any,
 		return Errorf(CodeInternal, "method %q must look like /service/Method", method)
 	}
 	compress := cc.cfg.compress || cfg.compress
+	switch cfg.protocol {
+	case ProtocolGRPC:
+	case ProtocolTriple:
+		return cc.invokeTriple(ctx, method, req, reply, &cfg, compress)
+	default:
+		return Errorf(CodeInternal, "unknown %v: use ProtocolGRPC or ProtocolTriple", cfg.protocol)
+	}
 	buf, err := marshalEnvelope(protoCodec{}, req, compress, cc.cfg.maxSend)
 	if err != nil {
 		return err

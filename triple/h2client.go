@@ -333,7 +333,7 @@ func (c *h2ClientConn) onData(f *http2.DataFrame) {
 	}
 	cs := st.cs
 	data, end := f.Data(), f.StreamEnded()
-	if end {
+	if end && !cs.triple {
 		cs.recv.mu.Lock()
 		cs.status = Errorf(CodeInternal, "the server closed the stream without a grpc-status trailer")
 		cs.recv.mu.Unlock()
@@ -367,6 +367,15 @@ func (c *h2ClientConn) onHeaders(f *http2.HeadersFrame) error {
 	cs := st.cs
 	b := &cs.recv
 	b.mu.Lock()
+	if cs.triple {
+		cs.onTripleHeaders(c.fields, end)
+		b.mu.Unlock()
+		if end {
+			c.stopSending(&cs.h2Stream)
+			c.release(cs)
+		}
+		return nil
+	}
 	var fail *Error
 	if !cs.gotHeaders {
 		cs.gotHeaders = true
@@ -499,7 +508,8 @@ type clientStream struct {
 	stop     func() bool
 	unary    bool
 	compress bool
-	credit   int // reader goroutine only
+	triple   bool // ProtocolTriple: a bare body, no envelope, no grpc-status
+	credit   int  // reader goroutine only
 
 	registered bool // guarded by c.mu
 	released   bool // guarded by c.mu
@@ -510,6 +520,8 @@ type clientStream struct {
 	trailersOnly bool
 	encoding     string
 	exception    string // tri-exception-code (wrapper mode)
+	httpStatus   int    // ProtocolTriple
+	contentType  string // ProtocolTriple
 	hdrMeta      []hpack.HeaderField
 	trlMeta      []hpack.HeaderField
 	status       *Error // final status; nil is OK
@@ -527,6 +539,9 @@ func newClientStream(c *h2ClientConn, ctx context.Context, unary, compress bool)
 }
 
 func (cs *clientStream) writeRequestHeaders(method string, cfg *callConfig, endStream bool) error {
+	if cs.triple {
+		return cs.writeTripleHeaders(method, cfg, endStream)
+	}
 	c, cc := cs.c, cs.c.cc
 	c.hf(":method", "POST")
 	c.hf(":scheme", cc.scheme)
@@ -693,7 +708,7 @@ func (cs *clientStream) store(cfg *callConfig) {
 }
 
 func (cc *ClientConn) newStream(ctx context.Context, desc *StreamDesc, method string, opts ...CallOption) (ClientStream, error) {
-	cfg := callConfigOf(opts)
+	cfg := cc.callConfigOf(opts)
 	if !strings.HasPrefix(method, "/") {
 		return nil, Errorf(CodeInternal, "method %q must look like /service/Method", method)
 	}

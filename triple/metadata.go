@@ -118,7 +118,8 @@ func protocolHeader(k string) bool {
 	switch k {
 	case "content-type", "te", "user-agent", "content-length", "accept-encoding", "host", "connection",
 		"tri-service-group", "tri-service-version", "tri-service-timeout", "tri-consumer-appname",
-		"tri-header-convert", "tri-exception-code", "trailer", "transfer-encoding", "keep-alive":
+		"tri-header-convert", "tri-exception-code", "trailer", "transfer-encoding", "keep-alive",
+		"content-encoding", "triple-protocol-version", "triple-timeout-ms":
 		return true
 	}
 	return false

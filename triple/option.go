@@ -2,7 +2,9 @@ package triple
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 )
 
@@ -44,6 +46,7 @@ type clientConfig struct {
 	compress         bool
 	keepalive        time.Duration
 	userAgent        string
+	protocol         Protocol
 }
 
 type bothOption struct {
@@ -148,7 +151,7 @@ func newServerConfig(opts []ServerOption) serverConfig {
 	return c
 }
 
-func newClientConfig(opts []ClientOption) clientConfig {
+func newClientConfig(opts []ClientOption) (clientConfig, error) {
 	c := clientConfig{maxRecv: DefaultMaxMessageSize, maxSend: DefaultMaxMessageSize, userAgent: "shoal-triple/" + Version}
 	for _, o := range opts {
 		o.applyClient(&c)
@@ -159,13 +162,17 @@ func newClientConfig(opts []ClientOption) clientConfig {
 	if c.maxSend <= 0 {
 		c.maxSend = DefaultMaxMessageSize
 	}
-	return c
+	if c.protocol > ProtocolTriple {
+		return c, fmt.Errorf("triple: unknown %v: use ProtocolGRPC or ProtocolTriple", c.protocol)
+	}
+	return c, nil
 }
 
 // CallOption configures one call.
 type CallOption interface{ applyCall(*callConfig) }
 
 type callConfig struct {
+	protocol       Protocol
 	group, version string
 	timeout        time.Duration
 	compress       bool
@@ -196,6 +203,41 @@ func Header(md *Metadata) CallOption { return callOption(func(c *callConfig) { c
 
 // Trailer stores the response trailers of a unary call in md.
 func Trailer(md *Metadata) CallOption { return callOption(func(c *callConfig) { c.trailer = md }) }
+
+// Protocol is the wire flavour of a client's unary calls.
+type Protocol uint8
+
+const (
+	// ProtocolGRPC is gRPC over HTTP/2 (application/grpc+proto), what Dubbo
+	// Java, dubbo-go and grpc-go all serve. The default.
+	ProtocolGRPC Protocol = iota
+	// ProtocolTriple is dubbo-go's connect-derived triple flavour for unary
+	// calls: the bare message as an application/proto body,
+	// Triple-Protocol-Version, Triple-Timeout-Ms, errors as a JSON body.
+	// The flavour has no streams: streaming calls still use gRPC framing.
+	ProtocolTriple
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case ProtocolGRPC:
+		return "grpc"
+	case ProtocolTriple:
+		return "triple"
+	}
+	return "protocol(" + strconv.Itoa(int(p)) + ")"
+}
+
+// ProtocolOption selects a Protocol for a ClientConn or for one call.
+type ProtocolOption struct{ p Protocol }
+
+func (o ProtocolOption) applyClient(c *clientConfig) { c.protocol = o.p }
+
+func (o ProtocolOption) applyCall(c *callConfig) { c.protocol = o.p }
+
+// WithProtocol makes unary calls in protocol p: as a ClientOption for every
+// call of the connection, as a CallOption for one call.
+func WithProtocol(p Protocol) ProtocolOption { return ProtocolOption{p} }
 
 // Version of the triple module.
 const Version = "0.1.0"

@@ -407,14 +407,20 @@ func (w slogWriter) Write(p []byte) (int, error) {
 // existing http.Server (with HTTP/2 enabled).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ct := r.Header.Get(hdrContentType)
-	switch {
-	case strings.HasPrefix(ct, "application/grpc"):
+	if strings.HasPrefix(ct, "application/grpc") {
 		s.serveGRPC(w, r)
+		return
+	}
+	if codec := tripleCodecFor(r.Header, ct); codec != nil {
+		s.serveTriple(w, r, codec)
+		return
+	}
+	switch {
 	case strings.HasPrefix(ct, "application/json"):
 		s.serveJSON(w, r)
 	default:
 		writeJSONError(w, &Error{code: CodeUnimplemented, msg: fmt.Sprintf(
-			"unsupported content type %q: call with application/grpc (gRPC/Triple over HTTP/2) or application/json (HTTP/1.1 JSON)", ct)},
+			"unsupported content type %q: call with application/grpc (gRPC/Triple over HTTP/2), application/proto (dubbo-go's triple flavour) or application/json (HTTP/1.1 JSON)", ct)},
 			http.StatusUnsupportedMediaType)
 	}
 }
@@ -426,7 +432,7 @@ type CallInfo struct {
 	Group       string
 	Version     string
 	Application string // tri-consumer-appname
-	Protocol    string // "grpc" or "json"
+	Protocol    string // "grpc", "triple" (dubbo-go's triple flavour) or "json"
 }
 
 type callInfoKey struct{}

@@ -72,6 +72,9 @@ type Want struct {
 	GreetingContains []string          `yaml:"greeting_contains"`
 	PayloadBytes     int               `yaml:"payload_bytes"`
 	Seen             map[string]string `yaml:"seen"`
+	// NotSeen lists keys the server must not report having seen (an
+	// ungrouped call reaching a grouped export reports its group).
+	NotSeen []string `yaml:"not_seen"`
 	// Exception is the Java class of the business exception the call
 	// throws (wrapper mode); the call itself succeeds (status OK).
 	Exception       string   `yaml:"exception"`
@@ -223,6 +226,11 @@ func Check(c Case, o Outcome) error {
 		for _, k := range keys {
 			if got, ok := r.Seen[k]; !ok || got != c.Want.Seen[k] {
 				errs = append(errs, fmt.Errorf("response %d: server saw %s=%q (present %v), want %q", i, k, got, ok, c.Want.Seen[k]))
+			}
+		}
+		for _, k := range c.Want.NotSeen {
+			if got, ok := r.Seen[k]; ok {
+				errs = append(errs, fmt.Errorf("response %d: server saw %s=%q, want it absent", i, k, got))
 			}
 		}
 	}

@@ -74,6 +74,14 @@ func TestCheck(t *testing.T) {
 			t.Errorf("Check(bad[%d]) passed", i)
 		}
 	}
+	c.Want.NotSeen = []string{"group"}
+	if err := Check(c, good); err != nil {
+		t.Errorf("Check(good) with not_seen: %v", err)
+	}
+	grouped := Outcome{Responses: []Response{{Greeting: "Hello, Ada", PayloadBytes: 3, Seen: map[string]string{"x-tenant": "blue", "group": "g1"}}}}
+	if err := Check(c, grouped); err == nil || !strings.Contains(err.Error(), "want it absent") {
+		t.Errorf("Check with a group that must be absent: %v", err)
+	}
 	c.Want = Want{Code: "NotFound"}
 	if err := Check(c, Outcome{Code: codes.NotFound}); err != nil {
 		t.Errorf("expected error code: %v", err)

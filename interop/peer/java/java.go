@@ -38,14 +38,19 @@ func (Server) Name() string { return "java" }
 func (Server) Supports(string) bool { return true }
 
 // Start implements peer.Server: the provider exports greet.GreetService plain
-// and under peer.Group/peer.Version, and prints READY.
+// and under peer.Group/peer.Version, and prints READY. It reports the group
+// and version the request carried (its tri-service-* headers), not those of
+// the export that served it, so a client that drops them fails the
+// group-version cases. The plain export goes last: Dubbo's bare-path entry,
+// which serves calls with no exact match, is the last export's, so an
+// ungrouped call is served by the ungrouped export.
 func (s Server) Start(ctx context.Context) (string, func(), error) {
 	port, err := proc.FreePort()
 	if err != nil {
 		return "", nil, err
 	}
 	cmd := exec.Command("java", "-Ddubbo.network.interface.ignored=.*", "-jar", s.Jar, "provider-idl", "--port", strconv.Itoa(port),
-		"--export", ":", "--export", peer.Group+":"+peer.Version)
+		"--export", peer.Group+":"+peer.Version, "--export", ":")
 	stop, err := proc.StartServer(ctx, cmd, 90*time.Second)
 	if err != nil {
 		return "", nil, fmt.Errorf("the Java provider: %w", err)

@@ -149,15 +149,32 @@ func (h *handler) GreetBidiStream(s triple.BidiStreamServer[greet.GreetRequest, 
 	}
 }
 
-// Client is a Shoal client of greet.GreetService.
-type Client struct{}
+// Client is a Shoal client of greet.GreetService. Its zero value speaks
+// gRPC; with Protocol set to triple.ProtocolTriple it makes its unary calls
+// in dubbo-go's triple flavour (application/proto, Triple-Protocol-Version).
+type Client struct{ Protocol triple.Protocol }
 
 // Name implements peer.Client.
-func (Client) Name() string { return "shoal" }
+func (c Client) Name() string {
+	if c.Protocol == triple.ProtocolTriple {
+		return "shoal-triple"
+	}
+	return "shoal"
+}
+
+// Handles implements peer.Limited: the triple flavour has unary calls only.
+// (Shoal would send a stream as gRPC, which the plain shoal client covers.)
+func (c Client) Handles(k cases.Case) (bool, string) {
+	if c.Protocol == triple.ProtocolTriple && !isWrapper(k.Method) && k.Method != cases.MethodUnary {
+		return false, "the triple flavour (dubbo-go's connect-derived protocol) has no streaming calls; streams are gRPC, run by the shoal client"
+	}
+	return true, ""
+}
 
 // Run implements peer.Client.
-func (Client) Run(ctx context.Context, addr string, cs []cases.Case) ([]cases.Outcome, error) {
-	cc, err := triple.Dial("tri://"+addr, triple.WithMaxRecvMessageSize(maxMsg), triple.WithMaxSendMessageSize(maxMsg))
+func (c Client) Run(ctx context.Context, addr string, cs []cases.Case) ([]cases.Outcome, error) {
+	cc, err := triple.Dial("tri://"+addr, triple.WithMaxRecvMessageSize(maxMsg), triple.WithMaxSendMessageSize(maxMsg),
+		triple.WithProtocol(c.Protocol))
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import io.shoalmesh.samples.greet.DubboGreetServiceTriple;
 import io.shoalmesh.samples.greet.GreetRequest;
 import io.shoalmesh.samples.greet.GreetResponse;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -13,13 +14,13 @@ import org.apache.dubbo.config.ProtocolConfig;
 import org.apache.dubbo.config.RegistryConfig;
 import org.apache.dubbo.config.ServiceConfig;
 import org.apache.dubbo.config.bootstrap.DubboBootstrap;
-import org.apache.dubbo.rpc.RpcContext;
 import org.apache.dubbo.rpc.TriRpcStatus;
 
 /**
  * An IDL provider of greet.GreetService that reports what it saw, for
  * interop tests: greeting "Hello, NAME", served_by "java@PORT", and in
- * seen the group and version it is exported under plus every attachment.
+ * seen every attachment plus the group and version the request carried
+ * (see Received), and the export that served it under "export".
  * Each export also serves GreetingService, a plain Java interface (wrapper
  * mode, hessian2), under the same group and version.
  */
@@ -102,17 +103,12 @@ final class IdlProvider {
         }
 
         private void putSeen(GreetResponse.Builder b) {
-            for (Map.Entry<String, Object> e : RpcContext.getServerAttachment().getObjectAttachments().entrySet()) {
-                if (e.getValue() != null) {
-                    b.putSeen(e.getKey().toLowerCase(java.util.Locale.ROOT), String.valueOf(e.getValue()));
-                }
-            }
-            if (!group.isEmpty()) {
-                b.putSeen("group", group);
-            }
-            if (!version.isEmpty()) {
-                b.putSeen("version", version);
-            }
+            Map<String, String> seen = new HashMap<>();
+            Received.into(seen);
+            // The export that served the call, for diagnosis; the checks
+            // read group and version, which come from the request.
+            seen.put("export", group + ":" + version);
+            b.putAllSeen(seen);
         }
 
         @Override

@@ -1,10 +1,8 @@
 package io.shoalmesh.samples;
 
 import java.util.HashMap;
-import java.util.Locale;
 import java.util.Map;
 import org.apache.dubbo.config.ServiceConfig;
-import org.apache.dubbo.rpc.RpcContext;
 
 /**
  * The provider side of GreetingService, a plain Java interface served over
@@ -47,17 +45,8 @@ final class WrapperProvider {
             Person out = new Person(p.getName(), p.getAge() + 1);
             out.setGreeting("Hello, " + p.getName() + ", " + p.getAge());
             Map<String, String> seen = new HashMap<>();
-            for (Map.Entry<String, Object> e : RpcContext.getServerAttachment().getObjectAttachments().entrySet()) {
-                if (e.getValue() != null) {
-                    seen.put(e.getKey().toLowerCase(Locale.ROOT), String.valueOf(e.getValue()));
-                }
-            }
-            if (!group.isEmpty()) {
-                seen.put("group", group);
-            }
-            if (!version.isEmpty()) {
-                seen.put("version", version);
-            }
+            Received.into(seen);
+            seen.put("export", group + ":" + version);
             out.setSeen(seen);
             return out;
         }
