@@ -201,3 +201,39 @@ func FuzzH2ServerFrames(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTripleTimeout checks that an accepted Triple-Timeout-Ms is a
+// non-negative whole number of milliseconds of at most ten digits.
+func FuzzTripleTimeout(f *testing.F) {
+	for _, s := range []string{"1", "0", "9999999999", "10000000000", "", "-1", "1.5", " 1", "1ms"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := decodeTripleTimeout(s)
+		if err != nil {
+			return
+		}
+		if d < 0 || d > 9999999999*time.Millisecond || d%time.Millisecond != 0 {
+			t.Fatalf("decodeTripleTimeout(%q) = %v", s, d)
+		}
+	})
+}
+
+// FuzzTripleError reads arbitrary triple-flavour error responses: it must
+// never panic, and never turn an error response into success.
+func FuzzTripleError(f *testing.F) {
+	f.Add(404, []byte(`{"code":"not_found","message":"no such service"}`))
+	f.Add(500, []byte(`{"code":"ok"}`))
+	f.Add(503, []byte(`{"code":"unavailable","details":[{"type":"google.rpc.RetryInfo","value":"CgIIAQ"}]}`))
+	f.Add(408, []byte(`not json`))
+	f.Add(200, []byte(``))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		e := parseTripleError(status, body)
+		if e == nil {
+			t.Fatalf("parseTripleError(%d, %q) = nil", status, body)
+		}
+		if c := e.Code(); c == CodeOK || c > maxCode {
+			t.Fatalf("parseTripleError(%d, %q) has code %v", status, body, c)
+		}
+	})
+}
