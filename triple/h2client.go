@@ -554,17 +554,25 @@ func (cs *clientStream) writeRequestHeaders(method string, cfg *callConfig, endS
 	if dl, ok := cs.ctx.Deadline(); ok {
 		c.hfNoIndex("grpc-timeout", encodeTimeout(time.Until(dl)))
 	}
+	if cs.compress {
+		c.hf("grpc-encoding", encodingGzip)
+	}
+	return cs.endCallHeaders(cfg, endStream)
+}
+
+// endCallHeaders adds what both flavours send after their own headers:
+// Dubbo's service group and version, the consumer's application name and
+// the call's attachments; then it ends the header block.
+func (cs *clientStream) endCallHeaders(cfg *callConfig, endStream bool) error {
+	c := cs.c
 	if cfg.group != "" {
 		c.hf("tri-service-group", cfg.group)
 	}
 	if cfg.version != "" {
 		c.hf("tri-service-version", cfg.version)
 	}
-	if cc.cfg.application != "" {
-		c.hf("tri-consumer-appname", cc.cfg.application)
-	}
-	if cs.compress {
-		c.hf("grpc-encoding", encodingGzip)
+	if app := c.cc.cfg.application; app != "" {
+		c.hf("tri-consumer-appname", app)
 	}
 	if md, ok := FromOutgoingContext(cs.ctx); ok {
 		encodeMetadata(md, c.hf)

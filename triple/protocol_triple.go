@@ -382,22 +382,10 @@ func (cs *clientStream) writeTripleHeaders(method string, cfg *callConfig, endSt
 			c.hfNoIndex("triple-timeout-ms", v)
 		}
 	}
-	if cfg.group != "" {
-		c.hf("tri-service-group", cfg.group)
-	}
-	if cfg.version != "" {
-		c.hf("tri-service-version", cfg.version)
-	}
-	if cc.cfg.application != "" {
-		c.hf("tri-consumer-appname", cc.cfg.application)
-	}
 	if cs.compress {
 		c.hf("content-encoding", encodingGzip)
 	}
-	if md, ok := FromOutgoingContext(cs.ctx); ok {
-		encodeMetadata(md, c.hf)
-	}
-	return c.endHeaders(cs.id, endStream)
+	return cs.endCallHeaders(cfg, endStream)
 }
 
 // onTripleHeaders reads a triple-flavour response's header block: the
