@@ -106,6 +106,32 @@ func (cc *ClientConn) callConfigOf(opts []CallOption) callConfig {
 	return c
 }
 
+// connUntil returns the current connection, or dials (or waits for a dial)
+// bounded by dl as well as ctx.
+func (cc *ClientConn) connUntil(ctx context.Context, dl time.Time) (*h2ClientConn, error) {
+	if dl.IsZero() {
+		return cc.getConn(ctx)
+	}
+	cc.mu.Lock()
+	c := cc.cur
+	cc.mu.Unlock()
+	if c != nil && c.usable() {
+		return c, nil
+	}
+	if !time.Now().Before(dl) {
+		return nil, errDeadline()
+	}
+	dctx, cancel := context.WithDeadline(ctx, dl)
+	defer cancel()
+	c, err := cc.getConn(dctx)
+	if err != nil && ctx.Err() == nil && !time.Now().Before(dl) {
+		// The dialer's own timer can beat the context's: the call ran out
+		// of time, whatever the dial error says.
+		return nil, &Error{code: CodeDeadlineExceeded, msg: "deadline exceeded while connecting: " + err.Error(), cause: err}
+	}
+	return c, err
+}
+
 // getConn returns the current connection, dialing one when there is none.
 func (cc *ClientConn) getConn(ctx context.Context) (*h2ClientConn, error) {
 	for {
@@ -177,11 +203,7 @@ func (cc *ClientConn) dial(ctx context.Context) (*h2ClientConn, error) {
 
 func (cc *ClientConn) invoke(ctx context.Context, method string, req, reply any, opts ...CallOption) error {
 	cfg := cc.callConfigOf(opts)
-	if cfg.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.timeout)
-		defer cancel()
-	}
+	dl := cfg.ownDeadline(ctx)
 	if !strings.HasPrefix(method, "/") {
 		return Errorf(CodeInternal, "method %q must look like /service/Method", method)
 	}
@@ -189,6 +211,11 @@ func (cc *ClientConn) invoke(ctx context.Context, method string, req, reply any,
 	switch cfg.protocol {
 	case ProtocolGRPC:
 	case ProtocolTriple:
+		if !dl.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl)
+			defer cancel()
+		}
 		return cc.invokeTriple(ctx, method, req, reply, &cfg, compress)
 	default:
 		return Errorf(CodeInternal, "unknown %v: use ProtocolGRPC or ProtocolTriple", cfg.protocol)
@@ -199,19 +226,23 @@ func (cc *ClientConn) invoke(ctx context.Context, method string, req, reply any,
 	}
 	defer putBuf(buf)
 	for attempt := 0; ; attempt++ {
-		c, err := cc.getConn(ctx)
+		c, err := cc.connUntil(ctx, dl)
 		if err != nil {
 			return err
 		}
 		cs := newClientStream(c, ctx, true, compress)
+		cs.deadline = dl
 		if err = c.open(cs, method, &cfg, buf.Bytes()); err == nil {
 			err = cs.await(reply, &cfg)
 		} else {
 			err = cs.sendFailure(err)
 		}
+		if cs.timer != nil {
+			cs.timer.stop()
+		}
 		// A stream the server never processed (GOAWAY, REFUSED_STREAM) is
 		// safe to send again.
-		if err == nil || !cs.refused.Load() || attempt == 3 || ctx.Err() != nil {
+		if err == nil || !cs.refused.Load() || attempt == 3 || ctx.Err() != nil || cs.expired() {
 			return err
 		}
 	}

@@ -89,7 +89,8 @@ func (c *h2ClientConn) wakeSlotsLocked() {
 }
 
 // acquire takes a stream slot within the server's MAX_CONCURRENT_STREAMS.
-func (c *h2ClientConn) acquire(ctx context.Context) error {
+func (c *h2ClientConn) acquire(cs *clientStream) error {
+	var expire <-chan time.Time
 	c.mu.Lock()
 	for uint64(c.active) >= uint64(c.maxStreams) {
 		if c.draining || c.isClosed() {
@@ -101,11 +102,18 @@ func (c *h2ClientConn) acquire(ctx context.Context) error {
 		}
 		wake := c.slotWake
 		c.mu.Unlock()
+		if expire == nil && !cs.deadline.IsZero() {
+			t := time.NewTimer(time.Until(cs.deadline))
+			defer t.Stop()
+			expire = t.C
+		}
 		select {
 		case <-wake:
 		case <-c.closed:
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-cs.ctx.Done():
+			return cs.ctx.Err()
+		case <-expire:
+			return errDeadline()
 		}
 		c.mu.Lock()
 	}
@@ -140,7 +148,7 @@ func (c *h2ClientConn) release(cs *clientStream) {
 // open starts cs: a stream id, the request headers and, for unary calls,
 // the request message with END_STREAM.
 func (c *h2ClientConn) open(cs *clientStream, method string, cfg *callConfig, data []byte) error {
-	if err := c.acquire(cs.ctx); err != nil {
+	if err := c.acquire(cs); err != nil {
 		cs.refused.Store(errors.Is(err, errRefused))
 		return err
 	}
@@ -183,6 +191,9 @@ func (c *h2ClientConn) open(cs *clientStream, method string, cfg *callConfig, da
 	if err != nil {
 		c.release(cs)
 		return err
+	}
+	if !cs.deadline.IsZero() {
+		cs.timer = startCallTimer(cs)
 	}
 	if cs.unary && sent < len(data) {
 		err := c.sendData(&cs.h2Stream, nil, data[sent:], true, nil, cs.ctx.Done())
@@ -311,7 +322,7 @@ func (c *h2ClientConn) onRST(f *http2.RSTStreamFrame) {
 		// (grpc-go does) and that reset can arrive before this side's own
 		// timer runs: once the caller's deadline has passed, that is what
 		// the reset means.
-		if d, ok := st.cs.ctx.Deadline(); ok && !d.After(time.Now()) {
+		if d, ok := st.cs.deadlineOf(); ok && !d.After(time.Now()) {
 			e = Errorf(CodeDeadlineExceeded, "deadline exceeded (the server reset the stream when it expired)")
 		}
 	case http2.ErrCodeEnhanceYourCalm:
@@ -506,6 +517,8 @@ type clientStream struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	stop     func() bool
+	deadline time.Time  // the call's own bound (WithTimeout, WithDeadline), when earlier than ctx's
+	timer    *callTimer // armed at deadline once the stream is open
 	unary    bool
 	compress bool
 	triple   bool // ProtocolTriple: a bare body, no envelope, no grpc-status
@@ -551,7 +564,7 @@ func (cs *clientStream) writeRequestHeaders(method string, cfg *callConfig, endS
 	c.hf("te", "trailers")
 	c.hf("user-agent", cc.cfg.userAgent)
 	c.hf("grpc-accept-encoding", encodingGzip)
-	if dl, ok := cs.ctx.Deadline(); ok {
+	if dl, ok := cs.deadlineOf(); ok {
 		c.hfNoIndex("grpc-timeout", encodeTimeout(time.Until(dl)))
 	}
 	if cs.compress {
@@ -606,7 +619,10 @@ func (cs *clientStream) sendFailure(err error) error {
 
 // abort cancels the call: RST_STREAM to the server, the context's error
 // to the caller.
-func (cs *clientStream) abort(err error) {
+func (cs *clientStream) abort(err error) { cs.reset(transportError(cs.ctx, err)) }
+
+// reset ends the call with e, resetting the stream if the server has it.
+func (cs *clientStream) reset(e *Error) {
 	c := cs.c
 	c.mu.Lock()
 	live := false
@@ -617,7 +633,7 @@ func (cs *clientStream) abort(err error) {
 	if live {
 		c.queue(ctrlFrame{kind: ctrlRST, id: cs.id, code: http2.ErrCodeCancel})
 	}
-	c.endStream(cs, transportError(cs.ctx, err))
+	c.endStream(cs, e)
 }
 
 // next takes the next message; io.EOF at a clean end.
@@ -721,9 +737,9 @@ func (cc *ClientConn) newStream(ctx context.Context, desc *StreamDesc, method st
 		return nil, Errorf(CodeInternal, "method %q must look like /service/Method", method)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	if cfg.timeout > 0 {
+	if dl := cfg.ownDeadline(ctx); !dl.IsZero() {
 		var stop context.CancelFunc
-		ctx, stop = context.WithTimeout(ctx, cfg.timeout)
+		ctx, stop = context.WithDeadline(ctx, dl)
 		outer := cancel
 		cancel = func() { stop(); outer() }
 	}

@@ -1,6 +1,7 @@
 package triple
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -175,6 +176,7 @@ type callConfig struct {
 	protocol       Protocol
 	group, version string
 	timeout        time.Duration
+	deadline       time.Time
 	compress       bool
 	header         *Metadata
 	trailer        *Metadata
@@ -193,6 +195,45 @@ func WithVersion(v string) CallOption { return callOption(func(c *callConfig) { 
 // WithTimeout bounds the call; the context's deadline still applies.
 func WithTimeout(d time.Duration) CallOption {
 	return callOption(func(c *callConfig) { c.timeout = d })
+}
+
+// WithDeadline bounds the call by an absolute time; the context's deadline
+// still applies, and the earlier of the two is sent as grpc-timeout.
+func WithDeadline(t time.Time) CallOption { return &Deadline{At: t} }
+
+// Deadline is the call option WithDeadline returns. A unary call bounded
+// by it (or by WithTimeout) derives no context: the client ends the call
+// with DEADLINE_EXCEEDED at that time from one pooled timer. A *Deadline is
+// read when the call starts, so a caller that makes many calls may keep
+// one per call in flight and reuse it once the call has returned.
+type Deadline struct {
+	// At is when the call must end; the zero time sets no bound.
+	At time.Time
+}
+
+func (d *Deadline) applyCall(c *callConfig) {
+	if !d.At.IsZero() && (c.deadline.IsZero() || d.At.Before(c.deadline)) {
+		c.deadline = d.At
+	}
+}
+
+// ownDeadline is the call's bound from WithTimeout and WithDeadline when it
+// is earlier than ctx's deadline, or the zero time when ctx bounds the call
+// at least as tightly.
+func (c *callConfig) ownDeadline(ctx context.Context) time.Time {
+	dl := c.deadline
+	if c.timeout > 0 {
+		if t := time.Now().Add(c.timeout); dl.IsZero() || t.Before(dl) {
+			dl = t
+		}
+	}
+	if dl.IsZero() {
+		return dl
+	}
+	if cd, ok := ctx.Deadline(); ok && !cd.After(dl) {
+		return time.Time{}
+	}
+	return dl
 }
 
 // WithCallGzip compresses this call's request messages.

@@ -23,7 +23,8 @@ func encodeTimeout(d time.Duration) string {
 			v++ // round up: never send a shorter deadline than the caller's
 		}
 		if v <= maxDigits {
-			return strconv.FormatInt(int64(v), 10) + string(u.c)
+			var b [9]byte // one allocation: the string
+			return string(append(strconv.AppendInt(b[:0], int64(v), 10), u.c))
 		}
 	}
 	return "99999999H"

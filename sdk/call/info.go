@@ -1,6 +1,9 @@
 package call
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Info describes one call. A consumer builds it once per call and passes it
 // by pointer down the filter chain, the router, the balancer and the cluster
@@ -24,6 +27,24 @@ type Info struct {
 	// the caller already has it (generated clients do), which saves Path
 	// building it on every call.
 	FullMethod string
+	// Deadline, when set, is when the call must end: the consumer's
+	// per-call timeout, set once the call is routed, for strategies
+	// (retry only before it) and connections (end the call by it, with
+	// DEADLINE_EXCEEDED, and send it to the provider). The consumer sets it
+	// instead of deriving a context, which would cost four allocations per
+	// call; a context deadline that comes earlier still applies, and then
+	// Deadline stays zero.
+	Deadline time.Time
+}
+
+// Expired reports whether the call's Deadline has passed.
+func (i *Info) Expired() bool {
+	return !i.Deadline.IsZero() && !time.Now().Before(i.Deadline)
+}
+
+// DeadlineError is the error of a call whose Deadline passed.
+func DeadlineError(i *Info) *Error {
+	return Errorf(DeadlineExceeded, "%s: timeout exceeded", i.Path())
 }
 
 // Path returns the HTTP/2 path of the call, "/Service/Method".

@@ -27,7 +27,8 @@ type Strategy interface {
 	// Name is "failfast" or "failover".
 	Name() string
 	// Invoke picks endpoints with p and sends the call with invoke until
-	// it succeeds or the strategy gives up, returning the last error.
+	// it succeeds or the strategy gives up, returning the last error. A
+	// strategy that retries stops when ctx ends or info.Deadline passes.
 	Invoke(ctx context.Context, info *call.Info, p Picker, req, resp any, invoke Invoker) error
 }
 
@@ -137,24 +138,24 @@ func (f *failover) Invoke(ctx context.Context, info *call.Info, p Picker, req, r
 			return nil
 		}
 		errs = append(errs, fmt.Errorf("try %d on %s: %w", attempt+1, r.Endpoint.Address, err))
-		if ctx.Err() != nil || attempt >= f.retries || !f.retryable(ctx, err) {
+		if ctx.Err() != nil || info.Expired() || attempt >= f.retries || !f.retryable(ctx, info, err) {
 			return f.giveUp(info, attempt+1, errs)
 		}
 		tried = append(tried, r.Endpoint)
-		if err := f.wait(ctx, attempt); err != nil {
+		if err := f.wait(ctx, info, attempt); err != nil {
 			return f.giveUp(info, attempt+1, append(errs, err))
 		}
 	}
 }
 
 func (f *failover) try(ctx context.Context, ep *mesh.Endpoint, info *call.Info, req, resp any, invoke Invoker) error {
-	if f.perTry <= 0 {
-		return invoke(ctx, ep, info, req, resp)
+	if f.perTry <= 0 || !info.Deadline.IsZero() && time.Until(info.Deadline) <= f.perTry {
+		return invoke(ctx, ep, info, req, resp) // the call's deadline comes first
 	}
 	tctx, cancel := context.WithTimeout(ctx, f.perTry)
 	defer cancel()
 	err := invoke(tctx, ep, info, req, resp)
-	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+	if err != nil && ctx.Err() == nil && !info.Expired() && errors.Is(tctx.Err(), context.DeadlineExceeded) {
 		return &perTryTimeout{err: err, d: f.perTry}
 	}
 	return err
@@ -174,15 +175,17 @@ func (e *perTryTimeout) Unwrap() error { return e.err }
 // StatusCode reports DEADLINE_EXCEEDED for call.CodeOf.
 func (e *perTryTimeout) StatusCode() call.Code { return call.DeadlineExceeded }
 
-func (f *failover) retryable(ctx context.Context, err error) bool {
+func (f *failover) retryable(ctx context.Context, info *call.Info, err error) bool {
 	var pt *perTryTimeout
 	if errors.As(err, &pt) {
-		return ctx.Err() == nil
+		return ctx.Err() == nil && !info.Expired()
 	}
 	return f.on.Retryable(err)
 }
 
-func (f *failover) wait(ctx context.Context, attempt uint32) error {
+// wait sleeps the backoff before the next try. A backoff that would
+// outlast info.Deadline waits for the deadline and fails the call.
+func (f *failover) wait(ctx context.Context, info *call.Info, attempt uint32) error {
 	limit := f.backoff.Interval(attempt)
 	if limit <= 0 {
 		return nil
@@ -191,11 +194,17 @@ func (f *failover) wait(ctx context.Context, attempt uint32) error {
 	if d <= 0 {
 		return nil
 	}
+	var expired error
+	if !info.Deadline.IsZero() {
+		if left := time.Until(info.Deadline); left <= d {
+			d, expired = max(left, 0), call.DeadlineError(info)
+		}
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		return expired
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -225,6 +234,20 @@ func (e *failedError) Unwrap() []error { return e.errs }
 
 // StatusCode is the last try's code, so callers see why the call failed.
 func (e *failedError) StatusCode() call.Code { return call.CodeOf(e.last) }
+
+// Deadline returns when a call with timeout d must end: now+d when d > 0
+// and ctx has no deadline as early, else the zero time (ctx bounds the
+// call). The consumer stores it in call.Info.Deadline.
+func Deadline(ctx context.Context, d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	at := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && !dl.After(at) {
+		return time.Time{}
+	}
+	return at
+}
 
 // WithTimeout returns ctx bounded by d when d > 0 and ctx has no earlier
 // deadline, as a per-call timeout; the cancel function must be called.

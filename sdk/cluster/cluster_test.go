@@ -149,6 +149,52 @@ func TestFailoverStopsAtCallDeadline(t *testing.T) {
 	}
 }
 
+// TestFailoverStopsAtInfoDeadline: the consumer's timeout travels as
+// call.Info.Deadline, not on ctx; failover neither retries past it nor
+// sleeps a backoff beyond it.
+func TestFailoverStopsAtInfoDeadline(t *testing.T) {
+	down := &fake{answer: func(context.Context, string) error { return call.Errorf(call.Unavailable, "down") }}
+	timed := &call.Info{Service: "greet.GreetService", Method: "Greet", Deadline: time.Now().Add(30 * time.Millisecond)}
+	start := time.Now()
+	err := cluster.Failover(cluster.WithBackoff(mesh.Backoff{Base: time.Hour, Max: time.Hour}), cluster.WithSeed(3)).
+		Invoke(context.Background(), timed, handle(t, 3), nil, nil, down.invoke)
+	if call.CodeOf(err) != call.DeadlineExceeded || len(down.tries) != 1 {
+		t.Errorf("backoff past the deadline: %v after %d tries, want DEADLINE_EXCEEDED after 1", err, len(down.tries))
+	}
+	if d := time.Since(start); d < 25*time.Millisecond || d > 5*time.Second {
+		t.Errorf("backoff past the deadline: ended after %s, want at the 30ms deadline", d)
+	}
+
+	// A try that runs into the deadline (as a DeadlineConn ends it) is the
+	// last, even under a per-try timeout that would retry.
+	var timedOut *call.Info
+	hang := &fake{answer: func(context.Context, string) error {
+		time.Sleep(time.Until(timedOut.Deadline))
+		return call.Errorf(call.DeadlineExceeded, "deadline")
+	}}
+	timedOut = &call.Info{Service: "greet.GreetService", Method: "Greet", Deadline: time.Now().Add(20 * time.Millisecond)}
+	err = cluster.Failover(cluster.WithPerTryTimeout(time.Second), cluster.WithRetryOn(mesh.RetryOn{}.WithCodes(call.DeadlineExceeded))).
+		Invoke(context.Background(), timedOut, handle(t, 3), nil, nil, hang.invoke)
+	if call.CodeOf(err) != call.DeadlineExceeded || len(hang.tries) != 1 {
+		t.Errorf("try into the deadline: %v after %d tries, want DEADLINE_EXCEEDED after 1", err, len(hang.tries))
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	if !cluster.Deadline(context.Background(), 0).IsZero() {
+		t.Error("no timeout: want no deadline")
+	}
+	before := time.Now()
+	if dl := cluster.Deadline(context.Background(), time.Second); dl.Before(before.Add(time.Second)) || dl.After(time.Now().Add(time.Second)) {
+		t.Errorf("1s timeout: deadline %s, want a second from now", dl)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if !cluster.Deadline(ctx, time.Hour).IsZero() {
+		t.Error("a context deadline that comes first: want no deadline of its own")
+	}
+}
+
 func TestFailoverBackoffHonoursCancel(t *testing.T) {
 	f := &fake{answer: func(context.Context, string) error { return call.Errorf(call.Unavailable, "down") }}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -4,7 +4,8 @@
 // RetryOn accepts (by default: connect failures and UNAVAILABLE), with a
 // jittered exponential backoff and an optional per-try timeout.
 // [FromRetryPolicy] builds the failover a mesh route's retry policy asks
-// for. [WithTimeout] applies a per-call timeout.
+// for. [Deadline] turns a per-call timeout into the call.Info.Deadline the
+// strategies respect; [WithTimeout] applies one as a context instead.
 //
 // Strategies are pure logic over two functions — pick an endpoint, invoke
 // it — so they are tested without a network and reused by any transport.

@@ -27,10 +27,24 @@ type Transport interface {
 }
 
 // Conn is a connection to one endpoint; it must be safe for concurrent use.
+//
+// A unary call's timeout arrives as info.Deadline. A Conn that implements
+// [DeadlineConn] ends the call by it itself; for any other Conn the
+// reference bounds ctx by it before calling Invoke.
 type Conn interface {
 	Invoke(ctx context.Context, info *call.Info, req, resp any) error
 	NewStream(ctx context.Context, info *call.Info) (filter.ClientStream, error)
 	Close() error
+}
+
+// DeadlineConn is a Conn whose Invoke ends the call at info.Deadline, when
+// set, with DEADLINE_EXCEEDED, and tells the provider (grpc-timeout), as
+// it does for a ctx deadline. The reference then derives no context per
+// call. The Triple connections of package tri are DeadlineConns.
+type DeadlineConn interface {
+	Conn
+	// EnforcesDeadline reports whether Invoke honours info.Deadline.
+	EnforcesDeadline() bool
 }
 
 // Option configures a Reference.
@@ -89,7 +103,10 @@ func WithWaitForReady() Option { return optionFunc(func(o *options) { o.waitRead
 func WithStrategy(s cluster.Strategy) Option { return optionFunc(func(o *options) { o.strategy = s }) }
 
 // WithTimeout sets the per-call timeout for calls whose route sets none
-// (default 3s, as Dubbo; 0 for none beyond the caller's context).
+// (default 3s, as Dubbo; 0 for none beyond the caller's context). A unary
+// call's timeout covers its retries; the reference sets it as
+// call.Info.Deadline once the call is routed (filters, which run before,
+// see a zero Deadline).
 func WithTimeout(d time.Duration) Option { return optionFunc(func(o *options) { o.timeout = d }) }
 
 // WithFilters sets the client filter chain.
@@ -332,9 +349,7 @@ func (r *Reference) routeOnce(ctx context.Context, info *call.Info, req, resp an
 		return err
 	}
 	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = cluster.WithTimeout(ctx, timeout)
-		defer cancel()
+		info.Deadline = cluster.Deadline(ctx, timeout)
 	}
 	return strategy.Invoke(ctx, info, cs.handle, req, resp, s.invoke)
 }

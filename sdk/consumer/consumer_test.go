@@ -3,7 +3,6 @@ package consumer_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -439,9 +438,21 @@ func noopFilter(name string, order int) filter.Client {
 	}}
 }
 
-type nopConn struct{}
+// nopConn is a fake no-op connection: every call succeeds at once. With
+// deadlines set it declares itself a consumer.DeadlineConn (returning at
+// once, it always ends by info.Deadline) and records the last Deadline (as
+// Unix nanoseconds) in last.
+type nopConn struct {
+	deadlines bool
+	last      *atomic.Int64
+}
 
-func (*nopConn) Invoke(context.Context, *call.Info, any, any) error { return nil }
+func (c *nopConn) Invoke(_ context.Context, info *call.Info, _, _ any) error {
+	if c.last != nil {
+		c.last.Store(info.Deadline.UnixNano())
+	}
+	return nil
+}
 
 func (*nopConn) NewStream(context.Context, *call.Info) (filter.ClientStream, error) {
 	return nil, call.Errorf(call.Unimplemented, "no streams")
@@ -449,27 +460,94 @@ func (*nopConn) NewStream(context.Context, *call.Info) (filter.ClientStream, err
 
 func (*nopConn) Close() error { return nil }
 
-type nopNet struct{}
+func (c *nopConn) EnforcesDeadline() bool { return c.deadlines }
 
-func (nopNet) Dial(context.Context, *mesh.Endpoint) (consumer.Conn, error) { return &nopConn{}, nil }
+// nopNet is a fake transport of nopConns.
+type nopNet struct {
+	deadlines bool
+	last      *atomic.Int64
+}
 
-// BenchmarkOverhead measures what the sdk adds to a call: the file
-// registry's state with 10 endpoints, routing, round robin, failover and 3
-// no-op filters, against calling the same connection directly.
-func BenchmarkOverhead(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "registry.yaml")
-	reg, err := file.New(path, file.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+func (n nopNet) Dial(context.Context, *mesh.Endpoint) (consumer.Conn, error) {
+	return &nopConn{deadlines: n.deadlines, last: n.last}, nil
+}
+
+// overheadRef is the reference of the performance target: the file
+// registry with 10 endpoints, round robin, failover (the default) and 3
+// no-op filters, over t.
+func overheadRef(tb testing.TB, t consumer.Transport, opts ...consumer.Option) *consumer.Reference {
+	tb.Helper()
+	reg, err := file.New(filepath.Join(tb.TempDir(), "registry.yaml"), file.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer reg.Close()
+	tb.Cleanup(func() { reg.Close() })
 	ctx := context.Background()
 	for i := range 10 {
 		if err := reg.Register(ctx, registry.Instance{Key: registry.Key{Interface: svc}, Address: "10.0.0." + strconv.Itoa(i+1) + ":1"}); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	chain, _ := filter.NewClientChain(noopFilter("a", 1), noopFilter("b", 2), noopFilter("c", 3))
+	r, err := consumer.New(registry.Key{Interface: svc}, reg, t, append([]consumer.Option{consumer.WithFilters(chain), consumer.WithBalancer(balancer.RoundRobin())}, opts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	if err := r.WaitReady(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// TestDefaultTimeoutAllocations pins what the sdk allocates per call with
+// the default timeout over a connection that enforces the deadline (as
+// triple's does): one allocation, the call.Info, as with no timeout; the
+// connection sees the 3s Deadline. A connection that does not enforce it
+// gets a derived context instead.
+func TestDefaultTimeoutAllocations(t *testing.T) {
+	ctx := context.Background()
+	var last atomic.Int64
+	r := overheadRef(t, nopNet{deadlines: true, last: &last})
+	start := time.Now()
+	if err := r.Invoke(ctx, "Greet", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if dl := time.Unix(0, last.Load()); dl.Before(start.Add(consumer.DefaultTimeout)) || dl.After(time.Now().Add(consumer.DefaultTimeout)) {
+		t.Fatalf("the connection saw Deadline %s, want %s from the call", dl, consumer.DefaultTimeout)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := r.Invoke(ctx, "Greet", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("a call with the default timeout allocates %.1f times, want 1 (the call.Info)", allocs)
+	}
+	// A caller's earlier deadline leaves Deadline unset: ctx bounds the call.
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := r.Invoke(short, "Greet", nil, nil); err != nil || last.Load() != (time.Time{}).UnixNano() {
+		t.Errorf("with a 1s context: err %v, Deadline %s, want none", err, time.Unix(0, last.Load()))
+	}
+
+	derived := overheadRef(t, nopNet{}, consumer.WithTimeout(time.Second))
+	allocs = testing.AllocsPerRun(1000, func() {
+		if err := derived.Invoke(ctx, "Greet", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("a connection that does not enforce Deadline: %.1f allocations per call", allocs)
+}
+
+// BenchmarkOverhead measures what the sdk adds to a call: the file
+// registry's state with 10 endpoints, routing, round robin, failover and 3
+// no-op filters, against calling the same connection directly; with no
+// timeout, with the default one over a connection that enforces
+// call.Info.Deadline (as triple's does), and over one that does not (the
+// reference derives a context).
+func BenchmarkOverhead(b *testing.B) {
+	ctx := context.Background()
 	b.Run("bare", func(b *testing.B) {
 		c, _ := nopNet{}.Dial(ctx, &mesh.Endpoint{Address: "10.0.0.1:1"})
 		info := &call.Info{Service: svc, Method: "Greet"}
@@ -480,16 +558,17 @@ func BenchmarkOverhead(b *testing.B) {
 			}
 		}
 	})
-	for _, timeout := range []time.Duration{0, time.Second} {
-		b.Run(fmt.Sprintf("sdk/timeout=%s", timeout), func(b *testing.B) {
-			r, err := consumer.New(registry.Key{Interface: svc}, reg, nopNet{}, consumer.WithFilters(chain), consumer.WithTimeout(timeout), consumer.WithBalancer(balancer.RoundRobin()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
-			if err := r.WaitReady(ctx); err != nil {
-				b.Fatal(err)
-			}
+	for _, c := range []struct {
+		name string
+		t    nopNet
+		opts []consumer.Option
+	}{
+		{"sdk/timeout=off", nopNet{deadlines: true}, []consumer.Option{consumer.WithTimeout(0)}},
+		{"sdk/timeout=default", nopNet{deadlines: true}, nil},
+		{"sdk/timeout=default/derived-context", nopNet{}, nil},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := overheadRef(b, c.t, c.opts...)
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := r.Invoke(ctx, "Greet", nil, nil); err != nil {

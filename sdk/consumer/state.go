@@ -171,43 +171,62 @@ type conn struct {
 	closed bool
 }
 
-type liveConn struct{ Conn }
+type liveConn struct {
+	Conn
+	deadlines bool // Conn enforces call.Info.Deadline itself
+}
+
+func newLiveConn(c Conn) *liveConn {
+	dc, ok := c.(DeadlineConn)
+	return &liveConn{Conn: c, deadlines: ok && dc.EnforcesDeadline()}
+}
 
 var errRetired = errors.New("endpoint left the cluster")
 
-func (c *conn) get(ctx context.Context) (Conn, error) {
+func (c *conn) get(ctx context.Context, info *call.Info) (*liveConn, error) {
 	if l := c.live.Load(); l != nil {
-		return l.Conn, nil
+		return l, nil
+	}
+	if !info.Deadline.IsZero() { // dialling waits within the call's timeout
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, info.Deadline)
+		defer cancel()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, &call.Error{Code: call.Unavailable, Connect: true, Message: "connection to " + c.ep.Address + " closed", Err: errRetired}
 	}
-	if c.c != nil {
-		return c.c, nil
+	if l := c.live.Load(); l != nil {
+		return l, nil
 	}
 	cc, err := c.transport.Dial(ctx, c.ep)
 	if err != nil {
 		return nil, &call.Error{Code: call.Unavailable, Connect: true, Message: "dial " + c.ep.Address, Err: err}
 	}
 	c.c = cc
-	c.live.Store(&liveConn{cc})
-	return cc, nil
+	l := newLiveConn(cc)
+	c.live.Store(l)
+	return l, nil
 }
 
 func (c *conn) invoke(ctx context.Context, info *call.Info, req, resp any) error {
 	c.inflight.Add(1)
 	defer c.release()
-	cc, err := c.get(ctx)
+	cc, err := c.get(ctx, info)
 	if err != nil {
 		return err
+	}
+	if !cc.deadlines && !info.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, info.Deadline)
+		defer cancel()
 	}
 	return cc.Invoke(ctx, info, req, resp)
 }
 
 func (c *conn) newStream(ctx context.Context, info *call.Info) (filter.ClientStream, error) {
-	cc, err := c.get(ctx)
+	cc, err := c.get(ctx, info)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/shoalmesh/shoal/triple"
@@ -73,11 +74,39 @@ func outgoing(ctx context.Context, a call.Attachments) context.Context {
 }
 
 // Invoke sends the call; dial failures come back as connect failures
-// (call.Error with Connect set), which failover always retries.
+// (call.Error with Connect set), which failover always retries. The
+// call's Deadline goes to triple as a call option, which triple enforces
+// with a pooled timer and sends as grpc-timeout.
 func (c *conn) Invoke(ctx context.Context, info *call.Info, req, resp any) error {
-	err := c.cc.Invoke(outgoing(ctx, info.Attachments), info.Path(), req, resp, c.callOptions(info)...)
+	ctx = outgoing(ctx, info.Attachments)
+	opts := c.callOptions(info)
+	if info.Deadline.IsZero() {
+		return classify(c.cc.Invoke(ctx, info.Path(), req, resp, opts...))
+	}
+	a := deadlineArgs.Get().(*withDeadline)
+	a.dl.At = info.Deadline
+	a.opts = append(append(a.opts[:0], opts...), &a.dl)
+	err := c.cc.Invoke(ctx, info.Path(), req, resp, a.opts...)
+	clear(a.opts)
+	deadlineArgs.Put(a)
 	return classify(err)
 }
+
+var _ consumer.DeadlineConn = (*conn)(nil)
+
+// EnforcesDeadline implements consumer.DeadlineConn: triple ends the call
+// at info.Deadline.
+func (*conn) EnforcesDeadline() bool { return true }
+
+// withDeadline is a call's options plus its deadline, pooled: triple reads
+// options when the call starts, and a reused one saves two allocations
+// per call (the option and the slice).
+type withDeadline struct {
+	dl   triple.Deadline
+	opts []triple.CallOption
+}
+
+var deadlineArgs = sync.Pool{New: func() any { return &withDeadline{opts: make([]triple.CallOption, 0, 3)} }}
 
 type streamDescKey struct{}
 
