@@ -34,7 +34,11 @@ type portReserver struct {
 	held []*os.File // reservations, kept open until the process exits
 }
 
-// freePorts reserves n TCP ports that are free on every local address.
+// ReservePorts reserves n TCP ports, free on every local address, for
+// programs that this process starts and that bind them later (a control
+// plane, a peer under test). The reservations last as long as the process.
+func ReservePorts(n int) ([]int, error) { return reservations.reserve(n) }
+
 func freePorts(n int) ([]int, error) { return reservations.reserve(n) }
 
 func (r *portReserver) reserve(n int) ([]int, error) {

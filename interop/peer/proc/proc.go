@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/shoalmesh/shoal/interop/cases"
+	"github.com/shoalmesh/shoal/localmesh"
 )
 
 // wireCase is a case as a client process reads it.
@@ -187,14 +187,16 @@ func StartServer(ctx context.Context, cmd *exec.Cmd, wait time.Duration) (stop f
 	return stop, nil
 }
 
-// FreePort returns a loopback port that was free a moment ago.
+// FreePort reserves a port for a peer process to listen on. A port found
+// free and handed over races with every other test process and outgoing
+// connection on the machine; localmesh reserves it below the ephemeral
+// range instead, for the life of this process.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ps, err := localmesh.ReservePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ps[0], nil
 }
 
 // Tail is the end of a long log.
