@@ -23,6 +23,21 @@ if [[ -n ${DOCKER_HOST:-} ]]; then
 	*) exit 0 ;; # a remote engine: trust the user's setup
 	esac
 fi
+# A podman service started from a directory that was deleted since (a CI
+# clone that is gone) still answers the socket, but every container it
+# starts fails: conmon cannot get its working directory, and runc reports
+# "write child: broken pipe". Such a service is stopped and started anew.
+for pid in $(pgrep -f "podman system service .*unix://$SOCK" || true); do
+	if [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == *" (deleted)" ]]; then
+		log "deps: restarting podman's API service (its working directory was deleted)"
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+done
 ping_socket "$SOCK" && exit 0
 ping_socket /var/run/docker.sock && exit 0
 
@@ -54,7 +69,9 @@ if ! ping_socket "$SOCK"; then
 	log "deps: starting podman's Docker API on $SOCK"
 	mkdir -p "$(dirname "$SOCK")"
 	logf="$(cache_dir)/podman-service.log"
-	setsid nohup podman system service --time=0 "unix://$SOCK" >"$logf" 2>&1 </dev/null &
+	# From /, so the service (and every conmon it starts) never sits in a
+	# directory that goes away, such as this checkout.
+	(cd / && setsid nohup podman system service --time=0 "unix://$SOCK" >"$logf" 2>&1 </dev/null &)
 	for _ in $(seq 1 50); do
 		ping_socket "$SOCK" && break
 		sleep 0.2
