@@ -21,6 +21,8 @@ import (
 const (
 	labelOwner = "io.shoalmesh.localmesh.owner" // PID of the process that created it
 	labelPod   = "io.shoalmesh.localmesh.pod"   // namespace/name of its Pod object
+	// labelComponent names the control-plane part a container runs.
+	labelComponent = "io.shoalmesh.localmesh.component"
 )
 
 // DefaultNetwork is the container network workloads join. The harness
@@ -41,6 +43,7 @@ type Engine struct {
 	prov    *testcontainers.DockerProvider
 	api     client.APIClient
 	logger  *slog.Logger
+	images  imageConfig
 	network string
 	subnet  netip.Prefix
 	gateway netip.Addr
@@ -68,14 +71,30 @@ func setupEnv() {
 	}
 }
 
+// EngineOption configures NewEngine.
+type EngineOption interface{ applyToEngine(*engineConfig) }
+
+type engineConfig struct {
+	images imageConfig
+}
+
 // NewEngine connects to the container engine, removes containers left by
-// crashed runs, and makes sure the workload network exists.
-func NewEngine(ctx context.Context, logger *slog.Logger) (*Engine, error) {
+// crashed runs, and makes sure the workload network exists. Its image
+// source (WithImageSource, else SHOAL_IMAGES) decides what BuildJavaImage
+// builds on.
+func NewEngine(ctx context.Context, logger *slog.Logger, opts ...EngineOption) (*Engine, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var cfg engineConfig
+	for _, o := range opts {
+		o.applyToEngine(&cfg)
+	}
+	if err := cfg.images.resolve(); err != nil {
+		return nil, err
+	}
 	setupEnv()
-	e := &Engine{logger: logger, network: DefaultNetwork}
+	e := &Engine{logger: logger, network: DefaultNetwork, images: cfg.images}
 	prov, err := testcontainers.NewDockerProvider(testcontainers.WithLogger(tcLogger{e}))
 	if err != nil {
 		return nil, fmt.Errorf("localmesh: no container engine (DOCKER_HOST=%q): %w; run scripts/podman.sh (or make deps)", os.Getenv("DOCKER_HOST"), err)
@@ -97,6 +116,9 @@ func NewEngine(ctx context.Context, logger *slog.Logger) (*Engine, error) {
 
 // Close releases the engine connection. Workloads must be stopped first.
 func (e *Engine) Close() error { return e.prov.Close() }
+
+// ImageSource is where the engine's images come from.
+func (e *Engine) ImageSource() ImageSource { return e.images.source }
 
 // Network is the name of the container network workloads join.
 func (e *Engine) Network() string { return e.network }
