@@ -40,13 +40,16 @@ const defaultSubnet = "10.213.0.0/16"
 // testcontainers-go. It builds images locally and runs workload containers
 // on a bridge network the host can reach. Close it when done.
 type Engine struct {
-	prov    *testcontainers.DockerProvider
-	api     client.APIClient
-	logger  *slog.Logger
-	images  imageConfig
-	network string
-	subnet  netip.Prefix
-	gateway netip.Addr
+	prov   *testcontainers.DockerProvider
+	api    client.APIClient
+	logger *slog.Logger
+	images imageConfig
+	// publicJava is what PublicImages builds Java images on
+	// (publicJavaBase; tests here, without a registry, give a stand-in).
+	publicJava javaBase
+	network    string
+	subnet     netip.Prefix
+	gateway    netip.Addr
 
 	mu   sync.Mutex
 	next uint32 // offset of the next address to try in subnet
@@ -94,7 +97,7 @@ func NewEngine(ctx context.Context, logger *slog.Logger, opts ...EngineOption) (
 		return nil, err
 	}
 	setupEnv()
-	e := &Engine{logger: logger, network: DefaultNetwork, images: cfg.images}
+	e := &Engine{logger: logger, network: DefaultNetwork, images: cfg.images, publicJava: publicJavaBase}
 	prov, err := testcontainers.NewDockerProvider(testcontainers.WithLogger(tcLogger{e}))
 	if err != nil {
 		return nil, fmt.Errorf("localmesh: no container engine (DOCKER_HOST=%q): %w; run scripts/podman.sh (or make deps)", os.Getenv("DOCKER_HOST"), err)

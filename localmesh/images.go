@@ -179,18 +179,18 @@ var ErrImageUnavailable = errors.New("public image unavailable")
 const pullLimit = 5 * time.Minute
 
 // ensureImage makes sure the engine has the public image ref, pulling it if
-// the pull policy allows. The error names the image and how to get back to
-// the local build path.
-func (e *Engine) ensureImage(ctx context.Context, ref string) error {
-	_, err := e.api.ImageInspect(ctx, ref)
+// the pull policy allows, and returns its ID. The error names the image and
+// how to get back to the local build path.
+func (e *Engine) ensureImage(ctx context.Context, ref string) (string, error) {
+	res, err := e.api.ImageInspect(ctx, ref)
 	if err == nil {
-		return nil
+		return res.ID, nil
 	}
 	if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("localmesh: inspect image %s: %w", ref, err)
+		return "", fmt.Errorf("localmesh: inspect image %s: %w", ref, err)
 	}
 	if e.images.pull == PullNever {
-		return fmt.Errorf("localmesh: %w: %s is not in the container engine and %s=never forbids pulling it; pull it first (docker pull %s) or use the local build path (%s=local)",
+		return "", fmt.Errorf("localmesh: %w: %s is not in the container engine and %s=never forbids pulling it; pull it first (docker pull %s) or use the local build path (%s=local)",
 			ErrImageUnavailable, ref, EnvPull, ref, EnvImages)
 	}
 	e.logger.Info("localmesh: pulling public image", "image", ref)
@@ -203,12 +203,12 @@ func (e *Engine) ensureImage(ctx context.Context, ref string) error {
 		_ = resp.Close()
 	}
 	if err == nil {
-		_, err = e.api.ImageInspect(ctx, ref) // some engines report a failed pull only here
+		res, err = e.api.ImageInspect(ctx, ref) // some engines report a failed pull only here
 	}
 	if err != nil {
-		return fmt.Errorf("localmesh: %w: the container engine cannot pull %s: %w; give it registry access (try docker pull %s) or use the local build path (%s=local)",
+		return "", fmt.Errorf("localmesh: %w: the container engine cannot pull %s: %w; give it registry access (try docker pull %s) or use the local build path (%s=local)",
 			ErrImageUnavailable, ref, err, ref, EnvImages)
 	}
 	e.logger.Info("localmesh: pulled public image", "image", ref, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	return res.ID, nil
 }

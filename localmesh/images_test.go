@@ -330,7 +330,7 @@ func TestEnsureImagePullFails(t *testing.T) {
 	defer func() { _ = eng.Close() }()
 	ref := "127.0.0.1:1/shoal/absent:0"
 	start := time.Now()
-	err = eng.ensureImage(ctx, ref)
+	_, err = eng.ensureImage(ctx, ref)
 	if !errors.Is(err, ErrImageUnavailable) || !strings.Contains(err.Error(), "cannot pull "+ref) || !strings.Contains(err.Error(), "SHOAL_IMAGES=local") {
 		t.Fatalf("ensureImage(%s): %v; want ErrImageUnavailable naming the image and SHOAL_IMAGES=local", ref, err)
 	}

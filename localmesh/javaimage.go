@@ -76,12 +76,14 @@ func (e *Engine) BuildJavaImage(ctx context.Context, img JavaImage) (string, err
 		return "", fmt.Errorf("localmesh: JavaImage needs Name and Jar, got %+v", img)
 	}
 	start := time.Now()
-	base := localJavaBase
+	base, baseID := localJavaBase, ""
 	if e.images.source == PublicImages {
-		base = publicJavaBase
-		if err := e.ensureImage(ctx, base.from); err != nil {
+		base = e.publicJava
+		id, err := e.ensureImage(ctx, base.from)
+		if err != nil {
 			return "", err
 		}
+		baseID = id
 	}
 	tmp, err := os.MkdirTemp("", "shoal-java-image-")
 	if err != nil {
@@ -90,9 +92,10 @@ func (e *Engine) BuildJavaImage(ctx context.Context, img JavaImage) (string, err
 	defer func() { _ = os.RemoveAll(tmp) }()
 	rootfs := filepath.Join(tmp, "rootfs")
 	// The tag covers the jar, the runtime (the jlink runtime's release
-	// file, or the base image's reference) and the Dockerfile.
+	// file, or the base image's ID: its tag may move to a newer JRE) and
+	// the Dockerfile.
 	h := sha256.New()
-	_, _ = h.Write([]byte(base.from + "\n"))
+	_, _ = h.Write([]byte(base.from + "\n" + baseID + "\n"))
 	if base == localJavaBase {
 		runtime, err := e.localJavaRuntime(ctx, rootfs)
 		if err != nil {

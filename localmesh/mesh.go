@@ -143,7 +143,7 @@ func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 		if m.eng, err = NewEngine(ctx, cfg.logger, cfg.images.options()...); err != nil {
 			return nil, err
 		}
-		if err := m.eng.ensureImage(ctx, cfg.istiodImage); err != nil {
+		if _, err := m.eng.ensureImage(ctx, cfg.istiodImage); err != nil {
 			return nil, err
 		}
 	}
