@@ -16,4 +16,11 @@
 // Kubernetes it stands in for; EndpointSlices and EDS come from the real
 // controller-manager and istiod. Loopback workloads can join as
 // WorkloadEntries instead.
+//
+// SHOAL_IMAGES=public (WithImageSource(PublicImages)) instead runs istiod
+// as a container of PublicIstiodImage and builds Java images FROM
+// PublicJavaBase, pulled by the engine; etcd and the Kubernetes parts
+// still come from scripts/controlplane.sh. A public image the engine
+// neither has nor can pull fails Start or BuildJavaImage at once with
+// ErrImageUnavailable.
 package localmesh

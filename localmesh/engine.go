@@ -21,6 +21,8 @@ import (
 const (
 	labelOwner = "io.shoalmesh.localmesh.owner" // PID of the process that created it
 	labelPod   = "io.shoalmesh.localmesh.pod"   // namespace/name of its Pod object
+	// labelComponent names the control-plane part a container runs.
+	labelComponent = "io.shoalmesh.localmesh.component"
 )
 
 // DefaultNetwork is the container network workloads join. The harness
@@ -38,12 +40,16 @@ const defaultSubnet = "10.213.0.0/16"
 // testcontainers-go. It builds images locally and runs workload containers
 // on a bridge network the host can reach. Close it when done.
 type Engine struct {
-	prov    *testcontainers.DockerProvider
-	api     client.APIClient
-	logger  *slog.Logger
-	network string
-	subnet  netip.Prefix
-	gateway netip.Addr
+	prov   *testcontainers.DockerProvider
+	api    client.APIClient
+	logger *slog.Logger
+	images imageConfig
+	// publicJava is what PublicImages builds Java images on
+	// (publicJavaBase; tests here, without a registry, give a stand-in).
+	publicJava javaBase
+	network    string
+	subnet     netip.Prefix
+	gateway    netip.Addr
 
 	mu   sync.Mutex
 	next uint32 // offset of the next address to try in subnet
@@ -68,14 +74,30 @@ func setupEnv() {
 	}
 }
 
+// EngineOption configures NewEngine.
+type EngineOption interface{ applyToEngine(*engineConfig) }
+
+type engineConfig struct {
+	images imageConfig
+}
+
 // NewEngine connects to the container engine, removes containers left by
-// crashed runs, and makes sure the workload network exists.
-func NewEngine(ctx context.Context, logger *slog.Logger) (*Engine, error) {
+// crashed runs, and makes sure the workload network exists. Its image
+// source (WithImageSource, else SHOAL_IMAGES) decides what BuildJavaImage
+// builds on.
+func NewEngine(ctx context.Context, logger *slog.Logger, opts ...EngineOption) (*Engine, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var cfg engineConfig
+	for _, o := range opts {
+		o.applyToEngine(&cfg)
+	}
+	if err := cfg.images.resolve(); err != nil {
+		return nil, err
+	}
 	setupEnv()
-	e := &Engine{logger: logger, network: DefaultNetwork}
+	e := &Engine{logger: logger, network: DefaultNetwork, images: cfg.images, publicJava: publicJavaBase}
 	prov, err := testcontainers.NewDockerProvider(testcontainers.WithLogger(tcLogger{e}))
 	if err != nil {
 		return nil, fmt.Errorf("localmesh: no container engine (DOCKER_HOST=%q): %w; run scripts/podman.sh (or make deps)", os.Getenv("DOCKER_HOST"), err)
@@ -97,6 +119,9 @@ func NewEngine(ctx context.Context, logger *slog.Logger) (*Engine, error) {
 
 // Close releases the engine connection. Workloads must be stopped first.
 func (e *Engine) Close() error { return e.prov.Close() }
+
+// ImageSource is where the engine's images come from.
+func (e *Engine) ImageSource() ImageSource { return e.images.source }
 
 // Network is the name of the container network workloads join.
 func (e *Engine) Network() string { return e.network }

@@ -11,14 +11,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// JavaImage describes an image running one Java application jar on a
-// runtime made by jlink from the machine's JDK, built FROM scratch (with the
-// C libraries the runtime links against copied from the host), so that no
-// base image is pulled.
+// JavaImage describes an image running one Java application jar. With
+// LocalImages (the default) its runtime is made by jlink from the machine's
+// JDK and the image is built FROM scratch (with the C libraries the runtime
+// links against copied from the host), so that no base image is pulled;
+// with PublicImages it is built FROM PublicJavaBase.
 type JavaImage struct {
 	// Name is the image repository, tagged localhost/<Name>:<hash>.
 	Name string
@@ -37,16 +39,51 @@ var javaModules = []string{
 	"java.sql", "java.xml", "jdk.crypto.ec", "jdk.unsupported", "jdk.zipfs",
 }
 
-// BuildJavaImage builds (once per JDK, cached in the user cache directory) a
-// jlink runtime, and an image holding it, its C libraries and the jar.
+// javaBase is what a Java image is built on: the base image and where its
+// java executable is.
+type javaBase struct {
+	from string
+	java string
+}
+
+var (
+	// localJavaBase: the jlink runtime copied to /opt/java of a scratch image.
+	localJavaBase = javaBase{from: "scratch", java: "/opt/java/bin/java"}
+	// publicJavaBase: the Temurin image keeps its JRE in /opt/java/openjdk.
+	publicJavaBase = javaBase{from: PublicJavaBase, java: "/opt/java/openjdk/bin/java"}
+)
+
+// javaDockerfile is the Dockerfile of a Java image on base: the build
+// context's rootfs/ (the jar at /app.jar, and for a scratch base the
+// runtime and its C libraries) over the base, java -jar as the entrypoint.
+func javaDockerfile(base javaBase, jvmArgs []string) string {
+	entry := append([]string{base.java}, jvmArgs...)
+	entry = append(entry, "-jar", "/app.jar")
+	quoted := make([]string, len(entry))
+	for i, a := range entry {
+		quoted[i] = strconv.Quote(a)
+	}
+	return "FROM " + base.from + "\nCOPY rootfs/ /\nENTRYPOINT [" + strings.Join(quoted, ", ") + "]\n"
+}
+
+// BuildJavaImage builds an image of the jar on the engine's image source
+// (see JavaImage). A local runtime is made by jlink once per JDK and cached
+// in the user cache directory; the public base is pulled if the engine
+// lacks it and the pull policy allows, and its absence fails before
+// anything is built.
 func (e *Engine) BuildJavaImage(ctx context.Context, img JavaImage) (string, error) {
 	if img.Name == "" || img.Jar == "" {
 		return "", fmt.Errorf("localmesh: JavaImage needs Name and Jar, got %+v", img)
 	}
 	start := time.Now()
-	runtime, err := jlinkRuntime(ctx)
-	if err != nil {
-		return "", err
+	base, baseID := localJavaBase, ""
+	if e.images.source == PublicImages {
+		base = e.publicJava
+		id, err := e.ensureImage(ctx, base.from)
+		if err != nil {
+			return "", err
+		}
+		baseID = id
 	}
 	tmp, err := os.MkdirTemp("", "shoal-java-image-")
 	if err != nil {
@@ -54,6 +91,43 @@ func (e *Engine) BuildJavaImage(ctx context.Context, img JavaImage) (string, err
 	}
 	defer func() { _ = os.RemoveAll(tmp) }()
 	rootfs := filepath.Join(tmp, "rootfs")
+	// The tag covers the jar, the runtime (the jlink runtime's release
+	// file, or the base image's ID: its tag may move to a newer JRE) and
+	// the Dockerfile.
+	h := sha256.New()
+	_, _ = h.Write([]byte(base.from + "\n" + baseID + "\n"))
+	if base == localJavaBase {
+		runtime, err := e.localJavaRuntime(ctx, rootfs)
+		if err != nil {
+			return "", err
+		}
+		if err := hashFile(h, filepath.Join(runtime, "release")); err != nil {
+			return "", err
+		}
+	}
+	if err := copyFile(img.Jar, filepath.Join(rootfs, "app.jar")); err != nil {
+		return "", err
+	}
+	if err := hashFile(h, img.Jar); err != nil {
+		return "", err
+	}
+	dockerfile := javaDockerfile(base, img.JVMArgs)
+	_, _ = h.Write([]byte(dockerfile))
+	tag := hex.EncodeToString(h.Sum(nil))[:16]
+	ref, err := e.buildImage(ctx, tmp, img.Name, tag, dockerfile)
+	if err == nil {
+		e.logger.Debug("localmesh: Java image ready", "image", ref, "source", e.images.source, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return ref, err
+}
+
+// localJavaRuntime puts the jlink runtime (at /opt/java) and the host's C
+// libraries it needs into rootfs, and returns the runtime's cache directory.
+func (e *Engine) localJavaRuntime(ctx context.Context, rootfs string) (string, error) {
+	runtime, err := jlinkRuntime(ctx)
+	if err != nil {
+		return "", err
+	}
 	if err := copyTree(runtime, filepath.Join(rootfs, "opt", "java")); err != nil {
 		return "", err
 	}
@@ -66,36 +140,18 @@ func (e *Engine) BuildJavaImage(ctx context.Context, img JavaImage) (string, err
 			return "", err
 		}
 	}
-	if err := copyFile(img.Jar, filepath.Join(rootfs, "app.jar")); err != nil {
-		return "", err
+	return runtime, nil
+}
+
+// hashFile writes the content of path into h.
+func hashFile(h io.Writer, path string) error {
+	f, err := os.Open(path) //nolint:gosec // the caller's jar and our cache
+	if err != nil {
+		return err
 	}
-	// The tag covers the jar, the runtime and the arguments.
-	h := sha256.New()
-	for _, p := range []string{img.Jar, filepath.Join(runtime, "release")} {
-		f, err := os.Open(p) //nolint:gosec // the caller's jar and our cache
-		if err != nil {
-			return "", err
-		}
-		_, err = io.Copy(h, f)
-		_ = f.Close()
-		if err != nil {
-			return "", err
-		}
-	}
-	entry := append([]string{"/opt/java/bin/java"}, img.JVMArgs...)
-	entry = append(entry, "-jar", "/app.jar")
-	quoted := make([]string, len(entry))
-	for i, a := range entry {
-		quoted[i] = fmt.Sprintf("%q", a)
-		_, _ = h.Write([]byte(a))
-	}
-	tag := hex.EncodeToString(h.Sum(nil))[:16]
-	dockerfile := "FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [" + strings.Join(quoted, ", ") + "]\n"
-	ref, err := e.buildImage(ctx, tmp, img.Name, tag, dockerfile)
-	if err == nil {
-		e.logger.Debug("localmesh: Java image ready", "image", ref, "took", time.Since(start).Round(time.Millisecond))
-	}
-	return ref, err
+	defer func() { _ = f.Close() }()
+	_, err = io.Copy(h, f)
+	return err
 }
 
 // jlinkRuntime returns a jlink-made runtime for the JDK on PATH, building it

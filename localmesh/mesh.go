@@ -28,7 +28,11 @@ import (
 )
 
 // Option configures Start.
-type Option func(*config)
+type Option interface{ applyToMesh(*config) }
+
+type meshOption func(*config)
+
+func (o meshOption) applyToMesh(c *config) { o(c) }
 
 type config struct {
 	dir        string
@@ -37,22 +41,26 @@ type config struct {
 	logger     *slog.Logger
 	keepLogs   bool
 	readyLimit time.Duration
+	images     imageConfig
+	// istiodImage is the image istiod containers run (PublicIstiodImage;
+	// tests here, without a registry, give a stand-in built locally).
+	istiodImage string
 }
 
 // WithBinDir sets where the control-plane binaries are (default
 // $SHOAL_CONTROLPLANE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane).
-func WithBinDir(dir string) Option { return func(c *config) { c.dir = dir } }
+func WithBinDir(dir string) Option { return meshOption(func(c *config) { c.dir = dir }) }
 
 // WithIstiods sets how many istiod replicas run against the API server
 // (default 1).
-func WithIstiods(n int) Option { return func(c *config) { c.istiods = n } }
+func WithIstiods(n int) Option { return meshOption(func(c *config) { c.istiods = n }) }
 
 // WithoutControllerManager skips kube-controller-manager (no EndpointSlices
 // for Services with Pods; WorkloadEntries do not need it).
-func WithoutControllerManager() Option { return func(c *config) { c.kcm = false } }
+func WithoutControllerManager() Option { return meshOption(func(c *config) { c.kcm = false }) }
 
 // WithLogger sets the logger for progress messages.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l *slog.Logger) Option { return meshOption(func(c *config) { c.logger = l }) }
 
 // DefaultBinDir is where scripts/controlplane.sh puts the binaries.
 func DefaultBinDir() string {
@@ -77,6 +85,7 @@ type Mesh struct {
 	kcm     *proc
 	apiAddr string
 	etcdURL string
+	eng     *Engine // runs the istiod containers of PublicImages; nil for LocalImages
 
 	mu      sync.Mutex
 	istiods []*istiod
@@ -88,16 +97,19 @@ type Mesh struct {
 }
 
 type istiod struct {
-	proc  *proc
+	comp  component // the pilot-discovery process, or its container
 	ports map[string]int
 }
 
 // Start brings up etcd, kube-apiserver, kube-controller-manager, the Istio
 // CRDs and the istiod replicas, and returns when every part answers.
 func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
-	cfg := config{istiods: 1, kcm: true, logger: slog.Default(), readyLimit: 2 * time.Minute}
+	cfg := config{istiods: 1, kcm: true, logger: slog.Default(), readyLimit: 2 * time.Minute, istiodImage: PublicIstiodImage}
 	for _, o := range opts {
-		o(&cfg)
+		o.applyToMesh(&cfg)
+	}
+	if err := cfg.images.resolve(); err != nil {
+		return nil, err
 	}
 	if cfg.dir == "" {
 		cfg.dir = DefaultBinDir()
@@ -106,9 +118,9 @@ func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 		return nil, fmt.Errorf("localmesh: %d istiod replicas; want 0 or more", cfg.istiods)
 	}
 	bin := filepath.Join(cfg.dir, "bin")
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "pilot-discovery"} {
+	for _, b := range requiredBinaries(cfg.images.source) {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			return nil, fmt.Errorf("localmesh: %s is not built in %s; run scripts/controlplane.sh (or make deps) first", b, bin)
+			return nil, fmt.Errorf("localmesh: %s is not built in %s; run %sscripts/controlplane.sh (or make deps) first", b, bin, buildEnv(cfg.images.source))
 		}
 	}
 	if n := CleanStale(); n > 0 {
@@ -125,6 +137,16 @@ func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 			m.Stop()
 		}
 	}()
+	if cfg.images.source == PublicImages {
+		// istiod runs as a container: have its image before anything starts,
+		// so that an engine that cannot pull fails the run at once.
+		if m.eng, err = NewEngine(ctx, cfg.logger, cfg.images.options()...); err != nil {
+			return nil, err
+		}
+		if _, err := m.eng.ensureImage(ctx, cfg.istiodImage); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.readyLimit)
 	defer cancel()
 	start := time.Now()
@@ -147,7 +169,7 @@ func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 			return nil, err
 		}
 	}
-	cfg.logger.Info("localmesh: control plane ready", "apiserver", m.apiAddr, "istiods", cfg.istiods, "took", time.Since(start).Round(time.Millisecond))
+	cfg.logger.Info("localmesh: control plane ready", "apiserver", m.apiAddr, "istiods", cfg.istiods, "images", cfg.images.source, "took", time.Since(start).Round(time.Millisecond))
 	return m, nil
 }
 
@@ -205,12 +227,15 @@ func (m *Mesh) Stop() {
 	m.mu.Unlock()
 	for _, d := range ids {
 		if d != nil {
-			d.proc.stop(10 * time.Second)
+			d.comp.stop(10 * time.Second)
 		}
 	}
 	m.kcm.stop(10 * time.Second)
 	m.api.stop(15 * time.Second)
 	m.etcd.stop(10 * time.Second)
+	if m.eng != nil {
+		_ = m.eng.Close()
+	}
 	if !m.cfg.keepLogs && m.dir != "" {
 		_ = os.RemoveAll(m.dir)
 	}
@@ -370,11 +395,16 @@ func (m *Mesh) startControllerManager() error {
 // as a restarted istiod Pod does behind its Service, so clients reconnect to
 // the address they know.
 func (m *Mesh) StartIstiod(ctx context.Context, i int) error {
+	if i < 0 {
+		return fmt.Errorf("localmesh: istiod replica %d; want 0 or more", i)
+	}
 	names := []string{"grpc", "secure", "http", "https", "monitoring", "ctrlz"}
 	pm := map[string]int{}
+	var old *istiod
 	m.mu.Lock()
-	if i >= 0 && i < len(m.istiods) && m.istiods[i] != nil {
-		for k, v := range m.istiods[i].ports {
+	if i < len(m.istiods) && m.istiods[i] != nil {
+		old = m.istiods[i]
+		for k, v := range old.ports {
 			pm[k] = v
 		}
 	}
@@ -388,30 +418,17 @@ func (m *Mesh) StartIstiod(ctx context.Context, i int) error {
 			pm[n] = ports[j]
 		}
 	}
-	mesh := filepath.Join(m.dir, "mesh.yaml")
-	if err := os.WriteFile(mesh, []byte("rootNamespace: istio-system\ntrustDomain: cluster.local\n"), 0o600); err != nil {
-		return err
-	}
 	name := fmt.Sprintf("istiod-%d", i)
-	p, err := startProc(m.dir, name, filepath.Join(m.bin, "pilot-discovery"), []string{
-		"discovery",
-		"--kubeconfig=" + m.Kubeconfig(),
-		"--meshConfig=" + mesh,
-		"--grpcAddr=:" + strconv.Itoa(pm["grpc"]),
-		"--secureGRPCAddr=:" + strconv.Itoa(pm["secure"]),
-		"--httpAddr=127.0.0.1:" + strconv.Itoa(pm["http"]),
-		"--httpsAddr=127.0.0.1:" + strconv.Itoa(pm["https"]),
-		"--monitoringAddr=127.0.0.1:" + strconv.Itoa(pm["monitoring"]),
-		"--ctrlz_port=" + strconv.Itoa(pm["ctrlz"]),
-		"--domain=cluster.local",
-		"--log_output_level=default:warn",
-	}, []string{
-		"POD_NAMESPACE=istio-system",
-		"POD_NAME=" + name,
-		"REVISION=default",
-		"CLUSTER_ID=Kubernetes",
-		"PILOT_ENABLE_WORKLOAD_ENTRY_AUTOREGISTRATION=true",
-	})
+	if old != nil {
+		old.comp.stop(5 * time.Second) // frees the ports (and a container's name)
+	}
+	var c component
+	var err error
+	if m.eng != nil {
+		c, err = m.startIstiodContainer(ctx, name, pm)
+	} else {
+		c, err = m.startIstiodProcess(name, pm)
+	}
 	if err != nil {
 		return err
 	}
@@ -419,13 +436,10 @@ func (m *Mesh) StartIstiod(ctx context.Context, i int) error {
 	for len(m.istiods) <= i {
 		m.istiods = append(m.istiods, nil)
 	}
-	if old := m.istiods[i]; old != nil {
-		old.proc.stop(5 * time.Second)
-	}
-	m.istiods[i] = &istiod{proc: p, ports: pm}
+	m.istiods[i] = &istiod{comp: c, ports: pm}
 	m.mu.Unlock()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(pm["grpc"]))
-	return waitFor(ctx, name, p, 200*time.Millisecond, func(ctx context.Context) error {
+	return waitFor(ctx, name, c, 200*time.Millisecond, func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		return adsprobe.Ping(cctx, addr)
@@ -440,7 +454,7 @@ func (m *Mesh) StopIstiod(i int) error {
 	if i < 0 || i >= len(m.istiods) || m.istiods[i] == nil {
 		return fmt.Errorf("localmesh: no istiod replica %d", i)
 	}
-	m.istiods[i].proc.stop(0)
+	m.istiods[i].comp.stop(0)
 	return nil
 }
 
@@ -453,7 +467,8 @@ func (m *Mesh) Apply(ctx context.Context, yaml string) error {
 	return m.applier.apply(ctx, []byte(yaml))
 }
 
-// Component is one running control-plane process.
+// Component is one running control-plane process (for PublicImages,
+// istiod's is its container's).
 type Component struct {
 	Name string
 	PID  int
@@ -464,21 +479,26 @@ type Component struct {
 // Components lists the running processes of the control plane with their
 // resident memory, for status output and reports.
 func (m *Mesh) Components() []Component {
-	ps := []*proc{m.etcd, m.api, m.kcm}
+	var cs []component
+	for _, p := range []*proc{m.etcd, m.api, m.kcm} {
+		if p != nil {
+			cs = append(cs, p)
+		}
+	}
 	m.mu.Lock()
 	for _, d := range m.istiods {
 		if d != nil {
-			ps = append(ps, d.proc)
+			cs = append(cs, d.comp)
 		}
 	}
 	m.mu.Unlock()
 	var out []Component
-	for _, p := range ps {
-		if p == nil || !p.running() {
+	for _, c := range cs {
+		if !c.running() {
 			continue
 		}
-		pid := p.cmd.Process.Pid
-		out = append(out, Component{Name: p.name, PID: pid, RSS: rss(pid)})
+		pid := c.hostPID()
+		out = append(out, Component{Name: c.what(), PID: pid, RSS: rss(pid)})
 	}
 	return out
 }

@@ -15,6 +15,19 @@ import (
 	"time"
 )
 
+// component is a running part of the control plane: a child process
+// (proc), or for PublicImages istiod's container (ctrComponent).
+type component interface {
+	what() string     // its name, for messages
+	running() bool    // it has not exited
+	exitError() error // why it exited, once it has
+	tail() string     // the end of its log
+	hostPID() int     // its process on this machine
+	// stop ends it, gracefully within grace (0: at once, as a crash), and
+	// frees what it held.
+	stop(grace time.Duration)
+}
+
 // proc is one child process with its log.
 type proc struct {
 	name string
@@ -49,6 +62,10 @@ func startProc(dir, name, bin string, args, env []string) (*proc, error) {
 	}()
 	return p, nil
 }
+
+func (p *proc) what() string     { return p.name }
+func (p *proc) exitError() error { return p.err }
+func (p *proc) hostPID() int     { return p.cmd.Process.Pid }
 
 // running reports whether the process has not exited.
 func (p *proc) running() bool {
@@ -165,8 +182,8 @@ func alive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// waitFor polls check until it succeeds, ctx ends, or p exits.
-func waitFor(ctx context.Context, what string, p *proc, every time.Duration, check func(context.Context) error) error {
+// waitFor polls check until it succeeds, ctx ends, or p (if not nil) exits.
+func waitFor(ctx context.Context, what string, p component, every time.Duration, check func(context.Context) error) error {
 	var last error
 	for {
 		err := check(ctx)
@@ -175,7 +192,7 @@ func waitFor(ctx context.Context, what string, p *proc, every time.Duration, che
 		}
 		last = err
 		if p != nil && !p.running() {
-			return fmt.Errorf("localmesh: %s exited before it was ready (%w); its log ends:\n%s", p.name, p.err, p.tail())
+			return fmt.Errorf("localmesh: %s exited before it was ready (%w); its log ends:\n%s", p.what(), p.exitError(), p.tail())
 		}
 		select {
 		case <-ctx.Done():

@@ -2,7 +2,8 @@
 # Builds the real control-plane binaries the mesh tests, the demo and
 # `shoal dev` run, from the Go module proxy, once per machine:
 #   etcd v3.6.8, kube-apiserver and kube-controller-manager (k8s.io/kubernetes
-#   v1.36.3), istiod (pilot-discovery, istio.io/istio master of 2026-08-27),
+#   v1.36.3), istiod (pilot-discovery, istio.io/istio master of 2026-08-27;
+#   skipped with SHOAL_IMAGES=public, which runs the istio/pilot image),
 # plus Istio's CRDs. Versions are pinned by the modules in
 # tools/controlplane/. Output: $SHOAL_CONTROLPLANE_DIR, by default
 # ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane. A component is rebuilt only
@@ -50,11 +51,17 @@ kube_ld="-X k8s.io/component-base/version.gitVersion=v1.36.3 -X k8s.io/component
 build etcd etcd go.etcd.io/etcd/server/v3
 build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ld"
 build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ld"
-build istiod pilot-discovery istio.io/istio/pilot/cmd/pilot-discovery
+# With SHOAL_IMAGES=public, localmesh runs istiod from the istio/pilot image
+# and needs no pilot-discovery; Istio's CRDs still come from the module.
+if [[ ${SHOAL_IMAGES:-local} == public ]]; then
+	log "controlplane: SHOAL_IMAGES=public: istiod runs from the istio/pilot image, pilot-discovery is not built"
+else
+	build istiod pilot-discovery istio.io/istio/pilot/cmd/pilot-discovery
+fi
 
 crds="$out/istio-crds.yaml"
 if [[ ! -s $crds || "$(cat "$out/.crds.stamp" 2>/dev/null)" != "$(stamp_of istiod)" ]]; then
-	dir=$(cd "$ROOT/tools/controlplane/istiod" && go list -m -f '{{.Dir}}' istio.io/istio)
+	dir=$(cd "$ROOT/tools/controlplane/istiod" && go mod download istio.io/istio && go list -m -f '{{.Dir}}' istio.io/istio)
 	[[ -n $dir && -f $dir/manifests/charts/base/files/crd-all.gen.yaml ]] || die "Istio CRDs not found in the module cache ($dir)"
 	cat "$dir/manifests/charts/base/files/crd-all.gen.yaml" >"$crds.tmp" && mv -f "$crds.tmp" "$crds"
 	stamp_of istiod >"$out/.crds.stamp"
