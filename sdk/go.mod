@@ -15,8 +15,12 @@ require (
 )
 
 require (
+	github.com/apache/dubbo-go-hessian2 v1.13.2 // indirect
+	github.com/dubbogo/gost v1.13.1 // indirect
 	github.com/kr/pretty v0.3.1 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
 	github.com/rogpeppe/go-internal v1.16.0 // indirect
+	go.uber.org/atomic v1.9.0 // indirect
 	go.uber.org/dig v1.19.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	go.uber.org/zap v1.26.0 // indirect
