@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the pinned developer tools (tools/lint, tools/proto) into .cache/bin.
+# Builds the pinned developer tools (tools/lint, tools/proto, tools/grpcurl,
+# tools/buf) into .cache/bin.
 # Idempotent: a tool is rebuilt only when its tools module changes.
 set -euo pipefail
 
@@ -31,6 +32,7 @@ for t in $want_all; do
 	protoc-gen-go) build proto google.golang.org/protobuf/cmd/protoc-gen-go protoc-gen-go ;;
 	protoc-gen-go-grpc) build proto google.golang.org/grpc/cmd/protoc-gen-go-grpc protoc-gen-go-grpc ;;
 	grpcurl) build grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl grpcurl ;;
+	buf) build buf github.com/bufbuild/buf/cmd/buf buf ;;
 	*)
 		echo "tools: unknown tool $t" >&2
 		exit 2

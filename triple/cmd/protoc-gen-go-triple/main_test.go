@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"google.golang.org/protobuf/compiler/protogen"
@@ -56,6 +57,48 @@ func TestGolden(t *testing.T) {
 	}
 	if !bytes.Equal(want, got) {
 		t.Fatalf("generated code differs from %s; run make generate (or go test -update here) and commit", golden)
+	}
+}
+
+// TestGoldenBuf generates the same code with buf instead of protoc: buf
+// compiles the .proto itself and runs the plugin as a local plugin (no
+// remote plugin, no registry), and the output must match the same golden
+// file byte for byte.
+func TestGoldenBuf(t *testing.T) {
+	buf, err := exec.LookPath("buf")
+	if err != nil {
+		if testing.Short() {
+			t.Skip("buf not installed (scripts/tools.sh buf, or make deps)")
+		}
+		t.Fatal("buf not installed: scripts/tools.sh buf, or make deps")
+	}
+	dir := t.TempDir()
+	plugin := filepath.Join(dir, "protoc-gen-go-triple")
+	if out, err := exec.Command("go", "build", "-o", plugin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	src, err := filepath.Abs(filepath.Join("..", "..", "internal", "testpb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	template := `{"version":"v2","plugins":[{"local":` + strconv.Quote(plugin) +
+		`,"out":` + strconv.Quote(out) + `,"opt":["paths=source_relative"]}]}`
+	cmd := exec.Command(buf, "generate", src, "--path", filepath.Join(src, "echo.proto"), "--template", template)
+	cmd.Env = append(os.Environ(), "BUF_CACHE_DIR="+filepath.Join(dir, "cache"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("buf generate: %v\n%s", err, b)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "testpbtriple", "echo.triple.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(src, "testpbtriple", "echo.triple.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Fatalf("buf's output differs from protoc's golden file:\n%s", got)
 	}
 }
 
