@@ -85,7 +85,10 @@ func TestGoldenBuf(t *testing.T) {
 	template := `{"version":"v2","plugins":[{"local":` + strconv.Quote(plugin) +
 		`,"out":` + strconv.Quote(out) + `,"opt":["paths=source_relative"]}]}`
 	cmd := exec.Command(buf, "generate", src, "--path", filepath.Join(src, "echo.proto"), "--template", template)
-	cmd.Env = append(os.Environ(), "BUF_CACHE_DIR="+filepath.Join(dir, "cache"))
+	// A local plugin needs no network; a proxy that refuses makes sure buf
+	// never reaches a registry from a test.
+	cmd.Env = append(os.Environ(), "BUF_CACHE_DIR="+filepath.Join(dir, "cache"),
+		"HTTPS_PROXY=http://127.0.0.1:1", "HTTP_PROXY=http://127.0.0.1:1", "NO_PROXY=")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("buf generate: %v\n%s", err, b)
 	}
