@@ -32,6 +32,10 @@ type dialAttempt struct {
 	done chan struct{}
 	c    *h2ClientConn
 	err  error
+	// timedOut says the dial failed because the dialing caller's own
+	// deadline or cancellation ended it: callers waiting on it dial again
+	// within theirs instead of taking that caller's error.
+	timedOut bool
 }
 
 // Dial returns a connection to target: "host:port", "tri://host:port",
@@ -149,6 +153,10 @@ func (cc *ClientConn) getConn(ctx context.Context) (*h2ClientConn, error) {
 			cc.dialing = d
 			cc.mu.Unlock()
 			d.c, d.err = cc.dial(ctx)
+			if d.err != nil {
+				dl, ok := ctx.Deadline()
+				d.timedOut = ctx.Err() != nil || (ok && !time.Now().Before(dl))
+			}
 			cc.mu.Lock()
 			cc.dialing = nil
 			if d.err == nil {
@@ -164,7 +172,7 @@ func (cc *ClientConn) getConn(ctx context.Context) (*h2ClientConn, error) {
 		case <-ctx.Done():
 			return nil, transportError(ctx, ctx.Err())
 		}
-		if d.err != nil && ctx.Err() == nil && !errors.Is(d.err, context.Canceled) && !errors.Is(d.err, context.DeadlineExceeded) {
+		if d.err != nil && ctx.Err() == nil && !d.timedOut && !errors.Is(d.err, context.Canceled) && !errors.Is(d.err, context.DeadlineExceeded) {
 			return nil, d.err
 		}
 	}
@@ -206,6 +214,11 @@ func (cc *ClientConn) invoke(ctx context.Context, method string, req, reply any,
 	dl := cfg.ownDeadline(ctx)
 	if !strings.HasPrefix(method, "/") {
 		return Errorf(CodeInternal, "method %q must look like /service/Method", method)
+	}
+	// A deadline already past fails at once: on an open connection the
+	// call would otherwise race its own timer against a fast answer.
+	if !dl.IsZero() && !time.Now().Before(dl) {
+		return errDeadline()
 	}
 	compress := cc.cfg.compress || cfg.compress
 	switch cfg.protocol {
