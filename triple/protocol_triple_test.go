@@ -326,17 +326,7 @@ func TestTripleFlavourClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for {
-		if _, err := st.Recv(); err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatal(err)
-			}
-			break
-		}
-		n++
-	}
-	if n != 2 {
+	if n := recvCount(t, st); n != 2 {
 		t.Fatalf("%d stream messages, want 2", n)
 	}
 }
@@ -344,5 +334,19 @@ func TestTripleFlavourClient(t *testing.T) {
 func TestWithProtocolRejectsUnknown(t *testing.T) {
 	if _, err := triple.Dial("127.0.0.1:1", triple.WithProtocol(triple.Protocol(7))); err == nil || !strings.Contains(err.Error(), "ProtocolTriple") {
 		t.Fatalf("Dial with an unknown protocol: %v", err)
+	}
+}
+
+// recvCount reads a server stream to its end and returns how many messages
+// it carried; any error but io.EOF fails the test.
+func recvCount[M any](t *testing.T, st interface{ Recv() (M, error) }) int {
+	t.Helper()
+	for n := 0; ; n++ {
+		if _, err := st.Recv(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			return n
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -69,17 +68,7 @@ func TestTLSRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n := 0
-			for {
-				if _, err := st.Recv(); err != nil {
-					if !errors.Is(err, io.EOF) {
-						t.Fatal(err)
-					}
-					break
-				}
-				n++
-			}
-			if n != 3 {
+			if n := recvCount(t, st); n != 3 {
 				t.Fatalf("%d stream messages over TLS, want 3", n)
 			}
 		})
