@@ -352,28 +352,11 @@ func (r *Router) injectFault(ctx context.Context, f *mesh.FaultPolicy) error {
 	if a := f.Abort; a != nil && r.rng.chance(a.Percentage) {
 		code := a.Code
 		if code == call.OK && a.HTTPStatus != 0 {
-			code = codeForHTTP(a.HTTPStatus)
+			code = call.CodeForHTTPStatus(a.HTTPStatus)
 		}
 		return &call.Error{Code: code, Message: "fault filter abort"}
 	}
 	return nil
-}
-
-// codeForHTTP maps an HTTP status to a gRPC code as gRPC's HTTP mapping does.
-func codeForHTTP(s int) call.Code {
-	switch s {
-	case 400:
-		return call.Internal
-	case 401:
-		return call.Unauthenticated
-	case 403:
-		return call.PermissionDenied
-	case 404:
-		return call.Unimplemented
-	case 429, 502, 503, 504:
-		return call.Unavailable
-	}
-	return call.Unknown
 }
 
 // withHeaders applies the route's and the destination's header operations to

@@ -253,7 +253,7 @@ func translateRoute(r *xdsresource.Route, rename func(mesh.Destination) mesh.Des
 				}
 				a.Code = call.Code(*f.AbortGRPCCode)
 			} else {
-				a.Code = codeForHTTPStatus(f.AbortHTTPStatus)
+				a.Code = call.CodeForHTTPStatus(int(f.AbortHTTPStatus))
 			}
 			fp.Abort = a
 		}
@@ -268,24 +268,6 @@ func translateRoute(r *xdsresource.Route, rename func(mesh.Destination) mesh.Des
 }
 
 func percent(ppm uint32) float64 { return float64(ppm) / 10_000 }
-
-// codeForHTTPStatus maps an HTTP status to a gRPC code as gRPC's
-// http-grpc-status-mapping.md does.
-func codeForHTTPStatus(s uint32) call.Code {
-	switch s {
-	case 400:
-		return call.Internal
-	case 401:
-		return call.Unauthenticated
-	case 403:
-		return call.PermissionDenied
-	case 404:
-		return call.Unimplemented
-	case 429, 502, 503, 504:
-		return call.Unavailable
-	}
-	return call.Unknown
-}
 
 func translateMatch(m xdsresource.RouteMatch) (mesh.RouteMatch, error) {
 	var out mesh.RouteMatch

@@ -100,3 +100,15 @@ func TestAttachments(t *testing.T) {
 		t.Errorf("Path = %q", i.Path())
 	}
 }
+
+func TestCodeForHTTPStatus(t *testing.T) {
+	for status, want := range map[int]call.Code{
+		400: call.Internal, 401: call.Unauthenticated, 403: call.PermissionDenied,
+		404: call.Unimplemented, 429: call.Unavailable, 502: call.Unavailable,
+		503: call.Unavailable, 504: call.Unavailable, 500: call.Unknown, 200: call.Unknown,
+	} {
+		if got := call.CodeForHTTPStatus(status); got != want {
+			t.Errorf("CodeForHTTPStatus(%d) = %v, want %v", status, got, want)
+		}
+	}
+}

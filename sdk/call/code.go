@@ -85,6 +85,27 @@ func ParseCode(s string) (Code, error) {
 	return 0, fmt.Errorf("unknown status code %q; use a gRPC code name such as unavailable or deadline-exceeded, or its number 0-16", s)
 }
 
+// CodeForHTTPStatus maps an HTTP status to the gRPC code that gRPC's
+// http-grpc-status-mapping.md assigns it: 400 -> Internal, 401 ->
+// Unauthenticated, 403 -> PermissionDenied, 404 -> Unimplemented,
+// 429/502/503/504 -> Unavailable, anything else -> Unknown. Fault aborts that
+// name an HTTP status (Istio's fault.abort.httpStatus) use it.
+func CodeForHTTPStatus(status int) Code {
+	switch status {
+	case 400:
+		return Internal
+	case 401:
+		return Unauthenticated
+	case 403:
+		return PermissionDenied
+	case 404:
+		return Unimplemented
+	case 429, 502, 503, 504:
+		return Unavailable
+	}
+	return Unknown
+}
+
 // Error is an RPC failure with a status code. Transports adapt their own
 // error types to it (or implement Coder) so that cluster strategies can tell
 // retryable failures apart.
