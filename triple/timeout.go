@@ -71,3 +71,22 @@ func decodeTriTimeout(s string) (time.Duration, error) {
 	}
 	return time.Duration(n) * time.Millisecond, nil
 }
+
+// deadlineOf parses grpc-timeout, or else tri-service-timeout.
+func deadlineOf(grpcTimeout, triTimeout string) (time.Duration, *Error) {
+	if v := grpcTimeout; v != "" {
+		d, err := decodeTimeout(v)
+		if err != nil {
+			return 0, Errorf(CodeInvalidArgument, "%v", err)
+		}
+		return d, nil
+	}
+	if v := triTimeout; v != "" {
+		d, err := decodeTriTimeout(v)
+		if err != nil {
+			return 0, Errorf(CodeInvalidArgument, "%v", err)
+		}
+		return d, nil
+	}
+	return 0, nil
+}
