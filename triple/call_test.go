@@ -349,7 +349,7 @@ func TestBadHeaders(t *testing.T) {
 		body   []byte
 		code   string
 	}{
-		{"bad timeout", map[string]string{"grpc-timeout": "soon"}, frame, "3"},
+		{"bad timeout", map[string]string{"grpc-timeout": "soon"}, frame, "13"}, // INTERNAL, as grpc-go answers
 		{"bad tri timeout", map[string]string{"tri-service-timeout": "-1"}, frame, "3"},
 		{"unknown encoding", map[string]string{"grpc-encoding": "snappy2"}, frame, "12"},
 		{"truncated frame", nil, []byte{0, 0, 0, 0, 9, 1, 2}, "13"},

@@ -3,6 +3,7 @@ package triple
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // CallInfo describes a call to the server side.
@@ -32,6 +33,9 @@ func fullMethod(svc *service, method string) string { return "/" + svc.desc.Serv
 
 // callUnary runs a unary handler, turning a panic into INTERNAL.
 func callUnary(ctx context.Context, md *MethodDesc, impl any, dec func(any) error, ic UnaryServerInterceptor, svc *service, method string) (reply any, err error) {
+	if err := expiredAtStart(ctx); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = Errorf(CodeInternal, "handler %s panicked: %v", fullMethod(svc, method), p)
@@ -47,6 +51,9 @@ func callUnary(ctx context.Context, md *MethodDesc, impl any, dec func(any) erro
 }
 
 func callStream(sd *StreamDesc, impl any, st ServerStream, ic StreamServerInterceptor, svc *service, method string) (err error) {
+	if err := expiredAtStart(st.Context()); err != nil {
+		return err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = Errorf(CodeInternal, "handler %s panicked: %v", fullMethod(svc, method), p)
@@ -57,6 +64,16 @@ func callStream(sd *StreamDesc, impl any, st ServerStream, ic StreamServerInterc
 	}
 	full := fullMethod(svc, method)
 	return ic(impl, st, &StreamServerInfo{FullMethod: full, IsClientStream: sd.ClientStreams, IsServerStream: sd.ServerStreams}, sd.Handler)
+}
+
+// expiredAtStart fails a call whose deadline has passed before its handler
+// (or interceptors) would run, as a grpc-timeout of 1n always has: the
+// handler never runs, and the caller gets DEADLINE_EXCEEDED.
+func expiredAtStart(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return Errorf(CodeDeadlineExceeded, "the call's deadline passed before its handler started")
+	}
+	return nil
 }
 
 // headerSetter is the server stream behind SetHeader and SetTrailer.

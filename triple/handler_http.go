@@ -32,9 +32,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// deadline applies grpc-timeout or tri-service-timeout.
+// deadline applies grpc-timeout or tri-service-timeout; a grpc-timeout
+// header with an empty value is malformed, not absent.
 func deadline(h http.Header) (time.Duration, *Error) {
-	return deadlineOf(h.Get(hdrGRPCTimeout), h.Get(hdrTriTimeout))
+	var grpcTimeout string
+	v, has := h[hdrGRPCTimeout]
+	if has = has && len(v) > 0; has {
+		grpcTimeout = v[0]
+	}
+	return callDeadline(grpcTimeout, has, h.Get(hdrTriTimeout))
 }
 
 func (s *Server) serveGRPC(w http.ResponseWriter, r *http.Request) {
