@@ -415,6 +415,14 @@ func TestHTTP1JSON(t *testing.T) {
 	if code != 404 || !strings.Contains(body, `"code":"NOT_FOUND"`) {
 		t.Fatalf("error: %d %s", code, body)
 	}
+	code, body = post("/shoal.triple.test.EchoService/Echo", "application/json", `{}`, "grpc-timeout", "+1S")
+	if code != http.StatusBadRequest || !strings.Contains(body, "malformed grpc-timeout") {
+		t.Fatalf("malformed grpc-timeout: %d %s", code, body)
+	}
+	code, body = post("/shoal.triple.test.EchoService/Echo", "application/json", `{}`, "grpc-timeout", "0S")
+	if code != http.StatusGatewayTimeout || !strings.Contains(body, `"code":"DEADLINE_EXCEEDED"`) {
+		t.Fatalf("expired grpc-timeout: %d %s", code, body)
+	}
 	code, body = post("/shoal.triple.test.EchoService/Echo", "text/plain", `hi`)
 	if code != http.StatusUnsupportedMediaType || !strings.Contains(body, "application/json") {
 		t.Fatalf("wrong content type: %d %s", code, body)

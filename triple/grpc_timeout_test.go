@@ -130,10 +130,10 @@ func TestGRPCTimeoutOverTheWire(t *testing.T) {
 	defer hc.CloseIdleConnections()
 	for _, tg := range targets {
 		for _, tc := range cases {
-			if tc.timeout == "" && tg.emptyIsAbsent {
-				continue
-			}
 			t.Run(tg.name+"/"+tc.timeout, func(t *testing.T) {
+				if tc.timeout == "" && tg.emptyIsAbsent {
+					t.Skip("known gap: this transport reads an empty grpc-timeout as none (README)")
+				}
 				before := tg.echo.ran.Load()
 				code, msg := rawGRPCCall(t, hc, tg.addr, tc.timeout)
 				if code != tc.code {

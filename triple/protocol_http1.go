@@ -42,7 +42,11 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	d, terr := deadline(r.Header)
 	if terr != nil {
-		writeJSONError(w, terr, 0)
+		status := 0 // an expired deadline: DEADLINE_EXCEEDED's status
+		if terr.code != CodeDeadlineExceeded {
+			status = http.StatusBadRequest // a malformed header, as grpc-go answers it
+		}
+		writeJSONError(w, terr, status)
 		return
 	}
 	if d > 0 {
