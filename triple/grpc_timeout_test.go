@@ -3,7 +3,6 @@ package triple_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -56,25 +55,6 @@ type timeoutTarget struct {
 	emptyIsAbsent bool
 }
 
-func serveH2C(t *testing.T, h http.Handler) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: h, Protocols: new(http.Protocols)}
-	hs.Protocols.SetUnencryptedHTTP2(true)
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(lis) }()
-	t.Cleanup(func() {
-		_ = hs.Close()
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return lis.Addr().String()
-}
-
 // TestGRPCTimeoutOverTheWire sends grpc-timeout values that gRPC's spec
 // forbids or that have already expired, as raw HTTP/2 requests, to Shoal's
 // own transport, to a Server mounted in net/http, and to a grpc-go server
@@ -93,7 +73,7 @@ func TestGRPCTimeoutOverTheWire(t *testing.T) {
 	if err := ms.Register(mounted.tripleDesc(), struct{}{}); err != nil {
 		t.Fatal(err)
 	}
-	mountedAddr := serveH2C(t, ms)
+	mountedAddr := serveMounted(t, ms)
 
 	reference := &countingEcho{}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -43,6 +43,18 @@ func deadline(h http.Header) (time.Duration, *Error) {
 	return callDeadline(grpcTimeout, has, h.Get(hdrTriTimeout))
 }
 
+// httpCallContext is the context of a call served through net/http: the
+// request's, bounded by d when d > 0, carrying the request's metadata and
+// ci. Call cancel when the call ends.
+func httpCallContext(r *http.Request, d time.Duration, ci *CallInfo) (ctx context.Context, cancel context.CancelFunc) {
+	ctx, cancel = r.Context(), func() {}
+	if d > 0 {
+		ctx, cancel = context.WithTimeout(ctx, d)
+	}
+	ctx = newIncomingContext(ctx, readMetadata(r.Header))
+	return context.WithValue(ctx, callInfoKey{}, ci), cancel
+}
+
 func (s *Server) serveGRPC(w http.ResponseWriter, r *http.Request) {
 	st := &serverStream{w: w, req: r, codec: protoCodec{}, maxSend: s.cfg.maxSend}
 	if r.Method != http.MethodPost {
@@ -60,19 +72,13 @@ func (s *Server) serveGRPC(w http.ResponseWriter, r *http.Request) {
 		st.finish(Errorf(CodeUnimplemented, "unsupported grpc-encoding %q: this server accepts gzip and identity", enc))
 		return
 	}
-	ctx := r.Context()
 	d, terr := deadline(r.Header)
 	if terr != nil {
 		st.finish(terr)
 		return
 	}
-	if d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	ctx = newIncomingContext(ctx, readMetadata(r.Header))
-	ctx = context.WithValue(ctx, callInfoKey{}, &ci)
+	ctx, cancel := httpCallContext(r, d, &ci)
+	defer cancel()
 	ctx = context.WithValue(ctx, streamKey{}, st)
 	st.ctx = ctx
 	st.body = &envelopeReader{r: r.Body, maxRecv: s.cfg.maxRecv, compressed: enc}

@@ -23,23 +23,40 @@ import (
 // v1 and v1alpha share one wire format.
 type reflectFunc func(*rpb.ServerReflectionRequest) *rpb.ServerReflectionResponse
 
+// reflectStream is an open ServerReflectionInfo stream of either version.
+type reflectStream[Req, Resp proto.Message] interface {
+	Send(Req) error
+	Recv() (Resp, error)
+	CloseSend() error
+}
+
+// reflectOn sends v1 requests on st, converted to its version, and returns
+// the answers as v1 messages.
+func reflectOn[Req, Resp proto.Message](t *testing.T, st reflectStream[Req, Resp], newReq func() Req) reflectFunc {
+	t.Cleanup(func() { _ = st.CloseSend() })
+	return func(req *rpb.ServerReflectionRequest) *rpb.ServerReflectionResponse {
+		t.Helper()
+		r := newReq()
+		convert(t, req, r)
+		if err := st.Send(r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := new(rpb.ServerReflectionResponse)
+		convert(t, got, resp)
+		return resp
+	}
+}
+
 func reflectV1(ctx context.Context, t *testing.T, addr string) reflectFunc {
 	st, err := rpb.NewServerReflectionClient(grpcConn(t, addr)).ServerReflectionInfo(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.CloseSend() })
-	return func(req *rpb.ServerReflectionRequest) *rpb.ServerReflectionResponse {
-		t.Helper()
-		if err := st.Send(req); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := st.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
-	}
+	return reflectOn[*rpb.ServerReflectionRequest, *rpb.ServerReflectionResponse](t, st, func() *rpb.ServerReflectionRequest { return new(rpb.ServerReflectionRequest) })
 }
 
 func reflectV1Alpha(ctx context.Context, t *testing.T, addr string) reflectFunc {
@@ -47,22 +64,7 @@ func reflectV1Alpha(ctx context.Context, t *testing.T, addr string) reflectFunc 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.CloseSend() })
-	return func(req *rpb.ServerReflectionRequest) *rpb.ServerReflectionResponse {
-		t.Helper()
-		alphaReq := new(rpbalpha.ServerReflectionRequest)
-		convert(t, req, alphaReq)
-		if err := st.Send(alphaReq); err != nil {
-			t.Fatal(err)
-		}
-		alphaResp, err := st.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp := new(rpb.ServerReflectionResponse)
-		convert(t, alphaResp, resp)
-		return resp
-	}
+	return reflectOn[*rpbalpha.ServerReflectionRequest, *rpbalpha.ServerReflectionResponse](t, st, func() *rpbalpha.ServerReflectionRequest { return new(rpbalpha.ServerReflectionRequest) })
 }
 
 // convert copies a message into its twin of the other reflection version.
