@@ -43,12 +43,18 @@ type Router struct {
 	rng   *rng
 	state atomic.Pointer[state]
 
-	mu       sync.Mutex // serializes Update and Close
-	closed   bool
-	mirrors  sync.WaitGroup
-	inMirror atomic.Int64
-	stopMirr context.CancelFunc
-	mirrCtx  context.Context
+	mu     sync.Mutex // serializes Update and Close
+	closed bool
+
+	// mirrMu orders starting a mirror against Close: a mirror joins the
+	// WaitGroup only while the router is open, so Close's Wait never runs
+	// beside an Add.
+	mirrMu     sync.Mutex
+	mirrClosed bool
+	mirrors    sync.WaitGroup
+	inMirror   atomic.Int64
+	stopMirr   context.CancelFunc
+	mirrCtx    context.Context
 }
 
 // state is one snapshot with its per-destination cluster states.
@@ -252,11 +258,14 @@ func (r *Router) Ejected(dest mesh.Destination, addr string) bool {
 }
 
 // Close stops mirrored calls in flight and waits for them. Invoke keeps
-// working on the last state; Update fails.
+// working on the last state but starts no mirror; Update fails.
 func (r *Router) Close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	r.mirrMu.Lock()
+	r.mirrClosed = true
+	r.mirrMu.Unlock()
 	r.stopMirr()
 	r.mirrors.Wait()
 }
@@ -378,13 +387,23 @@ func (r *Router) mirror(st *state, m *mesh.Mirror, info *call.Info, invoke Invok
 		return
 	}
 	cs := st.clusters[m.Destination]
-	if cs == nil || r.inMirror.Add(1) > int64(r.cfg.maxMirrors) {
+	if cs == nil {
+		return // the destination has no endpoints in this snapshot
+	}
+	if r.inMirror.Add(1) > int64(r.cfg.maxMirrors) {
+		r.inMirror.Add(-1) // give back only the place this call took
+		return
+	}
+	r.mirrMu.Lock()
+	if r.mirrClosed {
+		r.mirrMu.Unlock()
 		r.inMirror.Add(-1)
 		return
 	}
+	r.mirrors.Add(1)
+	r.mirrMu.Unlock()
 	c := *info
 	c.Attachments = info.Attachments.Clone()
-	r.mirrors.Add(1)
 	go func() {
 		defer r.mirrors.Done()
 		defer r.inMirror.Add(-1)
