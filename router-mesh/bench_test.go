@@ -32,7 +32,7 @@ func benchSpec() mesh.Spec {
 	return twoVersions(mesh.ClusterPolicy{}, routes...)
 }
 
-func noop(context.Context, *mesh.Endpoint, *call.Info) error { return nil }
+func noop(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }
 
 // benchCall is the call benchSpec routes: it passes the path and the first
 // two header matches of every header route and fails the third.
@@ -59,7 +59,7 @@ func BenchmarkInvoke(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := r.Invoke(ctx, info, noop); err != nil {
+		if err := r.Invoke(ctx, info, nil, nil, noop); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -80,7 +80,7 @@ func BenchmarkInvokeParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := r.Invoke(context.Background(), info, noop); err != nil {
+			if err := r.Invoke(context.Background(), info, nil, nil, noop); err != nil {
 				b.Error(err)
 				return
 			}
@@ -103,13 +103,12 @@ func BenchmarkRouteEvaluation(b *testing.B) {
 	if err := r.Update(snap); err != nil {
 		b.Fatal(err)
 	}
-	st := r.state.Load()
 	info := benchCall()
 	b.ReportAllocs()
 	for b.Loop() {
-		to, route, err := r.route(st, info)
-		if err != nil || route == nil || to.dest.Subset == "" {
-			b.Fatalf("route %v %+v: %v", route, to.dest, err)
+		_, to, i, err := r.route(info)
+		if err != nil || i < 0 || to.dest.Subset == "" {
+			b.Fatalf("route %d %+v: %v", i, to.dest, err)
 		}
 	}
 }

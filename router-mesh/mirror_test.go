@@ -19,7 +19,7 @@ func TestMirrorToMissingDestinationKeepsTheCap(t *testing.T) {
 	rt.Policy.Mirrors = []mesh.Mirror{{Destination: mesh.Destination{Service: svc, Subset: "v3"}, Percentage: 100}}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt), WithMaxMirrors(1))
 	for range 100 {
-		if err := r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error { return nil }); err != nil {
+		if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,9 +38,9 @@ func TestMirrorCapHoldsUnderLoad(t *testing.T) {
 	mirrored := split(100, 0)
 	mirrored.Policy.Mirrors = []mesh.Mirror{{Destination: v2, Percentage: 100}}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, missing, mirrored), WithMaxMirrors(2))
-	ok := func(context.Context, *mesh.Endpoint, *call.Info) error { return nil }
+	ok := func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }
 	for range 50 {
-		if err := r.Invoke(context.Background(), greetCall(call.Attachments{"x-missing": "1"}), ok); err != nil {
+		if err := r.Invoke(context.Background(), greetCall(call.Attachments{"x-missing": "1"}), nil, nil, ok); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -48,7 +48,7 @@ func TestMirrorCapHoldsUnderLoad(t *testing.T) {
 	var started atomic.Int64
 	var running sync.WaitGroup
 	running.Add(2)
-	blocking := func(ctx context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+	blocking := func(ctx context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 		if isV1(ep.Address) {
 			return nil
 		}
@@ -62,7 +62,7 @@ func TestMirrorCapHoldsUnderLoad(t *testing.T) {
 		return nil
 	}
 	for range 10 {
-		if err := r.Invoke(context.Background(), greetCall(nil), blocking); err != nil {
+		if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, blocking); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,14 +82,14 @@ func TestNoMirrorAfterClose(t *testing.T) {
 	rt.Policy.Mirrors = []mesh.Mirror{{Destination: v2, Percentage: 100}}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
 	var mirrored atomic.Int64
-	invoke := func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+	invoke := func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 		if !isV1(ep.Address) {
 			mirrored.Add(1)
 		}
 		return nil
 	}
 	r.Close()
-	if err := r.Invoke(context.Background(), greetCall(nil), invoke); err != nil {
+	if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, invoke); err != nil {
 		t.Fatal(err)
 	}
 	r.mirrors.Wait()
@@ -104,12 +104,12 @@ func TestCloseDuringMirroredCalls(t *testing.T) {
 	rt := split(100, 0)
 	rt.Policy.Mirrors = []mesh.Mirror{{Destination: v2, Percentage: 100}}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt), WithMaxMirrors(1000))
-	ok := func(context.Context, *mesh.Endpoint, *call.Info) error { return nil }
+	ok := func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for range 200 {
-				_ = r.Invoke(context.Background(), greetCall(nil), ok)
+				_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, ok)
 			}
 		})
 	}
