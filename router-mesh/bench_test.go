@@ -2,10 +2,13 @@ package routermesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/mesh"
 )
 
@@ -109,6 +112,49 @@ func BenchmarkRouteEvaluation(b *testing.B) {
 		_, to, i, err := r.route(info)
 		if err != nil || i < 0 || to.dest.Subset == "" {
 			b.Fatalf("route %d %+v: %v", i, to.dest, err)
+		}
+	}
+}
+
+// openedStream is an in-process stream that ends at once: the benchmark
+// measures the engine's work around it.
+type openedStream struct{ ctx context.Context }
+
+func (s openedStream) Context() context.Context { return s.ctx }
+func (openedStream) SendMsg(any) error          { return nil }
+func (openedStream) CloseSend() error           { return nil }
+func (openedStream) RecvMsg(any) error          { return io.EOF }
+
+func openNoop(ctx context.Context, _ *mesh.Endpoint, _ *call.Info) (filter.ClientStream, error) {
+	return openedStream{ctx: ctx}, nil
+}
+
+// BenchmarkStreamOpen is a stream's whole life through the engine, with an
+// opener whose stream ends at once: route evaluation on benchSpec, the
+// weighted destination, the circuit-breaker place, the balancer pick, the
+// retrying stream's bookkeeping, and the end (RecvMsg's io.EOF) that gives
+// the place back.
+func BenchmarkStreamOpen(b *testing.B) {
+	snap, err := mesh.NewSnapshot(benchSpec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := New(WithSeed(1))
+	defer r.Close()
+	if err := r.Update(snap); err != nil {
+		b.Fatal(err)
+	}
+	info := benchCall()
+	info.Streaming = true
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := r.NewStream(ctx, info, openNoop)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.RecvMsg(nil); !errors.Is(err, io.EOF) {
+			b.Fatal(err)
 		}
 	}
 }
