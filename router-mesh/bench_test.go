@@ -35,6 +35,22 @@ func benchSpec() mesh.Spec {
 	return twoVersions(mesh.ClusterPolicy{}, routes...)
 }
 
+// benchRouter is a router with opts holding benchSpec; the benchmark
+// closes it.
+func benchRouter(b *testing.B, opts ...Option) *Router {
+	b.Helper()
+	snap, err := mesh.NewSnapshot(benchSpec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := New(opts...)
+	b.Cleanup(r.Close)
+	if err := r.Update(snap); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
 func noop(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }
 
 // benchCall is the call benchSpec routes: it passes the path and the first
@@ -49,15 +65,7 @@ func benchCall() *call.Info {
 // weighted destination, balancer pick and bookkeeping, with an invoker that
 // does nothing.
 func BenchmarkInvoke(b *testing.B) {
-	snap, err := mesh.NewSnapshot(benchSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := New(WithSeed(1))
-	defer r.Close()
-	if err := r.Update(snap); err != nil {
-		b.Fatal(err)
-	}
+	r := benchRouter(b, WithSeed(1))
 	info := benchCall()
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -70,15 +78,7 @@ func BenchmarkInvoke(b *testing.B) {
 
 // BenchmarkInvokeParallel is BenchmarkInvoke from every core at once.
 func BenchmarkInvokeParallel(b *testing.B) {
-	snap, err := mesh.NewSnapshot(benchSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := New()
-	defer r.Close()
-	if err := r.Update(snap); err != nil {
-		b.Fatal(err)
-	}
+	r := benchRouter(b)
 	info := benchCall()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -97,15 +97,7 @@ func BenchmarkInvokeParallel(b *testing.B) {
 // routes and choosing the weighted destination, without the balancer pick
 // and the per-call bookkeeping BenchmarkInvoke also counts.
 func BenchmarkRouteEvaluation(b *testing.B) {
-	snap, err := mesh.NewSnapshot(benchSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := New(WithSeed(1))
-	defer r.Close()
-	if err := r.Update(snap); err != nil {
-		b.Fatal(err)
-	}
+	r := benchRouter(b, WithSeed(1))
 	info := benchCall()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -135,15 +127,7 @@ func openNoop(ctx context.Context, _ *mesh.Endpoint, _ *call.Info) (filter.Clien
 // retrying stream's bookkeeping, and the end (RecvMsg's io.EOF) that gives
 // the place back.
 func BenchmarkStreamOpen(b *testing.B) {
-	snap, err := mesh.NewSnapshot(benchSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := New(WithSeed(1))
-	defer r.Close()
-	if err := r.Update(snap); err != nil {
-		b.Fatal(err)
-	}
+	r := benchRouter(b, WithSeed(1))
 	info := benchCall()
 	info.Streaming = true
 	ctx := context.Background()

@@ -249,20 +249,12 @@ func setup(ctx context.Context, t *testing.T) *env {
 		t.Fatal(err)
 	}
 	addCleanup(func() { _ = e.reg.Close() })
-	engine := router.BuildEngine(routermesh.Builder(
-		routermesh.WithLogger(quiet),
-		// istiod's grpc generator does not send outlierDetection; the
-		// consumer sets it locally (see registry-istio's README).
-		routermesh.WithDefaultOutlierDetection(mesh.OutlierDetection{
-			Consecutive5xxErrors: 3, Interval: 500 * time.Millisecond,
-			BaseEjectionTime: 2 * time.Second, MaxEjectionPercent: 50,
-		}),
-	), router.EngineOptions{Service: target, Logger: quiet})
-	e.ref, err = consumer.New(registry.Key{Interface: target}, e.reg, tri.NewTransport(),
-		consumer.WithEngine(engine), consumer.WithLogger(quiet), consumer.WithTimeout(5*time.Second), consumer.WithWaitForReady())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// istiod's grpc generator does not send outlierDetection; the consumer
+	// sets it locally (see registry-istio's README).
+	e.ref = e.reference(t, []routermesh.Option{routermesh.WithDefaultOutlierDetection(mesh.OutlierDetection{
+		Consecutive5xxErrors: 3, Interval: 500 * time.Millisecond,
+		BaseEjectionTime: 2 * time.Second, MaxEjectionPercent: 50,
+	})}, consumer.WithTimeout(5*time.Second))
 	addCleanup(func() { _ = e.ref.Close() })
 	e.client = greettriple.NewGreetServiceClient(tri.NewClient(e.ref))
 
@@ -272,6 +264,20 @@ func setup(ctx context.Context, t *testing.T) *env {
 	}
 	t.Logf("first call through istiod %v after the consumer was created", time.Since(first).Round(time.Millisecond))
 	return e
+}
+
+// reference is a consumer of the target through e.reg with the mesh
+// engine, waiting for ready endpoints; the caller closes it.
+func (e *env) reference(t *testing.T, engineOpts []routermesh.Option, opts ...consumer.Option) *consumer.Reference {
+	t.Helper()
+	engine := router.BuildEngine(routermesh.Builder(append([]routermesh.Option{routermesh.WithLogger(quiet)}, engineOpts...)...),
+		router.EngineOptions{Service: target, Logger: quiet})
+	ref, err := consumer.New(registry.Key{Interface: target}, e.reg, tri.NewTransport(),
+		append([]consumer.Option{consumer.WithEngine(engine), consumer.WithLogger(quiet), consumer.WithWaitForReady()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }
 
 // apply applies rules and waits until the consumer's own registry serves a

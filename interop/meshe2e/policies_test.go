@@ -11,11 +11,8 @@ import (
 	"github.com/shoalmesh/shoal/localmesh"
 	"github.com/shoalmesh/shoal/proto/greet"
 	"github.com/shoalmesh/shoal/proto/greet/greettriple"
-	routermesh "github.com/shoalmesh/shoal/router-mesh"
 	"github.com/shoalmesh/shoal/sdk/consumer"
 	"github.com/shoalmesh/shoal/sdk/mesh"
-	"github.com/shoalmesh/shoal/sdk/registry"
-	"github.com/shoalmesh/shoal/sdk/router"
 	"github.com/shoalmesh/shoal/sdk/tri"
 	"github.com/shoalmesh/shoal/triple"
 )
@@ -43,12 +40,7 @@ func testRouteTimeoutWins(ctx context.Context, t *testing.T, e *env) {
 	if consumer.DefaultTimeout != 3*time.Second {
 		t.Fatalf("consumer.DefaultTimeout is %v; this test is written for 3s", consumer.DefaultTimeout)
 	}
-	engine := router.BuildEngine(routermesh.Builder(routermesh.WithLogger(quiet)), router.EngineOptions{Service: target, Logger: quiet})
-	ref, err := consumer.New(registry.Key{Interface: target}, e.reg, tri.NewTransport(),
-		consumer.WithEngine(engine), consumer.WithLogger(quiet), consumer.WithWaitForReady()) // default timeout
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := e.reference(t, nil) // the default timeout
 	defer func() { _ = ref.Close() }()
 	client := greettriple.NewGreetServiceClient(tri.NewClient(ref))
 
