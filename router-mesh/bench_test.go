@@ -98,10 +98,11 @@ func BenchmarkInvokeParallel(b *testing.B) {
 // and the per-call bookkeeping BenchmarkInvoke also counts.
 func BenchmarkRouteEvaluation(b *testing.B) {
 	r := benchRouter(b, WithSeed(1))
+	st := r.state.Load()
 	info := benchCall()
 	b.ReportAllocs()
 	for b.Loop() {
-		_, to, i, err := r.route(info)
+		to, i, err := r.route(st, info)
 		if err != nil || i < 0 || to.dest.Subset == "" {
 			b.Fatalf("route %d %+v: %v", i, to.dest, err)
 		}

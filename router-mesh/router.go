@@ -292,7 +292,11 @@ func (r *Router) Close() {
 // destination's balancer, retrying as the route's retry policy allows,
 // under the destination's circuit breaker and outlier detection.
 func (r *Router) Invoke(ctx context.Context, info *call.Info, req, resp any, invoke Invoker) error {
-	st, to, i, err := r.route(info)
+	st := r.state.Load()
+	if st == nil {
+		return noState(info)
+	}
+	to, i, err := r.route(st, info)
 	if err != nil {
 		return err
 	}
@@ -331,7 +335,11 @@ func (r *Router) Invoke(ctx context.Context, info *call.Info, req, resp any, inv
 // provider has not answered (cluster.Strategy.NewStream). Streams are not
 // mirrored.
 func (r *Router) NewStream(ctx context.Context, info *call.Info, open StreamOpener) (filter.ClientStream, error) {
-	st, to, i, err := r.route(info)
+	st := r.state.Load()
+	if st == nil {
+		return nil, noState(info)
+	}
+	to, i, err := r.route(st, info)
 	if err != nil {
 		return nil, err
 	}
@@ -388,40 +396,40 @@ func (r *Router) admit(st *state, to target, i int, info *call.Info) (*clusterSt
 	return cs, nil
 }
 
-// route finds the state in use, the call's route (its index, -1 for the
-// default route of a snapshot without routes) and one of its weighted
+func noState(info *call.Info) error {
+	return call.Errorf(call.Unavailable, "routermesh: no routing state for %s yet; the discovery has not delivered a snapshot", info.Service)
+}
+
+// route finds the call's route in st (its index, -1 for the default route
+// of a snapshot without routes) and picks one of its weighted
 // destinations.
-func (r *Router) route(info *call.Info) (*state, target, int, error) {
-	st := r.state.Load()
-	if st == nil {
-		return nil, target{}, -1, call.Errorf(call.Unavailable, "routermesh: no routing state for %s yet; the discovery has not delivered a snapshot", info.Service)
-	}
+func (r *Router) route(st *state, info *call.Info) (target, int, error) {
 	i := st.snap.MatchIndex(info.Path(), info.Attachments, r.cfg.source)
 	if i < 0 {
 		if len(st.routes) == 0 {
 			d := mesh.Destination{Service: info.Service}
-			return st, target{dest: d, cs: st.clusters[d]}, -1, nil
+			return target{dest: d, cs: st.clusters[d]}, -1, nil
 		}
-		return nil, target{}, -1, call.Errorf(call.Unimplemented,
+		return target{}, -1, call.Errorf(call.Unimplemented,
 			"routermesh: no route matches %s in snapshot %s (as Envoy's 404 NR); add a catch-all route to the VirtualService", info.Path(), st.snap.Revision())
 	}
 	ts := &st.routes[i]
 	switch len(ts.targets) {
 	case 0:
-		return nil, target{}, -1, call.Errorf(call.Unavailable, "routermesh: route %q has no destination", st.snap.Routes()[i].Name)
+		return target{}, -1, call.Errorf(call.Unavailable, "routermesh: route %q has no destination", st.snap.Routes()[i].Name)
 	case 1:
-		return st, ts.targets[0], i, nil
+		return ts.targets[0], i, nil
 	}
 	if ts.total == 0 {
-		return st, ts.targets[r.rng.below(uint64(len(ts.targets)))], i, nil
+		return ts.targets[r.rng.below(uint64(len(ts.targets)))], i, nil
 	}
 	n := r.rng.below(ts.total)
 	for j := range ts.targets {
 		if n < ts.targets[j].upTo {
-			return st, ts.targets[j], i, nil
+			return ts.targets[j], i, nil
 		}
 	}
-	return st, ts.targets[len(ts.targets)-1], i, nil
+	return ts.targets[len(ts.targets)-1], i, nil
 }
 
 func (r *Router) injectFault(ctx context.Context, f *mesh.FaultPolicy) error {
