@@ -56,6 +56,18 @@ var shared struct {
 	cleanups []func()
 }
 
+// meshTest skips under -short, else returns a context bounding the test
+// and the shared environment.
+func meshTest(t *testing.T) (context.Context, *env) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real control plane and containers; run without -short (make test)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	t.Cleanup(cancel)
+	return ctx, sharedEnv(ctx, t)
+}
+
 // sharedEnv returns the shared environment, starting it on first use.
 func sharedEnv(ctx context.Context, t *testing.T) *env {
 	t.Helper()
@@ -177,12 +189,7 @@ func (e *env) dump() string {
 // containers published as Pods, and a Shoal consumer on the host that knows
 // only the target; rules are applied as kubectl apply would.
 func TestMesh(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real control plane and containers; run without -short (make test)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	e := sharedEnv(ctx, t)
+	ctx, e := meshTest(t)
 
 	t.Run("WeightedSplitAndLiveShift", func(t *testing.T) { testSplit(ctx, t, e) })
 	t.Run("HeaderMatch", func(t *testing.T) { testHeaderMatch(ctx, t, e) })

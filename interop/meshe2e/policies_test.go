@@ -22,12 +22,7 @@ import (
 // the reference's default, circuit breaking from a DestinationRule, and
 // request mirroring.
 func TestMeshPolicies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real control plane and containers; run without -short (make test)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	e := sharedEnv(ctx, t)
+	ctx, e := meshTest(t)
 	t.Run("RouteTimeoutOverReferenceDefault", func(t *testing.T) { testRouteTimeoutWins(ctx, t, e) })
 	t.Run("CircuitBreaker", func(t *testing.T) { testCircuitBreaker(ctx, t, e) })
 	t.Run("Mirror", func(t *testing.T) { testMirror(ctx, t, e) })

@@ -17,12 +17,7 @@ import (
 // match, abort and delay faults at open, and the route timeout ending a
 // long stream.
 func TestMeshStreams(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real control plane and containers; run without -short (make test)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	e := sharedEnv(ctx, t)
+	ctx, e := meshTest(t)
 	for _, kind := range []streamKind{serverStreaming, bidi} {
 		t.Run(kind.String(), func(t *testing.T) {
 			t.Run("WeightedSplit", func(t *testing.T) { testStreamSplit(ctx, t, e, kind) })
