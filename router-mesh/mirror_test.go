@@ -120,3 +120,33 @@ func TestCloseDuringMirroredCalls(t *testing.T) {
 		t.Errorf("mirrors in flight after everything ended: %d", n)
 	}
 }
+
+// TestMirrorHasItsOwnMessages: the mirror is sent with its own copy of the
+// request and decodes into its own response, so its answer never reaches
+// the caller (before, the mirror wrote into the caller's response, after
+// or while the caller read it).
+func TestMirrorHasItsOwnMessages(t *testing.T) {
+	rt := split(100, 0)
+	rt.Policy.Mirrors = []mesh.Mirror{{Destination: v2, Percentage: 100}}
+	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
+	req := "hello"
+	var resp string
+	var mirrorSaw atomic.Value
+	err := r.Invoke(context.Background(), greetCall(nil), req, &resp, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, req, resp any) error {
+		out := resp.(*string)
+		if isV1(ep.Address) {
+			*out = "from v1"
+			return nil
+		}
+		mirrorSaw.Store(req)
+		*out = "from the mirror"
+		return nil
+	})
+	r.Close() // waits for the mirror
+	if err != nil || resp != "from v1" {
+		t.Fatalf("caller's response %q, %v; want v1's answer only", resp, err)
+	}
+	if got := mirrorSaw.Load(); got != "hello" {
+		t.Errorf("the mirror received %v, want the request", got)
+	}
+}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"reflect"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -22,8 +23,10 @@ func messageSize(m any) (int, bool) {
 // CopyForMirror returns a deep copy of req and a new, empty response of
 // resp's type, for a copy of a call sent elsewhere whose answer is dropped
 // (a mirror): the caller may reuse req once its own call returns, and the
-// mirror's answer must never reach resp. ok is false for messages it
-// cannot copy (neither protobuf messages nor byte slices); nil stays nil.
+// mirror's answer must never reach resp. Requests it copies: protobuf
+// messages, byte slices, and plain values (strings, numbers, bools),
+// which need no copy; responses: protobuf messages and any pointer. ok is
+// false for others; nil stays nil.
 func CopyForMirror(req, resp any) (reqCopy, respNew any, ok bool) {
 	switch v := req.(type) {
 	case nil:
@@ -32,16 +35,24 @@ func CopyForMirror(req, resp any) (reqCopy, respNew any, ok bool) {
 	case []byte:
 		reqCopy = bytes.Clone(v)
 	default:
-		return nil, nil, false
+		switch reflect.TypeOf(req).Kind() {
+		case reflect.Bool, reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+			reqCopy = req // a value: the interface holds its own copy
+		default:
+			return nil, nil, false
+		}
 	}
 	switch v := resp.(type) {
 	case nil:
 	case proto.Message:
 		respNew = v.ProtoReflect().New().Interface()
-	case *[]byte:
-		respNew = new([]byte)
 	default:
-		return nil, nil, false
+		t := reflect.TypeOf(resp)
+		if t.Kind() != reflect.Pointer {
+			return nil, nil, false
+		}
+		respNew = reflect.New(t.Elem()).Interface()
 	}
 	return reqCopy, respNew, true
 }
