@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
@@ -13,7 +14,14 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the command-line scripts in testdata/script against the
-// real shoal binary (this test binary, re-executed as shoal).
+// real shoal binary (this test binary, re-executed as shoal). Each script
+// gets in-process Triple servers (see testserver_test.go) in its
+// environment: $TRIPLE (reflection on), $NOREFLECT (reflection off) and
+// $CLOSED (a port nothing listens on).
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata/script"})
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	testscript.Run(t, testscript.Params{
+		Dir:   "testdata/script",
+		Setup: setupServers,
+	})
 }
