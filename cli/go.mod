@@ -8,17 +8,16 @@ require (
 )
 
 require (
-	github.com/kr/pretty v0.3.1 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	github.com/kr/text v0.2.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261026165753-2ffab32bce7e // indirect
-	gopkg.in/check.v1 v1.0.0-20201130134442-10cb98267c6c // indirect
 )
 
 require (
 	github.com/bufbuild/protocompile v0.14.1
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/shoalmesh/shoal/sdk v0.0.0-00010101000000-000000000000
 	github.com/shoalmesh/shoal/triple v0.0.0-00010101000000-000000000000
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10 // indirect
@@ -31,3 +30,5 @@ require (
 )
 
 replace github.com/shoalmesh/shoal/triple => ../triple
+
+replace github.com/shoalmesh/shoal/sdk => ../sdk

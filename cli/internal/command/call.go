@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/shoalmesh/shoal/sdk/call"
 	"github.com/shoalmesh/shoal/triple"
 )
 
@@ -343,24 +344,7 @@ func httpError(status int, body []byte) error {
 			return triple.NewError(code, je.Message)
 		}
 	}
-	return triple.Errorf(httpStatusCode(status), "HTTP status %d: %s", status, strings.TrimSpace(string(body)))
-}
-
-// httpStatusCode maps an HTTP status to a gRPC code as gRPC's HTTP mapping does.
-func httpStatusCode(status int) triple.Code {
-	switch status {
-	case http.StatusBadRequest:
-		return triple.CodeInternal
-	case http.StatusUnauthorized:
-		return triple.CodeUnauthenticated
-	case http.StatusForbidden:
-		return triple.CodePermissionDenied
-	case http.StatusNotFound:
-		return triple.CodeUnimplemented
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return triple.CodeUnavailable
-	}
-	return triple.CodeUnknown
+	return triple.Errorf(triple.Code(call.CodeForHTTPStatus(status)), "HTTP status %d: %s", status, strings.TrimSpace(string(body)))
 }
 
 // print writes one response: indented for a single answer, one line per
