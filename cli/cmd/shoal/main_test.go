@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -17,11 +20,45 @@ func TestMain(m *testing.M) {
 // real shoal binary (this test binary, re-executed as shoal). Each script
 // gets in-process Triple servers (see testserver_test.go) in its
 // environment: $TRIPLE (reflection on), $NOREFLECT (reflection off) and
-// $CLOSED (a port nothing listens on).
+// $CLOSED (a port nothing listens on); $SHOAL_DIR is this checkout, $GOEXE
+// the go command, and the Go caches and proxy settings pass through.
 func TestScripts(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
+	goEnv := goEnvironment(t)
 	testscript.Run(t, testscript.Params{
-		Dir:   "testdata/script",
-		Setup: setupServers,
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			for k, v := range goEnv {
+				env.Setenv(k, v)
+			}
+			return setupServers(env)
+		},
 	})
+}
+
+// goEnvironment is what the scripts need to run the go command with this
+// machine's caches, module proxy and toolchain.
+func goEnvironment(t *testing.T) map[string]string {
+	t.Helper()
+	goExe, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the scripts need the go command: %v", err)
+	}
+	keys := []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOTOOLCHAIN"}
+	out, err := exec.Command(goExe, append([]string{"env"}, keys...)...).Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	env := map[string]string{"GOEXE": goExe}
+	for i, v := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if i < len(keys) {
+			env[keys[i]] = v
+		}
+	}
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["SHOAL_DIR"] = root
+	return env
 }

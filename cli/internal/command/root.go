@@ -129,6 +129,9 @@ machine for what Shoal development needs.`,
 		newCallCmd(e),
 		newListCmd(e),
 		newDescribeCmd(e),
+		newGenCmd(e),
+		newToolsCmd(e),
+		newDoctorCmd(e),
 	)
 	return root
 }
