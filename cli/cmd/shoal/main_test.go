@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 // real shoal binary (this test binary, re-executed as shoal). Each script
 // gets in-process Triple servers (see testserver_test.go) in its
 // environment: $TRIPLE (reflection on), $NOREFLECT (reflection off) and
-// $CLOSED (a port nothing listens on); $SHOAL_DIR is this checkout, $GOEXE
+// $CLOSED (a port nothing listens on), $FREEPORT (a port free a moment ago); $SHOAL_DIR is this checkout, $GOEXE
 // the go command, and the Go caches and proxy settings pass through.
 func TestScripts(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })

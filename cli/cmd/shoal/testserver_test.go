@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -205,5 +206,13 @@ func setupServers(env *testscript.Env) error {
 		return err
 	}
 	env.Setenv("CLOSED", lis.Addr().String())
+	if err := lis.Close(); err != nil {
+		return err
+	}
+	// A port that was free a moment ago, for a process the script starts.
+	if lis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return err
+	}
+	env.Setenv("FREEPORT", strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
 	return lis.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/semver"
 )
 
 // Pinned versions of the code generators. protoc-gen-go matches the
@@ -159,7 +160,7 @@ func shoalModuleVersion(path string) string {
 		return ""
 	}
 	for _, d := range info.Deps {
-		if d.Path == path && d.Replace == nil && d.Version != "" && !strings.HasPrefix(d.Version, "v0.0.0-00010101000000") {
+		if d.Path == path && d.Replace == nil && semver.IsValid(d.Version) && !strings.HasPrefix(d.Version, "v0.0.0-00010101000000") {
 			return d.Version
 		}
 	}
