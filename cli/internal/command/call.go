@@ -84,12 +84,12 @@ func runCall(ctx context.Context, e *env, f *callFlags, target, method string) e
 	if err := checkFormat(f.output); err != nil {
 		return err
 	}
-	var proto3 triple.Protocol
+	var wire triple.Protocol
 	switch f.protocol {
 	case "grpc":
-		proto3 = triple.ProtocolGRPC
+		wire = triple.ProtocolGRPC
 	case "triple":
-		proto3 = triple.ProtocolTriple
+		wire = triple.ProtocolTriple
 	case "http":
 	default:
 		return usageErrorf("unknown protocol %q: use grpc, triple or http", f.protocol)
@@ -102,33 +102,21 @@ func runCall(ctx context.Context, e *env, f *callFlags, target, method string) e
 	if err != nil {
 		return err
 	}
-	cc, err := dial(target, triple.WithProtocol(proto3))
-	if err != nil {
-		return err
-	}
-	defer cc.Close() //nolint:errcheck // nothing to do on exit
+	return withSource(ctx, &f.connFlags, target, []triple.ClientOption{triple.WithProtocol(wire)}, func(ctx context.Context, cc *triple.ClientConn, src descSource) error {
+		sd, err := findService(ctx, src, svcName)
+		if err != nil {
+			return err
+		}
+		return callMethod(ctx, e, f, cc, src, sd, methodName, target, md)
+	})
+}
 
-	ctx, cancel := f.context(ctx)
-	defer cancel()
-	src, closeSrc, err := f.source(ctx, cc)
+// callMethod calls one method of sd, found in src.
+func callMethod(ctx context.Context, e *env, f *callFlags, cc *triple.ClientConn, src descSource, sd protoreflect.ServiceDescriptor, methodName, target string, md triple.Metadata) error {
+	mdesc, err := findMethod(sd, methodName)
 	if err != nil {
 		return err
 	}
-	defer closeSrc()
-	d, err := src.find(ctx, svcName)
-	if err != nil {
-		return err
-	}
-	sd, ok := d.(protoreflect.ServiceDescriptor)
-	if !ok {
-		return usageErrorf("%s is a %s, not a service", svcName, kindOf(d))
-	}
-	mdesc := sd.Methods().ByName(protoreflect.Name(methodName))
-	if mdesc == nil {
-		return notFoundf("service %s has no method %q; it has: %s", svcName, methodName, strings.Join(methodNames(sd), ", "))
-	}
-	closeSrc() // the reflection stream is done with
-
 	c := &caller{
 		e: e, f: f, md: mdesc, types: dynamicpb.NewTypes(src.files()),
 		path: "/" + string(sd.FullName()) + "/" + string(mdesc.Name()),

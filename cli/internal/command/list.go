@@ -35,7 +35,7 @@ service, list its methods as full names to pass to 'shoal call'.`,
 			if err := checkFormat(output); err != nil {
 				return err
 			}
-			return withSource(cmd.Context(), f, args[0], func(ctx context.Context, src descSource) error {
+			return withSource(cmd.Context(), f, args[0], nil, func(ctx context.Context, _ *triple.ClientConn, src descSource) error {
 				var names []string
 				if len(args) == 1 {
 					var err error
@@ -87,7 +87,7 @@ Text output reads like .proto source; -o json|yaml prints the descriptor.`,
 			if err := checkFormat(output); err != nil {
 				return err
 			}
-			return withSource(cmd.Context(), f, args[0], func(ctx context.Context, src descSource) error {
+			return withSource(cmd.Context(), f, args[0], nil, func(ctx context.Context, _ *triple.ClientConn, src descSource) error {
 				var ds []protoreflect.Descriptor
 				if len(args) == 1 {
 					names, err := src.services(ctx)
@@ -123,9 +123,10 @@ Text output reads like .proto source; -o json|yaml prints the descriptor.`,
 	return cmd
 }
 
-// withSource dials target, opens the schema source and runs fn.
-func withSource(ctx context.Context, f *connFlags, target string, fn func(context.Context, descSource) error) error {
-	cc, err := dial(target)
+// withSource dials target, opens the schema source and runs fn; the
+// reflection stream, if any, stays open until fn returns.
+func withSource(ctx context.Context, f *connFlags, target string, dialOpts []triple.ClientOption, fn func(context.Context, *triple.ClientConn, descSource) error) error {
+	cc, err := dial(target, dialOpts...)
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func withSource(ctx context.Context, f *connFlags, target string, fn func(contex
 		return err
 	}
 	defer closeSrc()
-	return fn(ctx, src)
+	return fn(ctx, cc, src)
 }
 
 func findService(ctx context.Context, src descSource, name string) (protoreflect.ServiceDescriptor, error) {
@@ -160,11 +161,7 @@ func findSymbol(ctx context.Context, src descSource, name string) (protoreflect.
 		if err != nil {
 			return nil, err
 		}
-		md := sd.Methods().ByName(protoreflect.Name(m))
-		if md == nil {
-			return nil, notFoundf("service %s has no method %q; it has: %s", svc, m, strings.Join(methodNames(sd), ", "))
-		}
-		return md, nil
+		return findMethod(sd, m)
 	}
 	d, err := src.find(ctx, name)
 	if err == nil {
@@ -179,6 +176,15 @@ func findSymbol(ctx context.Context, src descSource, name string) (protoreflect.
 		}
 	}
 	return nil, err
+}
+
+// findMethod returns the method of sd, or NOT_FOUND naming the methods.
+func findMethod(sd protoreflect.ServiceDescriptor, name string) (protoreflect.MethodDescriptor, error) {
+	md := sd.Methods().ByName(protoreflect.Name(name))
+	if md == nil {
+		return nil, notFoundf("service %s has no method %q; it has: %s", sd.FullName(), name, strings.Join(methodNames(sd), ", "))
+	}
+	return md, nil
 }
 
 func kindOf(d protoreflect.Descriptor) string {
