@@ -20,7 +20,8 @@ func TestMain(m *testing.M) {
 // real shoal binary (this test binary, re-executed as shoal). Each script
 // gets in-process Triple servers (see testserver_test.go) in its
 // environment: $TRIPLE (reflection on), $NOREFLECT (reflection off) and
-// $CLOSED (a port nothing listens on), $FREEPORT (a port free a moment ago); $SHOAL_DIR is this checkout, $GOEXE
+// $CLOSED (a port nothing listens on), $FREEPORT (a port free a moment ago),
+// grpc-go servers $GRPCGO and $GRPCALPHA (see grpcserver_test.go); $SHOAL_DIR is this checkout, $GOEXE
 // the go command, and the Go caches and proxy settings pass through.
 func TestScripts(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
@@ -30,6 +31,9 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			for k, v := range goEnv {
 				env.Setenv(k, v)
+			}
+			if err := setupGRPCGo(env); err != nil {
+				return err
 			}
 			return setupServers(env)
 		},
