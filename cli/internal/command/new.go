@@ -137,11 +137,16 @@ func newAppData(name string, f *newFlags) (*appData, error) {
 	return d, nil
 }
 
+// snake turns UpperCamel into snake_case, keeping acronyms together:
+// HTTPGateway is http_gateway.
 func snake(s string) string {
+	rs := []rune(s)
 	var b strings.Builder
-	for i, r := range s {
+	for i, r := range rs {
 		if unicode.IsUpper(r) {
-			if i > 0 {
+			prevLower := i > 0 && !unicode.IsUpper(rs[i-1])
+			acronymEnd := i > 0 && i+1 < len(rs) && unicode.IsUpper(rs[i-1]) && unicode.IsLower(rs[i+1])
+			if prevLower || acronymEnd {
 				b.WriteByte('_')
 			}
 			r = unicode.ToLower(r)
@@ -170,7 +175,7 @@ func runNew(ctx context.Context, e *env, name string, f *newFlags) error {
 	if err := writeApp(dir, d); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), gomod, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), gomod, 0o644); err != nil { //nolint:gosec // a source file, readable like any checkout
 		return err
 	}
 	fmt.Fprintf(e.stdout, "created %s in %s (%s)\n", d.Name, dir, d.ServiceFull)
@@ -275,9 +280,9 @@ func writeApp(dir string, d *appData) error {
 			}
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil { //nolint:gosec // a source tree, readable like any checkout
 			return err
 		}
-		return os.WriteFile(dst, body, 0o644)
+		return os.WriteFile(dst, body, 0o644) //nolint:gosec // a source file, readable like any checkout
 	})
 }
