@@ -216,50 +216,52 @@ func (c *caller) stream(ctx context.Context, cc *triple.ClientConn, in []proto.M
 		return err
 	}
 	// Send in the background so that a bidi stream's answers print as they
-	// come; the receive loop below ends the call.
+	// come; the receive loop below ends the call. A send that fails here
+	// (not io.EOF, which means the server ended the call) cancels it.
 	sent := make(chan error, 1)
 	go func() {
+		var err error
 		for _, m := range in {
-			if err := st.SendMsg(m); err != nil {
-				sent <- err
-				return
+			if err = st.SendMsg(m); err != nil {
+				break
 			}
 		}
-		sent <- st.CloseSend()
+		if err == nil {
+			err = st.CloseSend()
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			cancel()
+		}
+		sent <- err
 	}()
 	printedHeader := false
-	var recvErr error
 	for {
 		out := dynamicpb.NewMessage(c.md.Output())
-		recvErr = st.RecvMsg(out)
+		err = st.RecvMsg(out)
 		if !printedHeader {
 			printedHeader = true
-			if h, err := st.Header(); err == nil {
+			if h, herr := st.Header(); herr == nil {
 				c.verbose("headers", h)
 			}
 		}
-		if recvErr != nil {
+		if err != nil {
 			break
 		}
-		if err := c.print(out, !c.md.IsStreamingServer()); err != nil {
-			cancel()
-			<-sent
-			return err
+		if err = c.print(out, !c.md.IsStreamingServer()); err != nil {
+			break
 		}
 	}
-	if errors.Is(recvErr, io.EOF) {
-		recvErr = nil
+	if errors.Is(err, io.EOF) {
+		err = nil
 	}
-	if recvErr != nil {
-		cancel() // stop a sender blocked on flow control
-	}
+	cancel() // the call is over: stop a sender still blocked on flow control
 	sendErr := <-sent
-	c.verbose("trailers", st.Trailer())
-	if recvErr == nil && sendErr != nil && !errors.Is(sendErr, io.EOF) {
-		recvErr = sendErr
+	if sendErr != nil && !errors.Is(sendErr, io.EOF) && triple.CodeOf(sendErr) != triple.CodeCanceled {
+		err = sendErr // the send failed first and cancelled the call
 	}
-	c.status(recvErr)
-	return recvErr
+	c.verbose("trailers", st.Trailer())
+	c.status(err)
+	return err
 }
 
 // http calls a unary method as HTTP/1.1 JSON (POST /Service/Method).

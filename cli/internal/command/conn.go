@@ -68,7 +68,7 @@ func (f *connFlags) source(ctx context.Context, cc *triple.ClientConn) (descSour
 		}
 		return s, func() {}, nil
 	}
-	s := newReflectionSource(cc, nil)
+	s := newReflectionSource(cc)
 	return s, s.close, nil
 }
 

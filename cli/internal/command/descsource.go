@@ -101,15 +101,14 @@ var reflectionMethods = []string{
 // to v1alpha: both have the same messages) over one stream.
 type reflectionSource struct {
 	cc     *triple.ClientConn
-	opts   []triple.CallOption
 	stream triple.ClientStream
 	cancel context.CancelFunc
 	protos map[string]*descriptorpb.FileDescriptorProto
 	reg    *protoregistry.Files
 }
 
-func newReflectionSource(cc *triple.ClientConn, opts []triple.CallOption) *reflectionSource {
-	return &reflectionSource{cc: cc, opts: opts, protos: map[string]*descriptorpb.FileDescriptorProto{}, reg: new(protoregistry.Files)}
+func newReflectionSource(cc *triple.ClientConn) *reflectionSource {
+	return &reflectionSource{cc: cc, protos: map[string]*descriptorpb.FileDescriptorProto{}, reg: new(protoregistry.Files)}
 }
 
 func (s *reflectionSource) close() {
@@ -128,7 +127,7 @@ func (s *reflectionSource) ask(ctx context.Context, req *rpb.ServerReflectionReq
 	var firstErr error
 	for _, m := range reflectionMethods {
 		sctx, cancel := context.WithCancel(ctx)
-		st, err := s.cc.NewStream(sctx, &triple.StreamDesc{StreamName: "ServerReflectionInfo", ClientStreams: true, ServerStreams: true}, m, s.opts...)
+		st, err := s.cc.NewStream(sctx, &triple.StreamDesc{StreamName: "ServerReflectionInfo", ClientStreams: true, ServerStreams: true}, m)
 		if err == nil {
 			s.stream, s.cancel = st, cancel
 			var resp *rpb.ServerReflectionResponse
