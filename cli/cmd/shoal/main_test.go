@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,8 @@ func TestMain(m *testing.M) {
 // gets in-process Triple servers (see testserver_test.go) in its
 // environment: $TRIPLE (reflection on), $NOREFLECT (reflection off) and
 // $CLOSED (a port nothing listens on), $FREEPORT (a port free a moment ago),
-// grpc-go servers $GRPCGO and $GRPCALPHA (see grpcserver_test.go); $SHOAL_DIR is this checkout, $GOEXE
+// grpc-go servers $GRPCGO and $GRPCALPHA (see grpcserver_test.go); PATH
+// has no protoc plugins (hermeticPath); $SHOAL_DIR is this checkout, $GOEXE
 // the go command, and the Go caches and proxy settings pass through.
 func TestScripts(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
@@ -32,12 +34,50 @@ func TestScripts(t *testing.T) {
 			for k, v := range goEnv {
 				env.Setenv(k, v)
 			}
+			if err := hermeticPath(env); err != nil {
+				return err
+			}
 			if err := setupGRPCGo(env); err != nil {
 				return err
 			}
 			return setupServers(env)
 		},
 	})
+}
+
+// hermeticPath drops from PATH the directories that hold protoc plugins
+// (make puts .cache/bin in PATH), so that the scripts decide where the
+// plugins are; a buf found there stays reachable through a directory of
+// its own.
+func hermeticPath(env *testscript.Env) error {
+	var keep []string
+	buf := ""
+	for _, dir := range filepath.SplitList(env.Getenv("PATH")) {
+		if !isProgram(filepath.Join(dir, "protoc-gen-go")) && !isProgram(filepath.Join(dir, "protoc-gen-go-triple")) {
+			keep = append(keep, dir)
+			continue
+		}
+		if b := filepath.Join(dir, "buf"); buf == "" && isProgram(b) {
+			buf = b
+		}
+	}
+	if buf != "" {
+		dir := filepath.Join(env.WorkDir, ".bufbin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(buf, filepath.Join(dir, "buf")); err != nil {
+			return err
+		}
+		keep = append(keep, dir)
+	}
+	env.Setenv("PATH", strings.Join(keep, string(os.PathListSeparator)))
+	return nil
+}
+
+func isProgram(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
 // goEnvironment is what the scripts need to run the go command with this
