@@ -30,6 +30,8 @@ type tool struct {
 	// Dir, when set, builds the program from a local Shoal checkout instead
 	// of a released version.
 	Dir string `json:"dir,omitempty"`
+	// err says why the tool cannot be installed as things stand.
+	err error
 }
 
 func newToolsCmd(e *env) *cobra.Command {
@@ -126,11 +128,10 @@ func pinnedTools(shoalDir string) ([]tool, error) {
 		}
 		triple.Version, triple.Dir = "(local)", filepath.Join(abs, "triple")
 	} else {
-		v := shoalModuleVersion("github.com/shoalmesh/shoal/triple")
-		if v == "" {
-			return nil, usageErrorf("this shoal is a development build with no released triple version: give a Shoal checkout with --shoal-dir or SHOAL_DIR")
+		triple.Version = shoalModuleVersion("github.com/shoalmesh/shoal/triple")
+		if triple.Version == "" {
+			triple.err = usageErrorf("this shoal is a development build with no released triple version: give a Shoal checkout with --shoal-dir or SHOAL_DIR")
 		}
-		triple.Version = v
 	}
 	return []tool{
 		{Name: "protoc-gen-go", Package: "google.golang.org/protobuf/cmd/protoc-gen-go", Version: protocGenGoVersion},
@@ -168,6 +169,9 @@ func shoalModuleVersion(path string) string {
 }
 
 func (t tool) source() string {
+	if t.err != nil {
+		return "unknown: needs --shoal-dir or SHOAL_DIR (a development build of shoal)"
+	}
 	if t.Dir != "" {
 		return "built from " + t.Dir
 	}
@@ -179,6 +183,11 @@ func installTools(ctx context.Context, e *env, tools []tool, dryRun bool) error 
 	goCmd, err := f.find("go")
 	if err != nil {
 		return err
+	}
+	for _, t := range tools {
+		if t.err != nil {
+			return fmt.Errorf("%s: %w", t.Name, t.err)
+		}
 	}
 	for _, t := range tools {
 		dir, args := "", []string{"install", t.Package + "@" + t.Version}
