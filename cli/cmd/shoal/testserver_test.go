@@ -69,7 +69,7 @@ func registerTestProto() {
 }
 
 // echoServer answers the test service with dynamic messages: Echo greets
-// and reports the attachments it saw, fail_code makes it fail, Count
+// and reports the attachments, protocol and group it saw, fail_code makes it fail, Count
 // streams count answers, Collect joins names, Chat answers each request.
 type echoServer struct{ prefix string }
 
@@ -149,6 +149,13 @@ func (s echoServer) answer(ctx context.Context, md protoreflect.MessageDescripto
 			if strings.HasPrefix(k, "x-") || strings.HasPrefix(k, "tri-service-") {
 				seen.Set(protoreflect.ValueOfString(k).MapKey(), protoreflect.ValueOfString(strings.Join(vs, ",")))
 			}
+		}
+	}
+	if ci, ok := triple.CallInfoFromContext(ctx); ok && req != nil { // Echo only: streams keep their golden files short
+		seen := resp.Mutable(field(resp, "seen")).Map()
+		seen.Set(protoreflect.ValueOfString("protocol").MapKey(), protoreflect.ValueOfString(ci.Protocol))
+		if ci.Group != "" {
+			seen.Set(protoreflect.ValueOfString("group").MapKey(), protoreflect.ValueOfString(ci.Group))
 		}
 	}
 	if req != nil && req.Has(field(req, "at")) {
