@@ -38,7 +38,9 @@ func newToolsCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tools",
 		Short: "Install the pinned code generators",
-		Args:  exactArgs(0, "a subcommand (install or list)"),
+		Example: `  shoal tools list
+  shoal tools install`,
+		Args: exactArgs(0, "a subcommand (install or list)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageErrorf("missing subcommand: run 'shoal tools install' or 'shoal tools list'")
 		},
@@ -52,7 +54,9 @@ func newToolsListCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the pinned tools and where each would come from",
-		Args:  exactArgs(0, "no arguments"),
+		Example: `  shoal tools list
+  shoal tools list --shoal-dir ~/src/shoal -o json`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(*cobra.Command, []string) error {
 			if err := checkFormat(output); err != nil {
 				return err
