@@ -11,7 +11,8 @@ import (
 	v1alphareflectiongrpc "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 )
 
-// setupGRPCGo starts two grpc-go servers with the health service: $GRPCGO
+// setupGRPCGo starts two grpc-go servers with the health service and a
+// service without a schema (shoal.test.v1.NoSchema): $GRPCGO
 // with reflection v1 and v1alpha, $GRPCALPHA with v1alpha only (as older
 // servers have).
 func setupGRPCGo(env *testscript.Env) error {
@@ -19,6 +20,8 @@ func setupGRPCGo(env *testscript.Env) error {
 		srv := grpc.NewServer()
 		hs := health.NewServer()
 		healthpb.RegisterHealthServer(srv, hs)
+		// A service the server lists but has no schema for.
+		srv.RegisterService(&grpc.ServiceDesc{ServiceName: "shoal.test.v1.NoSchema", HandlerType: (*any)(nil), Metadata: "shoal/test/v1/noschema.proto"}, struct{}{})
 		reflect(srv)
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -182,10 +182,6 @@ func setupServers(env *testscript.Env) error {
 		if err := srv.Register(echoServer{prefix: "[g1] "}.desc(), struct{}{}, triple.ServiceGroup("g1"), triple.ServiceVersion("2.0.0")); err != nil {
 			return "", err
 		}
-		// A service the server lists but has no schema for.
-		if err := srv.Register(&triple.ServiceDesc{ServiceName: "shoal.test.v1.NoSchema"}, struct{}{}); err != nil {
-			return "", err
-		}
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return "", err
