@@ -243,7 +243,7 @@ func (c *Client) helloRequest() *discoveryv3.DiscoveryRequest {
 		return nil
 	}
 	for _, ts := range c.types {
-		if len(ts.resources) > 0 {
+		if ts.watched() {
 			return nil // the first real request carries the node
 		}
 	}
@@ -439,19 +439,21 @@ func (c *Client) pendingRequests() []*discoveryv3.DiscoveryRequest {
 		}
 		ts.dirty = false
 		names := make([]string, 0, len(ts.resources))
-		for n := range ts.resources {
-			names = append(names, n)
+		for n, rs := range ts.resources {
+			if len(rs.watchers) > 0 {
+				names = append(names, n)
+			}
 		}
-		if len(names) == 0 {
-			if !ts.requested {
-				continue // never subscribed on this stream: nothing to say
-			}
-			if ts.typ == xdsresource.ListenerType || ts.typ == xdsresource.ClusterType {
-				// An empty LDS/CDS list means "everything" to istiod
-				// (wildcard), so the last names stay subscribed on the
-				// server; their updates are ignored until the next stream.
-				names = ts.sentNames
-			}
+		if len(names) == 0 && ts.requested && (ts.typ == xdsresource.ListenerType || ts.typ == xdsresource.ClusterType) {
+			// An empty LDS/CDS list means "everything" to istiod
+			// (wildcard), so the last names stay subscribed on the
+			// server, and cached here: istiod keeps them up to date, and
+			// will not answer when they are watched again.
+			names = ts.sentNames
+		}
+		ts.dropUnsubscribed(names)
+		if len(names) == 0 && !ts.requested {
+			continue // never subscribed on this stream: nothing to say
 		}
 		slices.Sort(names)
 		ts.sentNames = names
@@ -470,6 +472,31 @@ func (c *Client) pendingRequests() []*discoveryv3.DiscoveryRequest {
 		out = append(out, req)
 	}
 	return out
+}
+
+// watched reports whether any resource of ts has a watcher. Call with c.mu
+// held.
+func (ts *typeState) watched() bool {
+	for _, rs := range ts.resources {
+		if len(rs.watchers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// dropUnsubscribed forgets the unwatched resources that names (the
+// subscription about to be sent) leaves out: from then on istiod no longer
+// sends them. Call with c.mu held.
+func (ts *typeState) dropUnsubscribed(names []string) {
+	for n, rs := range ts.resources {
+		if len(rs.watchers) > 0 || slices.Contains(names, n) {
+			continue
+		}
+		rs.stopTimer()
+		ts.setRaw(rs, "")
+		delete(ts.resources, n)
+	}
 }
 
 // setRaw records the encoding of the resource rs now holds.

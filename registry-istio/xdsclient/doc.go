@@ -3,7 +3,12 @@
 // configurations, clusters and endpoints.
 //
 // A resource is requested only while someone watches it: the first watcher
-// of a name subscribes it and the last one to cancel unsubscribes it. Every
+// of a name subscribes it and the last one to cancel unsubscribes it. An
+// unwatched resource stays cached for as long as istiod still has it
+// subscribed (until a request without it goes out; the last LDS and CDS
+// names stay, since an empty list would ask for everything), so watching it
+// again is answered from the cache: istiod does not answer a subscription
+// whose names did not change. Every
 // response is validated by package xdsresource; valid resources reach their
 // watchers, and a response holding an invalid resource is NACKed with the
 // resource name and the reason, while watchers of that resource keep the last
