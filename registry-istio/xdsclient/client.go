@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -143,6 +144,11 @@ type connState struct {
 	lastError string
 	since     time.Time
 	streams   int
+	// nextRetry is when the next stream is due while not Ready.
+	nextRetry time.Time
+	// refusedProbes counts the connection probes istiod's address refused
+	// since the stream last opened.
+	refusedProbes int
 }
 
 // New returns a client for the istiod cfg names. Nothing is sent, and no
@@ -171,10 +177,10 @@ func New(cfg *bootstrap.Config, opts ...Option) (*Client, error) {
 	// restarted istiod is found as soon as the stream retries.
 	dialOpts = append(dialOpts, grpc.WithConnectParams(grpc.ConnectParams{
 		Backoff: backoff.Config{
-			BaseDelay:  conf.minBackoff,
-			Multiplier: 1.6,
+			BaseDelay:  conf.backoff.Base,
+			Multiplier: 2,
 			Jitter:     0.2,
-			MaxDelay:   conf.maxBackoff,
+			MaxDelay:   conf.backoff.Max,
 		},
 		MinConnectTimeout: 5 * time.Second,
 	}))
@@ -282,38 +288,102 @@ func (c *Client) markDirty(t xdsresource.Type) {
 // run keeps one ADS stream open until ctx ends, reconnecting with backoff.
 func (c *Client) run(ctx context.Context) {
 	defer close(c.done)
-	attempt := 0
+	var attempt uint32
+	// down: a connection probe found istiod's address refusing connections
+	// and none has found it accepting since.
+	down := false
 	for {
 		gotResponse, err := c.runStream(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if gotResponse {
-			attempt = 0
+			attempt, down = 0, false
 		}
 		c.disconnected(err)
-		delay := backoffDelay(c.conf.minBackoff, c.conf.maxBackoff, attempt)
+		// Full jitter, as mesh.Backoff specifies for every user.
+		delay := rand.N(c.conf.backoff.Interval(attempt))
 		attempt++
 		c.logger.Warn("ADS stream to istiod failed; serving from cache and retrying", "error", err, "retry_in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		var back bool
+		if back, down = c.waitToRetry(ctx, delay, down); back {
+			attempt = 0
+		}
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
 	}
 }
 
-// backoffDelay is min * 1.6^attempt, capped at max, with +/-20% jitter.
-func backoffDelay(minDelay, maxDelay time.Duration, attempt int) time.Duration {
-	d := float64(minDelay)
-	for i := 0; i < attempt && d < float64(maxDelay); i++ {
-		d *= 1.6
+// waitToRetry waits delay before the next stream, or less when istiod comes
+// back: while the retry is further away than probeAfter, it dials istiod's
+// address every probeEvery, and returns early, reporting back, when the
+// address accepts connections after having refused them. A dial that
+// succeeds while the address was not seen down ends the probing, so a live
+// istiod whose streams fail is not dialled again and again. down is whether
+// the address was last seen refusing, before and after the wait.
+func (c *Client) waitToRetry(ctx context.Context, delay time.Duration, down bool) (back, stillDown bool) {
+	network, addr := probeAddress(c.cfg.ServerURI)
+	due := time.Now().Add(delay)
+	c.mu.Lock()
+	c.conn.nextRetry = due
+	c.mu.Unlock()
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	var tick <-chan time.Time
+	if c.conf.probeEvery > 0 && delay > c.conf.probeAfter && network != "" {
+		ticker := time.NewTicker(c.conf.probeEvery)
+		defer ticker.Stop()
+		tick = ticker.C
 	}
-	d = min(d, float64(maxDelay))
-	d *= 0.8 + 0.4*rand.Float64()
-	return time.Duration(d)
+	for {
+		select {
+		case <-ctx.Done():
+			return false, down
+		case <-timer.C:
+			return false, down
+		case <-tick:
+		}
+		d := net.Dialer{Timeout: c.conf.probeEvery}
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			down = true
+			c.mu.Lock()
+			c.conn.refusedProbes++
+			c.mu.Unlock()
+			continue
+		}
+		_ = conn.Close()
+		if !down {
+			tick = nil // up, and the stream failed anyway: wait the full delay
+			continue
+		}
+		c.logger.Info("istiod accepts connections again; reconnecting now", "retry_was_in", time.Until(due).Round(time.Millisecond))
+		// gRPC's own reconnect backoff would hold the channel back.
+		c.cc.ResetConnectBackoff()
+		return true, false
+	}
+}
+
+// probeAddress is where a connection probe dials: host:port, or a unix
+// socket; empty when the address is neither.
+func probeAddress(uri string) (network, addr string) {
+	if path, ok := strings.CutPrefix(uri, "unix:"); ok {
+		if p, ok := strings.CutPrefix(path, "//"); ok {
+			path = p
+		}
+		return "unix", path
+	}
+	for _, scheme := range []string{"dns:", "passthrough:"} {
+		if rest, ok := strings.CutPrefix(uri, scheme); ok {
+			// dns:///host:port, dns://resolver/host:port
+			uri = rest[strings.LastIndex(rest, "/")+1:]
+		}
+	}
+	if _, port, err := net.SplitHostPort(uri); err != nil || port == "" || strings.Contains(uri, "/") {
+		return "", ""
+	}
+	return "tcp", uri
 }
 
 // connError turns a stream error into a message that says what to do.
@@ -364,6 +434,7 @@ func (c *Client) runStream(ctx context.Context) (bool, error) {
 	c.conn.since = time.Now()
 	c.conn.lastError = ""
 	c.conn.streams++
+	c.conn.nextRetry, c.conn.refusedProbes = time.Time{}, 0
 	for _, ts := range c.types {
 		// Resume: every subscription again, with the last accepted version.
 		ts.nonce, ts.nack, ts.requested, ts.sentNames = "", "", false, nil
