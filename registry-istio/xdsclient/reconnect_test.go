@@ -12,6 +12,21 @@ import (
 	"github.com/shoalmesh/shoal/registry-istio/xdstest"
 )
 
+// slowBackoffClient is a client whose backoff alone would wait up to a
+// minute before its first retry, probing addr every probe.
+func slowBackoffClient(t *testing.T, addr string, probe time.Duration) *xdsclient.Client {
+	t.Helper()
+	c, err := xdsclient.New(testConfig(addr),
+		xdsclient.WithBackoff(time.Minute, time.Hour),
+		xdsclient.WithReconnectProbe(0, probe),
+		xdsclient.WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // A restarted istiod is found at once, however long the backoff has grown:
 // while the next retry is far away the client probes the address, and
 // retries as soon as it accepts connections again. Here the backoff alone
@@ -20,14 +35,7 @@ import (
 func TestReconnectWhenIstiodAcceptsAgain(t *testing.T) {
 	srv := xdstest.NewServer(t)
 	srv.Set(xdstest.Service(host, port, endpoints("10.1.0.1")...))
-	c, err := xdsclient.New(testConfig(srv.Address()),
-		xdsclient.WithBackoff(time.Minute, time.Hour),
-		xdsclient.WithReconnectProbe(0, 20*time.Millisecond),
-		xdsclient.WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	c := slowBackoffClient(t, srv.Address(), 20*time.Millisecond)
 	ew := newRecorder[*xdsresource.Endpoints]()
 	defer c.WatchEndpoints(clusterName, ew)()
 	ew.next(t)
@@ -73,14 +81,7 @@ func TestNoProbingWhileTheAddressAccepts(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { _ = lis.Close(); <-done })
-	c, err := xdsclient.New(testConfig(lis.Addr().String()),
-		xdsclient.WithBackoff(time.Minute, time.Hour),
-		xdsclient.WithReconnectProbe(0, 10*time.Millisecond),
-		xdsclient.WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	c := slowBackoffClient(t, lis.Addr().String(), 10*time.Millisecond)
 	ew := newRecorder[*xdsresource.Endpoints]()
 	defer c.WatchEndpoints(clusterName, ew)()
 	if e := ew.next(t); e.kind != failed {

@@ -9,6 +9,13 @@ import (
 	"github.com/shoalmesh/shoal/registry-istio/xdstest"
 )
 
+// watchAny adapts a typed watch method to a recorder of any resource.
+func watchAny[T xdsresource.Resource](watch func(*xdsclient.Client, string, xdsclient.Watcher[T]) func()) func(*xdsclient.Client, string, *recorder[xdsresource.Resource]) func() {
+	return func(c *xdsclient.Client, name string, r *recorder[xdsresource.Resource]) func() {
+		return watch(c, name, xdsclient.WatcherFuncs[T]{OnChanged: func(v T) { r.ResourceChanged(v) }, OnNotFound: r.ResourceDoesNotExist})
+	}
+}
+
 // acked waits until the client has ACKed version v of type t.
 func acked(t *testing.T, srv *xdstest.Server, typ xdsresource.Type, v string) {
 	t.Helper()
@@ -32,18 +39,10 @@ func TestWatchAgainAfterLastWatcherLeft(t *testing.T) {
 		watch func(c *xdsclient.Client, name string, r *recorder[xdsresource.Resource]) func()
 		rname string
 	}{
-		{"Listener", xdsresource.ListenerType, func(c *xdsclient.Client, n string, r *recorder[xdsresource.Resource]) func() {
-			return c.WatchListener(n, xdsclient.WatcherFuncs[*xdsresource.Listener]{OnChanged: func(l *xdsresource.Listener) { r.ResourceChanged(l) }, OnNotFound: r.ResourceDoesNotExist})
-		}, listenerName},
-		{"Cluster", xdsresource.ClusterType, func(c *xdsclient.Client, n string, r *recorder[xdsresource.Resource]) func() {
-			return c.WatchCluster(n, xdsclient.WatcherFuncs[*xdsresource.Cluster]{OnChanged: func(l *xdsresource.Cluster) { r.ResourceChanged(l) }, OnNotFound: r.ResourceDoesNotExist})
-		}, clusterName},
-		{"RouteConfig", xdsresource.RouteConfigType, func(c *xdsclient.Client, n string, r *recorder[xdsresource.Resource]) func() {
-			return c.WatchRouteConfig(n, xdsclient.WatcherFuncs[*xdsresource.RouteConfig]{OnChanged: func(l *xdsresource.RouteConfig) { r.ResourceChanged(l) }, OnNotFound: r.ResourceDoesNotExist})
-		}, routeName},
-		{"Endpoints", xdsresource.EndpointsType, func(c *xdsclient.Client, n string, r *recorder[xdsresource.Resource]) func() {
-			return c.WatchEndpoints(n, xdsclient.WatcherFuncs[*xdsresource.Endpoints]{OnChanged: func(l *xdsresource.Endpoints) { r.ResourceChanged(l) }, OnNotFound: r.ResourceDoesNotExist})
-		}, clusterName},
+		{"Listener", xdsresource.ListenerType, watchAny((*xdsclient.Client).WatchListener), listenerName},
+		{"Cluster", xdsresource.ClusterType, watchAny((*xdsclient.Client).WatchCluster), clusterName},
+		{"RouteConfig", xdsresource.RouteConfigType, watchAny((*xdsclient.Client).WatchRouteConfig), routeName},
+		{"Endpoints", xdsresource.EndpointsType, watchAny((*xdsclient.Client).WatchEndpoints), clusterName},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"/AfterTheRequest", func(t *testing.T) {
