@@ -645,8 +645,7 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 	ts.lastUpdateAt = now
 	for name, rs := range ts.resources {
 		p, present := results[name]
-		if present || t == xdsresource.ListenerType || t == xdsresource.ClusterType {
-			// Answered, or (LDS, CDS) known absent from the state of the world.
+		if present {
 			rs.stopTimer()
 		}
 		switch {
@@ -675,10 +674,15 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 		case !unnamedErr && (t == xdsresource.ListenerType || t == xdsresource.ClusterType):
 			// State of the world: a listener or cluster missing from the
 			// response no longer exists. (Routes and endpoints are only
-			// ever removed by their parent.)
-			if rs.state == StateNotFound {
+			// ever removed by their parent.) This holds only for one this
+			// client has received: a name it has just asked for may be
+			// missing because the response was built before istiod saw the
+			// request (a push crossing it), so its absence proves nothing
+			// and the resource timeout decides, as in grpc-go.
+			if rs.resource == nil {
 				continue
 			}
+			rs.stopTimer()
 			ts.setRaw(rs, "")
 			rs.state, rs.resource, rs.err, rs.updated = StateNotFound, nil, "", now
 			for w := range rs.watchers {

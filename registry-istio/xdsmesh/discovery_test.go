@@ -48,10 +48,13 @@ func canary(v1IPs, v2IPs []string, route func(*routev3.Route)) xdstest.Resources
 	return r
 }
 
+// newDiscovery returns a Discovery over a client of srv. Listeners and
+// clusters istiod does not know are reported missing after the resource
+// timeout, 1 s here.
 func newDiscovery(t *testing.T, srv *xdstest.Server) (*xdsmesh.Discovery, *xdsclient.Client) {
 	t.Helper()
 	cfg := &bootstrap.Config{ServerURI: srv.Address(), Node: bootstrap.Identity{PodName: "c", Namespace: "default", IPs: []string{"10.0.0.9"}}.Node()}
-	c, err := xdsclient.New(cfg, xdsclient.WithBackoff(10*time.Millisecond, 100*time.Millisecond), xdsclient.WithLogger(quiet))
+	c, err := xdsclient.New(cfg, xdsclient.WithBackoff(10*time.Millisecond, 100*time.Millisecond), xdsclient.WithResourceTimeout(time.Second), xdsclient.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
