@@ -300,15 +300,19 @@ func testRestart(ctx context.Context, t *testing.T, m *localmesh.Mesh) {
 	if err := m.Apply(ctx, allTo("v1")); err != nil {
 		t.Fatal(err)
 	}
+	// waitAll waits until 50 calls in a row of each consumer are served by
+	// subset (the rule in force before may split between both).
 	waitAll := func(subset string) {
 		t.Helper()
 		for _, k := range kinds {
 			deadline := time.Now().Add(30 * time.Second)
-			for {
+			for inARow := 0; inARow < 50; {
 				resp, err := consumers[k].c.Greet(ctx, &greet.GreetRequest{Name: "settle"})
 				if err == nil && version(resp.GetServedBy()) == subset {
-					break
+					inARow++
+					continue
 				}
+				inARow = 0
 				if time.Now().After(deadline) {
 					t.Fatalf("%s never moved to %s: %v", k, subset, err)
 				}
