@@ -93,6 +93,9 @@ type resourceState struct {
 	timer *time.Timer
 	// timerGen tells a stale timer's callback from the current one's.
 	timerGen uint64
+	// absent: a response lacked this never-received listener or cluster
+	// (see missing).
+	absent bool
 }
 
 // stopTimer cancels the does-not-exist timer. Call with c.mu held.
@@ -119,10 +122,34 @@ func (c *Client) startTimers(ts *typeState) {
 		if rs.state != StateRequested || rs.timer != nil {
 			continue
 		}
-		rs.timerGen++
-		gen := rs.timerGen
-		rs.timer = time.AfterFunc(c.conf.notFound, func() { c.resourceTimedOut(ts, rs, gen) })
+		rs.absent = false
+		c.armTimer(ts, rs, c.conf.notFound)
 	}
+}
+
+// absentGrace is how long a listener or cluster that was asked for and
+// never received may stay missing from istiod's responses before it is
+// reported as not existing. A push that crossed the request lacks it, and
+// istiod answers the ACK that follows (its names changed) at once.
+const absentGrace = time.Second
+
+// missing notes that a response lacked rs, a listener or cluster never
+// received: unless a response brings it within absentGrace (or the
+// resource timeout, if shorter), it does not exist. Call with c.mu held.
+func (c *Client) missing(ts *typeState, rs *resourceState) {
+	if rs.absent || rs.state != StateRequested {
+		return
+	}
+	rs.absent = true
+	rs.stopTimer()
+	c.armTimer(ts, rs, min(absentGrace, c.conf.notFound))
+}
+
+// armTimer starts rs's does-not-exist timer. Call with c.mu held.
+func (c *Client) armTimer(ts *typeState, rs *resourceState, d time.Duration) {
+	rs.timerGen++
+	gen := rs.timerGen
+	rs.timer = time.AfterFunc(d, func() { c.resourceTimedOut(ts, rs, gen) })
 }
 
 func (c *Client) resourceTimedOut(ts *typeState, rs *resourceState, gen uint64) {
@@ -677,9 +704,10 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 			// ever removed by their parent.) This holds only for one this
 			// client has received: a name it has just asked for may be
 			// missing because the response was built before istiod saw the
-			// request (a push crossing it), so its absence proves nothing
-			// and the resource timeout decides, as in grpc-go.
+			// request (a push crossing it), so it is reported missing only
+			// if no response brings it within absentGrace.
 			if rs.resource == nil {
+				c.missing(ts, rs)
 				continue
 			}
 			rs.stopTimer()
