@@ -90,24 +90,7 @@ func TestFollowIstiod(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	m, err := localmesh.Start(ctx, localmesh.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
-	eng, err := localmesh.NewEngine(ctx, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = eng.Close() }()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	image, err := eng.BuildGoImage(ctx, localmesh.GoImage{Name: "shoal-meshgreeter", Dir: filepath.Dir(wd), Package: "./cmd/meshgreeter"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, eng, image := startMesh(ctx, t, 1)
 	if err := m.Apply(ctx, followBase+"---"+allTo("v1")); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +112,31 @@ func TestFollowIstiod(t *testing.T) {
 	t.Run("ReferenceClosedAndReopened", func(t *testing.T) { testReopen(ctx, t, istiod, "consumer-reopen", hostKey, hostKey) })
 	t.Run("ProvidedByAfterHostReference", func(t *testing.T) { testReopen(ctx, t, istiod, "consumer-by-app", hostKey, appKey) })
 	t.Run("ChangeRightAfterIstiodRestart", func(t *testing.T) { testRestart(ctx, t, m) })
+}
+
+// startMesh starts a control plane with n istiods and builds the
+// meshgreeter provider image; both are stopped by t's cleanup.
+func startMesh(ctx context.Context, t *testing.T, n int) (*localmesh.Mesh, *localmesh.Engine, string) {
+	t.Helper()
+	m, err := localmesh.Start(ctx, localmesh.WithIstiods(n), localmesh.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	eng, err := localmesh.NewEngine(ctx, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	image, err := eng.BuildGoImage(ctx, localmesh.GoImage{Name: "shoal-meshgreeter", Dir: filepath.Dir(wd), Package: "./cmd/meshgreeter"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, eng, image
 }
 
 // follower is a consumer app's registry and one reference on it.

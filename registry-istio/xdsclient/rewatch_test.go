@@ -45,41 +45,34 @@ func TestWatchAgainAfterLastWatcherLeft(t *testing.T) {
 		{"Endpoints", xdsresource.EndpointsType, watchAny((*xdsclient.Client).WatchEndpoints), clusterName},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name+"/AfterTheRequest", func(t *testing.T) {
-			srv := xdstest.NewServer(t)
-			v := srv.Set(xdstest.Service(host, port, endpoints("10.1.0.1")...))
-			c := newClient(t, srv)
-			first := newRecorder[xdsresource.Resource]()
-			cancel := tc.watch(c, tc.rname, first)
-			if e := first.next(t); e.kind != changed {
-				t.Fatalf("first watch: %+v", e)
+		for _, afterRequest := range []bool{true, false} {
+			name := tc.name + "/BeforeTheRequest"
+			if afterRequest {
+				name = tc.name + "/AfterTheRequest"
 			}
-			acked(t, srv, tc.typ, v)
-			n := len(srv.Requests())
-			cancel()
-			// The request that follows the last watcher's leaving.
-			waitRequest(t, srv, n, isType(tc.typ))
-			again := newRecorder[xdsresource.Resource]()
-			defer tc.watch(c, tc.rname, again)()
-			if e := again.next(t); e.kind != changed || e.resource.ResourceName() != tc.rname {
-				t.Fatalf("watched again: %+v, want the cached %s", e, tc.rname)
-			}
-		})
-		t.Run(tc.name+"/BeforeTheRequest", func(t *testing.T) {
-			srv := xdstest.NewServer(t)
-			v := srv.Set(xdstest.Service(host, port, endpoints("10.1.0.1")...))
-			c := newClient(t, srv)
-			first := newRecorder[xdsresource.Resource]()
-			cancel := tc.watch(c, tc.rname, first)
-			first.next(t)
-			acked(t, srv, tc.typ, v)
-			cancel()
-			again := newRecorder[xdsresource.Resource]()
-			defer tc.watch(c, tc.rname, again)()
-			if e := again.next(t); e.kind != changed || e.resource.ResourceName() != tc.rname {
-				t.Fatalf("watched again: %+v, want %s", e, tc.rname)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				srv := xdstest.NewServer(t)
+				v := srv.Set(xdstest.Service(host, port, endpoints("10.1.0.1")...))
+				c := newClient(t, srv)
+				first := newRecorder[xdsresource.Resource]()
+				cancel := tc.watch(c, tc.rname, first)
+				if e := first.next(t); e.kind != changed {
+					t.Fatalf("first watch: %+v", e)
+				}
+				acked(t, srv, tc.typ, v)
+				n := len(srv.Requests())
+				cancel()
+				if afterRequest {
+					// The request that follows the last watcher's leaving.
+					waitRequest(t, srv, n, isType(tc.typ))
+				}
+				again := newRecorder[xdsresource.Resource]()
+				defer tc.watch(c, tc.rname, again)()
+				if e := again.next(t); e.kind != changed || e.resource.ResourceName() != tc.rname {
+					t.Fatalf("watched again: %+v, want %s", e, tc.rname)
+				}
+			})
+		}
 	}
 }
 
