@@ -328,8 +328,7 @@ func (c *Client) run(ctx context.Context) {
 			attempt, down = 0, false
 		}
 		c.disconnected(err)
-		// Full jitter, as mesh.Backoff specifies for every user.
-		delay := rand.N(c.conf.backoff.Interval(attempt))
+		delay := c.conf.backoff.Delay(attempt, rand.Uint64N)
 		attempt++
 		c.logger.Warn("ADS stream to istiod failed; serving from cache and retrying", "error", err, "retry_in", delay)
 		var back bool
