@@ -225,13 +225,13 @@ func (c *h2ClientConn) readLoop() {
 			case *http2.HeadersFrame:
 				err = c.onHeaders(f)
 			case *http2.DataFrame:
-				c.onData(f)
+				err = c.onData(f)
 			case *http2.RSTStreamFrame:
 				c.onRST(f)
 			case *http2.SettingsFrame:
 				err = c.onSettings(f, c.setMaxStreams)
 			case *http2.PingFrame:
-				c.onPing(f)
+				err = c.onPing(f)
 			case *http2.WindowUpdateFrame:
 				err = c.onWindowUpdate(f)
 			case *http2.GoAwayFrame:
@@ -335,12 +335,14 @@ func (c *h2ClientConn) onRST(f *http2.RSTStreamFrame) {
 	c.endStream(st.cs, e)
 }
 
-func (c *h2ClientConn) onData(f *http2.DataFrame) {
+func (c *h2ClientConn) onData(f *http2.DataFrame) error {
 	id, n := f.StreamID, int(f.Length)
-	c.onDataFlow(n)
+	if err := c.onDataFlow(n); err != nil {
+		return err
+	}
 	st := c.stream(id)
 	if st == nil {
-		return
+		return nil
 	}
 	cs := st.cs
 	data, end := f.Data(), f.StreamEnded()
@@ -357,13 +359,14 @@ func (c *h2ClientConn) onData(f *http2.DataFrame) {
 	if end || failed {
 		c.stopSending(&cs.h2Stream)
 		c.release(cs)
-		return
+		return nil
 	}
 	cs.credit += credit
 	if cs.credit >= streamWindow/4 {
-		c.streamCredit(id, cs.credit)
+		c.streamCredit(st, cs.credit)
 		cs.credit = 0
 	}
+	return nil
 }
 
 func (c *h2ClientConn) onHeaders(f *http2.HeadersFrame) error {
@@ -640,7 +643,7 @@ func (cs *clientStream) reset(e *Error) {
 func (cs *clientStream) next() (inMsg, error) {
 	m, credit, err := cs.recv.take(cs.ctx.Done())
 	if err == nil {
-		cs.c.streamCredit(cs.id, credit)
+		cs.c.streamCredit(&cs.h2Stream, credit)
 		return m, nil
 	}
 	if errors.Is(err, errCanceled) {
