@@ -196,9 +196,20 @@ type attacker struct {
 }
 
 // attack connects, with a small receive buffer so that a server that
-// answers into a socket nobody reads fills it quickly, sends the preface
-// and reads the server's SETTINGS.
+// answers into a socket nobody reads fills it quickly, sends the preface,
+// reads the server's SETTINGS and acknowledges them.
 func attack(t *testing.T, addr string) *attacker {
+	t.Helper()
+	a := attackNoAck(t, addr)
+	if err := a.fr.WriteSettingsAck(); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// attackNoAck is attack without the SETTINGS ACK: a client that has not
+// yet seen the server's limits.
+func attackNoAck(t *testing.T, addr string) *attacker {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -381,6 +392,10 @@ func controlFlood(t *testing.T, f []byte) {
 		_ = a.nc.SetWriteDeadline(time.Now())
 	case <-done:
 		a.sendSyncPing()
+	case <-time.After(time.Minute):
+		// Neither cut off nor done: the server stopped reading. Look.
+		t.Error("after a minute the server neither read the flood nor ended the connection")
+		_ = a.nc.SetWriteDeadline(time.Now())
 	}
 	o := a.read()
 	_ = a.nc.Close()
@@ -496,8 +511,8 @@ func TestAttackStreamLimit(t *testing.T) {
 	if got := a.settings[http2.SettingMaxConcurrentStreams]; got != limit {
 		t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS %d, want %d", got, limit)
 	}
-	block := a.block("EchoBidi")
-	open := func(from, n int) {
+	open := func(a *attacker, from, n int) {
+		block := a.block("EchoBidi")
 		var b []byte
 		for i := range n {
 			b = frame(b, http2.FrameHeaders, http2.FlagHeadersEndHeaders, uint32(2*(from+i)+1), block)
@@ -506,10 +521,24 @@ func TestAttackStreamLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The limit, then ten more: ten refusals, the connection stays.
-	open(0, limit+10)
+	// A client that has not acknowledged the SETTINGS could not know the
+	// limit: however many streams it opens past it, they are refused and
+	// the connection stays. (Its own server, with handlers that end with
+	// the connection.)
+	earlyAddr, _ := attackServer(t, nil, triple.WithMaxConcurrentStreams(limit))
+	early := attackNoAck(t, earlyAddr)
+	open(early, 0, limit+1000)
+	early.sendSyncPing()
+	o := early.read()
+	if !o.synced || o.goAway || o.rst[http2.ErrCodeRefusedStream] != 1000 {
+		t.Fatalf("before the SETTINGS ACK: want 1000 refused streams and the connection kept, got %+v", o)
+	}
+	_ = early.nc.Close()
+	// Once acknowledged: the limit, then ten more: ten refusals, the
+	// connection stays.
+	open(a, 0, limit+10)
 	a.sendSyncPing()
-	o := a.read()
+	o = a.read()
 	if !o.synced || o.goAway {
 		t.Fatalf("the server did not carry on after ten refused streams: %+v", o)
 	}
@@ -525,7 +554,7 @@ func TestAttackStreamLimit(t *testing.T) {
 		t.Errorf("%d handlers running, want %d", n, limit)
 	}
 	// A client that goes on ignoring the limit is cut off.
-	open(limit+10, 1000)
+	open(a, limit+10, 1000)
 	a.sendSyncPing()
 	o = a.read()
 	o.wantGoAway(t, http2.ErrCodeEnhanceYourCalm)
@@ -534,7 +563,7 @@ func TestAttackStreamLimit(t *testing.T) {
 	}
 	_ = a.nc.Close()
 	close(he.release)
-	g.finish(limit + 10)
+	g.finish(2*limit + 10) // the handlers of both connections, and theirs
 }
 
 // TestAttackRapidReset: HEADERS + RST_STREAM pairs. Resets of streams the

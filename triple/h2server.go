@@ -38,6 +38,7 @@ type h2ServerConn struct {
 	// MAX_CONCURRENT_STREAMS, or reset before any response) beyond those
 	// it let finish; at zero the connection ends with ENHANCE_YOUR_CALM.
 	maxStreams  uint32
+	acked       bool // the client acknowledged our SETTINGS: refusals count
 	unserved    int
 	maxUnserved int
 	idleSince   time.Time
@@ -171,6 +172,11 @@ func (sc *h2ServerConn) readLoop() error {
 			case *http2.RSTStreamFrame:
 				err = sc.onRST(f)
 			case *http2.SettingsFrame:
+				if f.IsAck() {
+					sc.mu.Lock()
+					sc.acked = true
+					sc.mu.Unlock()
+				}
 				err = sc.onSettings(f, nil)
 			case *http2.PingFrame:
 				if f.IsAck() && f.Data == drainPing {
@@ -307,7 +313,9 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	sc.maxID = id
 	draining := sc.draining
 	full := uint32(len(sc.streams)) >= sc.maxStreams
-	calm := full && !sc.unservedLocked()
+	// Before it acknowledged our SETTINGS, a client could not know the
+	// limit: its refused streams are free.
+	calm := full && sc.acked && !sc.unservedLocked()
 	sc.mu.Unlock()
 	if calm {
 		return errResetFlood
