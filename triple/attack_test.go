@@ -762,3 +762,10 @@ func TestAttackIdleTimeoutSparesBusyConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAttackStreamErrorFlood: frames that each call for a RST_STREAM (a
+// zero WINDOW_UPDATE on a stream is a stream PROTOCOL_ERROR), never read.
+// The resets queue within the same bound as PING acks.
+func TestAttackStreamErrorFlood(t *testing.T) {
+	controlFlood(t, frame(nil, http2.FrameWindowUpdate, 0, 1, make([]byte, 4)))
+}

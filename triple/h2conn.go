@@ -595,12 +595,15 @@ func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	c.fcMu.Lock()
 	defer c.fcMu.Unlock()
+	if st.sendDone && st.sendWin > maxStreamID {
+		return nil // reset for this already
+	}
 	st.sendWin += inc
+	c.wakeFlowLocked()
 	if st.sendWin > maxStreamID {
 		st.sendDone = true
-		c.queue(ctrlFrame{kind: ctrlRST, id: f.StreamID, code: http2.ErrCodeFlowControl})
+		return c.queueReply(ctrlFrame{kind: ctrlRST, id: f.StreamID, code: http2.ErrCodeFlowControl})
 	}
-	c.wakeFlowLocked()
 	return nil
 }
 

@@ -194,11 +194,12 @@ func (sc *h2ServerConn) readLoop() error {
 		}
 		var se http2.StreamError
 		if errors.As(err, &se) {
-			sc.queue(ctrlFrame{kind: ctrlRST, id: se.StreamID, code: se.Code})
 			if st := sc.stream(se.StreamID); st != nil {
 				sc.resetStream(st, Errorf(CodeInternal, "stream error: %v", se))
 			}
-			continue
+			if err = sc.queueReply(ctrlFrame{kind: ctrlRST, id: se.StreamID, code: se.Code}); err == nil {
+				continue
+			}
 		}
 		if code, ok := connErrCode(err); ok {
 			sc.logConnError(code, err)
