@@ -685,7 +685,8 @@ func TestAttackSlowloris(t *testing.T) {
 	}
 	results := make(chan result, conns+1)
 	var wg sync.WaitGroup
-	for i := range conns {
+	// slow dials, lets send write what it will, and reads how it ends.
+	slow := func(what string, send func(c net.Conn, fr *http2.Framer)) {
 		wg.Go(func() {
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -694,26 +695,22 @@ func TestAttackSlowloris(t *testing.T) {
 			}
 			defer c.Close()
 			a := &attacker{t: t, nc: c.(*net.TCPConn), br: bufio.NewReader(c)}
-			a.fr = http2.NewFramer(c, a.br)
-			what := "preface only"
-			_, _ = c.Write([]byte(http2.ClientPreface))
-			if i%2 == 1 {
-				what = "preface and SETTINGS"
-				_ = a.fr.WriteSettings()
-			}
+			send(c, http2.NewFramer(c, a.br))
 			results <- result{what, a.read()}
 		})
 	}
-	wg.Go(func() {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			results <- result{"dial", outcome{readErr: err}}
-			return
+	for i := range conns {
+		if i%2 == 0 {
+			slow("preface only", func(c net.Conn, _ *http2.Framer) { _, _ = c.Write([]byte(http2.ClientPreface)) })
+			continue
 		}
-		defer c.Close()
-		a := &attacker{t: t, nc: c.(*net.TCPConn), br: bufio.NewReader(c)}
+		slow("preface and SETTINGS", func(c net.Conn, fr *http2.Framer) {
+			_, _ = c.Write([]byte(http2.ClientPreface))
+			_ = fr.WriteSettings()
+		})
+	}
+	slow("garbage", func(c net.Conn, _ *http2.Framer) {
 		_, _ = c.Write([]byte(http2.ClientPreface + "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-		results <- result{"garbage", a.read()}
 	})
 	wg.Wait()
 	close(results)
