@@ -195,9 +195,11 @@ type attacker struct {
 	payload  []byte
 }
 
-// attack connects, with a small receive buffer so that a server that
-// answers into a socket nobody reads fills it quickly, sends the preface,
-// reads the server's SETTINGS and acknowledges them.
+// attack connects with a 256 KiB receive buffer (small, so that a server
+// answering into a socket nobody reads fills it soon; not smaller than a
+// few loopback segments, or TCP reopens the window only on its slow
+// persist timer once the attacker reads again), sends the preface, reads
+// the server's SETTINGS and acknowledges them.
 func attack(t *testing.T, addr string) *attacker {
 	t.Helper()
 	a := attackNoAck(t, addr)
@@ -217,7 +219,7 @@ func attackNoAck(t *testing.T, addr string) *attacker {
 	}
 	nc := c.(*net.TCPConn)
 	t.Cleanup(func() { _ = nc.Close() })
-	_ = nc.SetReadBuffer(16 << 10)
+	_ = nc.SetReadBuffer(256 << 10)
 	a := &attacker{t: t, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), settings: map[http2.SettingID]uint32{}}
 	a.fr = http2.NewFramer(nc, a.br)
 	a.fr.AllowIllegalWrites = true
@@ -292,8 +294,8 @@ type outcome struct {
 	code       http2.ErrCode
 	lastStream uint32
 	debug      string
-	rst        map[http2.ErrCode]int // RST_STREAMs received, by code
-	rstIDs     []uint32
+	rst        [16]int  // RST_STREAMs received, by code
+	rstIDs     []uint32              // the streams of the first 1000
 	pingAcks   int
 	synced     bool // the sync PING came back: the server carried on
 	readErr    error
@@ -302,22 +304,33 @@ type outcome struct {
 // read scans frames until GOAWAY, the sync PING's ACK, or the end of the
 // connection, within 30 s.
 func (a *attacker) read() outcome {
-	o := outcome{rst: map[http2.ErrCode]int{}}
+	var o outcome
 	_ = a.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var hdr [9]byte
 	for {
-		if _, err := io.ReadFull(a.br, hdr[:]); err != nil {
+		// Peek and Discard rather than copy: a flood's answers are
+		// megabytes of small frames, read against the server's grace.
+		hdr, err := a.br.Peek(9)
+		if err != nil {
 			o.readErr = err
 			return o
 		}
 		n := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
 		typ, flags := http2.FrameType(hdr[3]), http2.Flags(hdr[4])
 		id := binary.BigEndian.Uint32(hdr[5:]) & (1<<31 - 1)
-		if cap(a.payload) < n {
-			a.payload = make([]byte, n)
+		_, _ = a.br.Discard(9)
+		var p []byte
+		if n <= a.br.Size() {
+			if p, err = a.br.Peek(n); err == nil {
+				_, _ = a.br.Discard(n)
+			}
+		} else {
+			if cap(a.payload) < n {
+				a.payload = make([]byte, n)
+			}
+			p = a.payload[:n]
+			_, err = io.ReadFull(a.br, p)
 		}
-		p := a.payload[:n]
-		if _, err := io.ReadFull(a.br, p); err != nil {
+		if err != nil {
 			o.readErr = err
 			return o
 		}
@@ -329,8 +342,10 @@ func (a *attacker) read() outcome {
 			o.debug = string(p[8:])
 			return o
 		case http2.FrameRSTStream:
-			o.rst[http2.ErrCode(binary.BigEndian.Uint32(p))]++
-			o.rstIDs = append(o.rstIDs, id)
+			o.rst[min(binary.BigEndian.Uint32(p), 15)]++
+			if len(o.rstIDs) < 1000 {
+				o.rstIDs = append(o.rstIDs, id)
+			}
 		case http2.FramePing:
 			if flags.Has(http2.FlagPingAck) {
 				if [8]byte(p) == syncPing {
@@ -394,13 +409,15 @@ func controlFlood(t *testing.T, f []byte) {
 		a.sendSyncPing()
 	case <-time.After(time.Minute):
 		// Neither cut off nor done: the server stopped reading. Look.
-		t.Error("after a minute the server neither read the flood nor ended the connection")
+		buf := make([]byte, 1<<20)
+		t.Errorf("after a minute the server neither read the flood nor ended the connection; goroutines:\n%s", buf[:runtime.Stack(buf, true)])
 		_ = a.nc.SetWriteDeadline(time.Now())
 	}
+	start := time.Now()
 	o := a.read()
 	_ = a.nc.Close()
 	<-done
-	t.Logf("the attacker wrote %.1f MiB", float64(written.Load())/(1<<20))
+	t.Logf("the attacker wrote %.1f MiB, then read for %v until GOAWAY", float64(written.Load())/(1<<20), time.Since(start).Round(time.Millisecond))
 	o.wantGoAway(t, http2.ErrCodeEnhanceYourCalm)
 	g.finish(10)
 }
