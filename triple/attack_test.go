@@ -295,7 +295,7 @@ type outcome struct {
 	lastStream uint32
 	debug      string
 	rst        [16]int  // RST_STREAMs received, by code
-	rstIDs     []uint32              // the streams of the first 1000
+	rstIDs     []uint32 // the streams of the first 1000
 	pingAcks   int
 	synced     bool // the sync PING came back: the server carried on
 	readErr    error
