@@ -247,6 +247,9 @@ func (sc *h2ServerConn) teardown(err error) {
 type reqHeaders struct {
 	method, path, contentType, timeout, triTimeout, encoding string
 	meta                                                     []hpack.HeaderField
+	// hasTimeout: the request carried grpc-timeout, even an empty one
+	// (which is malformed, as grpc-go reads it).
+	hasTimeout bool
 }
 
 func (sc *h2ServerConn) parseRequest(rh *reqHeaders, ci *CallInfo) {
@@ -259,7 +262,7 @@ func (sc *h2ServerConn) parseRequest(rh *reqHeaders, ci *CallInfo) {
 		case "content-type":
 			rh.contentType = f.Value
 		case "grpc-timeout":
-			rh.timeout = f.Value
+			rh.timeout, rh.hasTimeout = f.Value, true
 		case "tri-service-timeout":
 			rh.triTimeout = f.Value
 		case "grpc-encoding":
@@ -354,7 +357,7 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	}
 	var d time.Duration
 	if st.rerr == nil && !st.raw {
-		d, st.rerr = deadlineOf(rh.timeout, rh.triTimeout)
+		d, st.rerr = callDeadline(rh.timeout, rh.hasTimeout, rh.triTimeout)
 	}
 	if d > 0 {
 		st.cctx.Context, st.cancel = context.WithTimeout(sc.ctx, d)
