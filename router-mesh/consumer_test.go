@@ -159,8 +159,10 @@ func to(subset string) []mesh.WeightedDestination {
 func TestStreamsFollowMeshRoutes(t *testing.T) {
 	n := &fakeNet{streams: map[string]int{}}
 	ref := reference(t, n, greeterSpec(
-		mesh.Route{Name: "abort", Matches: []mesh.RouteMatch{{Headers: []mesh.HeaderMatch{{Name: "x-abort", Value: mesh.Exact("1")}}}},
-			Destinations: to("v1"), Policy: mesh.RoutePolicy{Fault: &mesh.FaultPolicy{Abort: &mesh.FaultAbort{Code: call.ResourceExhausted, Percentage: 100}}}},
+		mesh.Route{
+			Name: "abort", Matches: []mesh.RouteMatch{{Headers: []mesh.HeaderMatch{{Name: "x-abort", Value: mesh.Exact("1")}}}},
+			Destinations: to("v1"), Policy: mesh.RoutePolicy{Fault: &mesh.FaultPolicy{Abort: &mesh.FaultAbort{Code: call.ResourceExhausted, Percentage: 100}}},
+		},
 		mesh.Route{Name: "canary", Matches: []mesh.RouteMatch{{Headers: []mesh.HeaderMatch{{Name: "x-canary", Value: mesh.Exact("true")}}}}, Destinations: to("v2")},
 		mesh.Route{Name: "default", Destinations: to("v1")},
 	))

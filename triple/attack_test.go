@@ -771,7 +771,9 @@ func TestAttackIdleTimeoutSparesBusyConnections(t *testing.T) {
 	default:
 	}
 	cancel()
-	<-be.ended
+	if err := <-be.ended; err == nil {
+		t.Fatal("the stream ended without an error after its context was cancelled")
+	}
 	if _, err := client.Echo(ctxT(t), &testpb.EchoRequest{Text: "after"}); err != nil {
 		t.Fatal(err)
 	}

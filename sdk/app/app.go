@@ -395,13 +395,6 @@ func advertiseHost(cfg *config.Config) string {
 	return "127.0.0.1"
 }
 
-func namesOrNone(n []string) string {
-	if len(n) == 0 {
-		return "none"
-	}
-	return strings.Join(n, ", ")
-}
-
 // Config returns the configuration the app was built from.
 func (a *App) Config() *config.Config { return a.cfg }
 

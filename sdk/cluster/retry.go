@@ -24,7 +24,7 @@ func (s *Strategy) Invoke(ctx context.Context, info *call.Info, t Target, req, r
 		if err != nil {
 			return c.giveUp(info, err)
 		}
-		err, perTry := s.try(ctx, p.Endpoint, info, req, resp, invoke)
+		perTry, err := s.try(ctx, p.Endpoint, info, req, resp, invoke)
 		c.done(p, err)
 		if err == nil {
 			return nil
@@ -38,17 +38,17 @@ func (s *Strategy) Invoke(ctx context.Context, info *call.Info, t Target, req, r
 // try sends one try, under the per-try timeout when one is set and the
 // call's own deadline is further away; perTry reports that the per-try
 // timeout cut it.
-func (s *Strategy) try(ctx context.Context, ep *mesh.Endpoint, info *call.Info, req, resp any, invoke Invoker) (err error, perTry bool) {
+func (s *Strategy) try(ctx context.Context, ep *mesh.Endpoint, info *call.Info, req, resp any, invoke Invoker) (perTry bool, err error) {
 	if s.perTry <= 0 || !info.Deadline.IsZero() && time.Until(info.Deadline) <= s.perTry {
-		return invoke(ctx, ep, info, req, resp), false // the call's deadline comes first
+		return false, invoke(ctx, ep, info, req, resp) // the call's deadline comes first
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.perTry)
 	defer cancel()
 	err = invoke(tctx, ep, info, req, resp)
 	if err != nil && ctx.Err() == nil && !info.Expired() && errors.Is(tctx.Err(), context.DeadlineExceeded) {
-		return &perTryTimeout{err: err, d: s.perTry}, true
+		return true, &perTryTimeout{err: err, d: s.perTry}
 	}
-	return err, false
+	return false, err
 }
 
 // tries is the bookkeeping of one call's tries, unary or stream: the
@@ -88,7 +88,7 @@ func (c *tries) again(ctx context.Context, info *call.Info, err error, perTry bo
 	if ctx.Err() != nil || info.Expired() || c.n > c.s.retries {
 		return false
 	}
-	if !c.s.on.Retryable(err) && !(perTry && c.s.perTryRetried) {
+	if !c.s.on.Retryable(err) && (!perTry || !c.s.perTryRetried) {
 		return false
 	}
 	if l, ok := c.t.(RetryLimiter); ok {
