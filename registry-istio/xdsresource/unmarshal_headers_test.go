@@ -133,7 +133,7 @@ func TestRouteConfigRequestHeaders(t *testing.T) {
 			msg: func() proto.Message {
 				rc := headersRoute()
 				o := rc.GetVirtualHosts()[0].GetRoutes()[0].GetRoute().GetWeightedClusters().GetClusters()[1].RequestHeadersToAdd[0]
-				o.Append = wrapperspb.Bool(true)
+				o.Append = wrapperspb.Bool(true) //nolint:staticcheck // SA1019: Envoy still accepts the deprecated field; the test checks it is refused beside append_action
 				return rc
 			},
 			wantErr: `weighted_clusters.clusters[1] "outbound|20000|v2|greeter.default.svc.cluster.local": request_headers_to_add[0]: header "x-canary" sets both append and append_action`,

@@ -157,7 +157,7 @@ type caller struct {
 // requests decodes the request messages: exactly one for a unary or server
 // streaming method, any number for a client stream.
 func (c *caller) requests() ([]proto.Message, error) {
-	var r io.Reader = c.e.stdin
+	r := c.e.stdin
 	if c.f.dataSet {
 		r = strings.NewReader(c.f.data)
 	}
@@ -300,7 +300,7 @@ func (c *caller) http(ctx context.Context, target string, md triple.Metadata, in
 		c.status(err)
 		return err
 	}
-	defer resp.Body.Close() //nolint:errcheck // read to the end below
+	defer resp.Body.Close()
 	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return triple.Errorf(triple.CodeUnavailable, "read the response: %v", err)

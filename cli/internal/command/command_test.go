@@ -37,9 +37,16 @@ func TestNewAppData(t *testing.T) {
 
 func TestNewAppDataRejects(t *testing.T) {
 	for _, tc := range []struct{ name, module, iface string }{
-		{name: "Demo"}, {name: "1app"}, {name: "a_b"}, {name: ""},
-		{name: "a", iface: "Service"}, {name: "a", iface: ".Service"}, {name: "a", iface: "a.service"},
-		{name: "a", iface: "A.Service"}, {name: "a", iface: "a..Service"}, {name: "a", module: "bad path"},
+		{name: "Demo"},
+		{name: "1app"},
+		{name: "a_b"},
+		{name: ""},
+		{name: "a", iface: "Service"},
+		{name: "a", iface: ".Service"},
+		{name: "a", iface: "a.service"},
+		{name: "a", iface: "A.Service"},
+		{name: "a", iface: "a..Service"},
+		{name: "a", module: "bad path"},
 	} {
 		_, err := newAppData(tc.name, &newFlags{module: tc.module, iface: tc.iface})
 		if exitCode(err) != ExitUsage {

@@ -178,7 +178,7 @@ func checkContainerSocket() checkResult {
 	}
 	var problems []string
 	for _, p := range cands {
-		c, err := net.DialTimeout("unix", p, 2*time.Second)
+		c, err := net.DialTimeout("unix", p, 2*time.Second) //nolint:gosec // G704: the local container engine sockets doctor is asked to check
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -194,14 +194,18 @@ func checkContainerSocket() checkResult {
 func checkIstiod(ctx context.Context) checkResult {
 	addr := os.Getenv("SHOAL_XDS_ADDRESS")
 	if addr == "" {
-		return checkResult{Name: "istiod", Status: checkWarn, Detail: "SHOAL_XDS_ADDRESS is not set; only apps in the mesh need istiod",
-			Fix: "to use the mesh, run istiod and export SHOAL_XDS_ADDRESS=host:15010"}
+		return checkResult{
+			Name: "istiod", Status: checkWarn, Detail: "SHOAL_XDS_ADDRESS is not set; only apps in the mesh need istiod",
+			Fix: "to use the mesh, run istiod and export SHOAL_XDS_ADDRESS=host:15010",
+		}
 	}
 	d := net.Dialer{Timeout: 3 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(addr, "dns:///"))
 	if err != nil {
-		return checkResult{Name: "istiod", Status: checkFail, Detail: "SHOAL_XDS_ADDRESS=" + addr + " is not reachable: " + err.Error(),
-			Fix: "start istiod (its plaintext xDS port is 15010) or correct SHOAL_XDS_ADDRESS"}
+		return checkResult{
+			Name: "istiod", Status: checkFail, Detail: "SHOAL_XDS_ADDRESS=" + addr + " is not reachable: " + err.Error(),
+			Fix: "start istiod (its plaintext xDS port is 15010) or correct SHOAL_XDS_ADDRESS",
+		}
 	}
 	_ = c.Close()
 	return checkResult{Name: "istiod", Status: checkOK, Detail: "SHOAL_XDS_ADDRESS=" + addr + " accepts connections"}

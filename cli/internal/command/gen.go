@@ -175,8 +175,8 @@ func protoFiles(dir string) ([]string, error) {
 // protoc's own (../include beside the binary) or the system's.
 func wktInclude(protoc string) string {
 	cands := []string{filepath.Join(filepath.Dir(filepath.Dir(protoc)), "include"), "/usr/include", "/usr/local/include"}
-	if real, err := filepath.EvalSymlinks(protoc); err == nil {
-		cands = append([]string{filepath.Join(filepath.Dir(filepath.Dir(real)), "include")}, cands...)
+	if resolved, err := filepath.EvalSymlinks(protoc); err == nil {
+		cands = append([]string{filepath.Join(filepath.Dir(filepath.Dir(resolved)), "include")}, cands...)
 	}
 	for _, c := range cands {
 		if _, err := os.Stat(filepath.Join(c, "google", "protobuf", "timestamp.proto")); err == nil {

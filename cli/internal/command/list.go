@@ -130,7 +130,7 @@ func withSource(ctx context.Context, f *connFlags, target string, dialOpts []tri
 	if err != nil {
 		return err
 	}
-	defer cc.Close() //nolint:errcheck // nothing to do on exit
+	defer cc.Close()
 	ctx, cancel := f.context(ctx)
 	defer cancel()
 	src, closeSrc, err := f.source(ctx, cc)

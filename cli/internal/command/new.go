@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-
 	"fmt"
 	"go/format"
 	"io/fs"
