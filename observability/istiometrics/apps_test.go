@@ -1,0 +1,197 @@
+package istiometrics_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/shoalmesh/shoal/observability/istiometrics"
+	"github.com/shoalmesh/shoal/observability/peer"
+	"github.com/shoalmesh/shoal/sdk/app"
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/sdk/tri"
+	"github.com/shoalmesh/shoal/triple"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// A hand-written Triple service (unary Echo, bidi Chat), so the tests need
+// no generated module.
+type echoer interface {
+	Echo(context.Context, *wrapperspb.StringValue) (*wrapperspb.StringValue, error)
+}
+
+var echoDesc = triple.ServiceDesc{
+	ServiceName: "test.Echo",
+	HandlerType: (*echoer)(nil),
+	Streams: []triple.StreamDesc{{
+		StreamName: "Chat", ClientStreams: true, ServerStreams: true,
+		Handler: func(_ any, stream triple.ServerStream) error {
+			for {
+				m := new(wrapperspb.StringValue)
+				if err := stream.RecvMsg(m); errors.Is(err, io.EOF) {
+					return nil
+				} else if err != nil {
+					return err
+				}
+				if err := stream.SendMsg(wrapperspb.String(m.GetValue() + "!")); err != nil {
+					return err
+				}
+			}
+		},
+	}},
+	Methods: []triple.MethodDesc{{
+		MethodName: "Echo",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, ic triple.UnaryServerInterceptor) (any, error) {
+			req := new(wrapperspb.StringValue)
+			if err := dec(req); err != nil {
+				return nil, err
+			}
+			h := func(ctx context.Context, req any) (any, error) {
+				return srv.(echoer).Echo(ctx, req.(*wrapperspb.StringValue))
+			}
+			if ic == nil {
+				return h(ctx, req)
+			}
+			return ic(ctx, req, &triple.UnaryServerInfo{Server: srv, FullMethod: "/test.Echo/Echo"}, h)
+		},
+	}},
+}
+
+type echo struct{}
+
+// Echo answers with its input; "fail" fails with NOT_FOUND.
+func (echo) Echo(_ context.Context, req *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
+	if req.GetValue() == "fail" {
+		return nil, triple.NewError(triple.Code(call.NotFound), "no such greeting")
+	}
+	return wrapperspb.String(req.GetValue()), nil
+}
+
+func noEnv(string) (string, bool) { return "", false }
+
+// The workloads of the test's two applications, as the sidecar injector's
+// environment would describe them.
+var (
+	consumerWorkload = peer.Workload{
+		Name: "frontend-v1-5c7d9-abcde", Namespace: "shop", WorkloadName: "frontend-v1", ClusterID: "Kubernetes",
+		ServiceAccount: "frontend", InstanceIP: "10.0.0.5", Labels: map[string]string{"app": "frontend", "version": "v1"},
+	}
+	providerWorkload = peer.Workload{
+		Name: "echo-v2-6f8b4-fghij", Namespace: "shop", WorkloadName: "echo-v2", ClusterID: "Kubernetes",
+		ServiceAccount: "echo", InstanceIP: "10.0.0.7", Labels: map[string]string{"app": "echo", "version": "v2"},
+	}
+)
+
+type apps struct {
+	consumerMetrics, providerMetrics *istiometrics.Metrics
+	client                           *tri.Client
+}
+
+// startApps starts a provider with the server filter and a consumer with
+// the client options, over loopback Triple and a file registry.
+func startApps(t testing.TB, metricsOn bool) *apps { return startAppsWith(t, metricsOn, metricsOn) }
+
+// startAppsWith turns the server filter and the client options on separately.
+func startAppsWith(t testing.TB, serverOn, clientOn bool) *apps {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	regFile := config.Registry{Name: "local", Kind: "file", Address: filepath.Join(t.TempDir(), "registry.yaml")}
+	pm, err := istiometrics.New(istiometrics.WithWorkload(providerWorkload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := istiometrics.New(istiometrics.WithWorkload(consumerWorkload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg, err := config.Load(config.WithoutFile(), config.WithEnv(noEnv), config.WithRegistry(regFile),
+		config.WithApplicationName("echo"),
+		config.WithProtocol(config.Protocol{Host: "127.0.0.1", Port: 0}),
+		config.WithService(config.Service{Interface: "test.Echo"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers := tri.NewServers([]tri.Export{{Desc: &echoDesc, Impl: echo{}}}, triple.WithLogger(quiet))
+	popts := []app.Option{app.WithServers(servers.Factory()), app.WithServing(servers.SetServing), app.WithLogger(quiet), app.WithDrainDelay(0)}
+	var copts []triple.ClientOption
+	if serverOn {
+		popts = append(popts, app.WithServerFilters(pm.ServerFilter(10)))
+	}
+	if clientOn {
+		copts = cm.ClientOptions()
+	}
+	provider, err := app.New(pcfg, popts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := provider.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = provider.Stop(context.Background()) })
+	ccfg, err := config.Load(config.WithoutFile(), config.WithEnv(noEnv), config.WithRegistry(regFile),
+		config.WithApplicationName("frontend"),
+		config.WithReference(config.Reference{Name: "echo", Interface: "test.Echo"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := app.New(ccfg, app.WithTransport(tri.NewTransport(copts...)), app.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := consumer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = consumer.Stop(context.Background()) })
+	ref, err := consumer.Reference("echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &apps{consumerMetrics: cm, providerMetrics: pm, client: tri.NewClient(ref)}
+}
+
+func (a *apps) unary(ctx context.Context, msg string) error {
+	out := new(wrapperspb.StringValue)
+	if err := a.client.Invoke(ctx, "/test.Echo/Echo", wrapperspb.String(msg), out); err != nil {
+		return err
+	}
+	if out.GetValue() != msg {
+		return fmt.Errorf("echo answered %q to %q", out.GetValue(), msg)
+	}
+	return nil
+}
+
+// chat sends n messages on one bidi stream and reads the n answers.
+func (a *apps) chat(ctx context.Context, n int) error {
+	st, err := a.client.NewStream(ctx, &echoDesc.Streams[0], "/test.Echo/Chat")
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if err := st.SendMsg(wrapperspb.String(fmt.Sprint(i))); err != nil {
+			return err
+		}
+		if err := st.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+			return err
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		return err
+	}
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("stream end: %v, want io.EOF", err)
+	}
+	return nil
+}
