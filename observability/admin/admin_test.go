@@ -1,0 +1,101 @@
+package admin_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/shoalmesh/shoal/observability/admin"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "shoal_test_total", Help: "test"})
+	reg.MustRegister(c)
+	c.Add(3)
+	var blocker error = errors.New("xds: no ADS stream yet")
+	s, err := admin.New(admin.WithAddress("127.0.0.1:0"), admin.WithGatherer(reg),
+		admin.WithReadiness(func(context.Context) error { return blocker }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HandleJSON("/debug/xds", func(context.Context) (any, error) {
+		return map[string]any{"resources": []string{"a", "b"}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Stop(context.Background()) }()
+	base := "http://" + s.Addr().String()
+
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "shoal_test_total 3") {
+		t.Errorf("/metrics = %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "not started") || !strings.Contains(body, "no ADS stream") {
+		t.Errorf("/readyz before ready = %d %q", code, body)
+	}
+	s.SetReady(true)
+	blocker = nil
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Errorf("/readyz when ready = %d", code)
+	}
+	if code, body := get(t, base+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ = %d", code)
+	}
+	if code, body := get(t, base+"/debug/xds"); code != 200 || !strings.Contains(body, `"resources"`) {
+		t.Errorf("/debug/xds = %d %q", code, body)
+	}
+	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "/debug/xds") {
+		t.Errorf("/ = %d %q", code, body)
+	}
+}
+
+func TestHandleJSONRejects(t *testing.T) {
+	s, err := admin.New(admin.WithAddress("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := func(context.Context) (any, error) { return nil, nil }
+	for _, p := range []string{"/metrics", "/debug/", "/debug/pprof/x", "xds"} {
+		if err := s.HandleJSON(p, view); err == nil {
+			t.Errorf("HandleJSON(%q) accepted", p)
+		}
+	}
+	if err := s.HandleJSON("/debug/v", view); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HandleJSON("/debug/v", view); err == nil || !strings.Contains(err.Error(), "already served") {
+		t.Errorf("second /debug/v: %v", err)
+	}
+	if _, err := admin.New(admin.WithAddress("localhost")); err == nil {
+		t.Error("address without a port accepted")
+	}
+}
