@@ -12,69 +12,16 @@ import (
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/shoalmesh/shoal/observability/internal/echotest"
 	"github.com/shoalmesh/shoal/observability/istiometrics"
 	"github.com/shoalmesh/shoal/observability/peer"
 	"github.com/shoalmesh/shoal/sdk/app"
-	"github.com/shoalmesh/shoal/sdk/call"
 	"github.com/shoalmesh/shoal/sdk/config"
 	"github.com/shoalmesh/shoal/sdk/tri"
 	"github.com/shoalmesh/shoal/triple"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// A hand-written Triple service (unary Echo, bidi Chat), so the tests need
-// no generated module.
-type echoer interface {
-	Echo(context.Context, *wrapperspb.StringValue) (*wrapperspb.StringValue, error)
-}
-
-var echoDesc = triple.ServiceDesc{
-	ServiceName: "test.Echo",
-	HandlerType: (*echoer)(nil),
-	Streams: []triple.StreamDesc{{
-		StreamName: "Chat", ClientStreams: true, ServerStreams: true,
-		Handler: func(_ any, stream triple.ServerStream) error {
-			for {
-				m := new(wrapperspb.StringValue)
-				if err := stream.RecvMsg(m); errors.Is(err, io.EOF) {
-					return nil
-				} else if err != nil {
-					return err
-				}
-				if err := stream.SendMsg(wrapperspb.String(m.GetValue() + "!")); err != nil {
-					return err
-				}
-			}
-		},
-	}},
-	Methods: []triple.MethodDesc{{
-		MethodName: "Echo",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, ic triple.UnaryServerInterceptor) (any, error) {
-			req := new(wrapperspb.StringValue)
-			if err := dec(req); err != nil {
-				return nil, err
-			}
-			h := func(ctx context.Context, req any) (any, error) {
-				return srv.(echoer).Echo(ctx, req.(*wrapperspb.StringValue))
-			}
-			if ic == nil {
-				return h(ctx, req)
-			}
-			return ic(ctx, req, &triple.UnaryServerInfo{Server: srv, FullMethod: "/test.Echo/Echo"}, h)
-		},
-	}},
-}
-
-type echo struct{}
-
-// Echo answers with its input; "fail" fails with NOT_FOUND.
-func (echo) Echo(_ context.Context, req *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
-	if req.GetValue() == "fail" {
-		return nil, triple.NewError(triple.Code(call.NotFound), "no such greeting")
-	}
-	return wrapperspb.String(req.GetValue()), nil
-}
 
 func noEnv(string) (string, bool) { return "", false }
 
@@ -121,7 +68,7 @@ func startAppsWith(t testing.TB, serverOn, clientOn bool) *apps {
 	if err != nil {
 		t.Fatal(err)
 	}
-	servers := tri.NewServers([]tri.Export{{Desc: &echoDesc, Impl: echo{}}}, triple.WithLogger(quiet))
+	servers := tri.NewServers([]tri.Export{{Desc: &echotest.Desc, Impl: echotest.Impl{}}}, triple.WithLogger(quiet))
 	popts := []app.Option{app.WithServers(servers.Factory()), app.WithServing(servers.SetServing), app.WithLogger(quiet), app.WithDrainDelay(0)}
 	var copts []triple.ClientOption
 	if serverOn {
@@ -175,7 +122,7 @@ func (a *apps) unary(ctx context.Context, msg string) error {
 
 // chat sends n messages on one bidi stream and reads the n answers.
 func (a *apps) chat(ctx context.Context, n int) error {
-	st, err := a.client.NewStream(ctx, &echoDesc.Streams[0], "/test.Echo/Chat")
+	st, err := a.client.NewStream(ctx, &echotest.Desc.Streams[0], "/test.Echo/Chat")
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,3 @@
+// Package echotest is a hand-written Triple echo service (unary Echo,
+// bidi Chat) for the module's tests, so they need no generated code.
+package echotest

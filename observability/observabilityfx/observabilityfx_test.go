@@ -1,0 +1,98 @@
+package observabilityfx_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/shoalmesh/shoal/observability/admin"
+	"github.com/shoalmesh/shoal/observability/internal/echotest"
+	"github.com/shoalmesh/shoal/observability/istiometrics"
+	"github.com/shoalmesh/shoal/observability/observabilityfx"
+	"github.com/shoalmesh/shoal/observability/peer"
+	"github.com/shoalmesh/shoal/sdk/app"
+	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/sdk/shoalfx"
+	"github.com/shoalmesh/shoal/sdk/tri"
+	"github.com/shoalmesh/shoal/triple"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func noEnv(string) (string, bool) { return "", false }
+
+func options(t *testing.T) fx.Option {
+	w := peer.Workload{Name: "echo-0", Namespace: "shop", WorkloadName: "echo", ClusterID: "Kubernetes", ServiceAccount: "echo", Labels: map[string]string{"app": "echo", "version": "v1"}}
+	return fx.Options(
+		fx.NopLogger,
+		fx.Supply(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		shoalfx.Module,
+		shoalfx.ConfigOptions(config.WithoutFile(), config.WithEnv(noEnv), config.WithApplicationName("echo"),
+			config.WithRegistry(config.Registry{Name: "local", Kind: "file", Address: filepath.Join(t.TempDir(), "registry.yaml")}),
+			config.WithProtocol(config.Protocol{Host: "127.0.0.1", Port: 0}),
+			config.WithService(config.Service{Interface: echotest.Service}),
+			config.WithReference(config.Reference{Name: "echo", Interface: echotest.Service})),
+		observabilityfx.Module,
+		fx.Supply(&observabilityfx.Config{AdminAddress: "127.0.0.1:0", MetricsOptions: []istiometrics.Option{istiometrics.WithWorkload(w)}}),
+		observabilityfx.Triple([]tri.Export{{Desc: &echotest.Desc, Impl: echotest.Impl{}}}, []triple.ClientOption{}, triple.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))),
+	)
+}
+
+func TestValidateApp(t *testing.T) {
+	if err := fx.ValidateApp(options(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestModule: an app calling itself through the module's transport and
+// server filter reports the call on both sides at the admin endpoint,
+// which is ready while the app runs.
+func TestModule(t *testing.T) {
+	var a *app.App
+	var s *admin.Server
+	fa := fxtest.New(t, options(t), fx.Populate(&a, &s))
+	fa.RequireStart()
+	defer fa.RequireStop()
+	ref, err := a.Reference("echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := ref.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tri.NewClient(ref).Invoke(ctx, "/test.Echo/Echo", wrapperspb.String("hi"), new(wrapperspb.StringValue)); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + s.Addr().String()
+	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d while the app runs", code)
+	}
+	_, body := get(t, base+"/metrics")
+	for _, want := range []string{`istio_requests_total{connection_security_policy="unknown"`, `reporter="source"`, `reporter="destination"`, `source_workload="echo"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
