@@ -45,7 +45,9 @@ var Desc = triple.ServiceDesc{
 			if err := dec(req); err != nil {
 				return nil, err
 			}
-			h := func(ctx context.Context, req any) (any, error) { return srv.(echoer).Echo(ctx, req.(*wrapperspb.StringValue)) }
+			h := func(ctx context.Context, req any) (any, error) {
+				return srv.(echoer).Echo(ctx, req.(*wrapperspb.StringValue))
+			}
 			if ic == nil {
 				return h(ctx, req)
 			}
