@@ -50,8 +50,6 @@ func startApps(t testing.TB, metricsOn bool) *apps { return startAppsWith(t, met
 // startAppsWith turns the server filter and the client options on separately.
 func startAppsWith(t testing.TB, serverOn, clientOn bool) *apps {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	regFile := config.Registry{Name: "local", Kind: "file", Address: filepath.Join(t.TempDir(), "registry.yaml")}
 	pm, err := istiometrics.New(istiometrics.WithWorkload(providerWorkload))
 	if err != nil {
@@ -61,33 +59,58 @@ func startAppsWith(t testing.TB, serverOn, clientOn bool) *apps {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pcfg, err := config.Load(config.WithoutFile(), config.WithEnv(noEnv), config.WithRegistry(regFile),
-		config.WithApplicationName("echo"),
-		config.WithProtocol(config.Protocol{Host: "127.0.0.1", Port: 0}),
-		config.WithService(config.Service{Interface: "test.Echo"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	servers := tri.NewServers([]tri.Export{{Desc: &echotest.Desc, Impl: echotest.Impl{}}}, triple.WithLogger(quiet))
-	popts := []app.Option{app.WithServers(servers.Factory()), app.WithServing(servers.SetServing), app.WithLogger(quiet), app.WithDrainDelay(0)}
-	var copts []triple.ClientOption
+	var serverMetrics, clientMetrics *istiometrics.Metrics
 	if serverOn {
-		popts = append(popts, app.WithServerFilters(pm.ServerFilter(10)))
+		serverMetrics = pm
 	}
 	if clientOn {
-		copts = cm.ClientOptions()
+		clientMetrics = cm
 	}
-	provider, err := app.New(pcfg, popts...)
+	provider, err := startProvider(regFile, serverMetrics)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := provider.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = provider.Stop(context.Background()) })
+	return &apps{consumerMetrics: cm, providerMetrics: pm, client: startConsumer(t, regFile, clientMetrics)}
+}
+
+// startProvider starts the echo provider, with the server filter of m
+// unless m is nil, registered in regFile.
+func startProvider(regFile config.Registry, m *istiometrics.Metrics) (*app.App, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pcfg, err := config.Load(config.WithoutFile(), config.WithEnv(noEnv), config.WithRegistry(regFile),
+		config.WithApplicationName("echo"),
+		config.WithProtocol(config.Protocol{Host: "127.0.0.1", Port: 0}),
+		config.WithService(config.Service{Interface: echotest.Service}))
+	if err != nil {
+		return nil, err
+	}
+	servers := tri.NewServers([]tri.Export{{Desc: &echotest.Desc, Impl: echotest.Impl{}}}, triple.WithLogger(quiet))
+	popts := []app.Option{app.WithServers(servers.Factory()), app.WithServing(servers.SetServing), app.WithLogger(quiet), app.WithDrainDelay(0)}
+	if m != nil {
+		popts = append(popts, app.WithServerFilters(m.ServerFilter(10)))
+	}
+	provider, err := app.New(pcfg, popts...)
+	if err != nil {
+		return nil, err
+	}
+	return provider, provider.Start(ctx)
+}
+
+// startConsumer starts a consumer of the echo service found in regFile,
+// with the client options of m unless m is nil.
+func startConsumer(t testing.TB, regFile config.Registry, m *istiometrics.Metrics) *tri.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var copts []triple.ClientOption
+	if m != nil {
+		copts = m.ClientOptions()
+	}
 	ccfg, err := config.Load(config.WithoutFile(), config.WithEnv(noEnv), config.WithRegistry(regFile),
 		config.WithApplicationName("frontend"),
-		config.WithReference(config.Reference{Name: "echo", Interface: "test.Echo"}))
+		config.WithReference(config.Reference{Name: "echo", Interface: echotest.Service}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +129,7 @@ func startAppsWith(t testing.TB, serverOn, clientOn bool) *apps {
 	if err := ref.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &apps{consumerMetrics: cm, providerMetrics: pm, client: tri.NewClient(ref)}
+	return tri.NewClient(ref)
 }
 
 func (a *apps) unary(ctx context.Context, msg string) error {

@@ -53,7 +53,7 @@ func BenchmarkLoopbackCall(b *testing.B) {
 	for _, c := range []struct {
 		name           string
 		server, client bool
-	}{{"off", false, false}, {"server", true, false}, {"both", true, true}} {
+	}{{"off", false, false}, {"server", true, false}, {"client", false, true}, {"both", true, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			a := startAppsWith(b, c.server, c.client)
 			ctx := context.Background()

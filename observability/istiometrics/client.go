@@ -28,18 +28,16 @@ func (m *Metrics) ClientOptions() []triple.ClientOption {
 	}
 }
 
-// clientCall is the per-call state of a unary call, pooled: the response
-// header option is built once per pooled value.
+// clientCall is the per-call state of a unary call, pooled: triple
+// writes the server's x-envoy-peer-metadata into hv without building a
+// header map.
 type clientCall struct {
-	md     triple.Metadata
-	header triple.CallOption
-	opts   []triple.CallOption
+	hv   triple.HeaderValue
+	opts []triple.CallOption
 }
 
 var clientCalls = sync.Pool{New: func() any {
-	c := &clientCall{opts: make([]triple.CallOption, 0, 4)}
-	c.header = triple.Header(&c.md)
-	return c
+	return &clientCall{hv: triple.HeaderValue{Key: peer.HeaderMetadata}, opts: make([]triple.CallOption, 0, 4)}
 }}
 
 // UnaryClientInterceptor records unary calls; ClientOptions installs it.
@@ -47,17 +45,18 @@ func (m *Metrics) UnaryClientInterceptor() triple.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, invoker triple.UnaryInvoker, opts ...triple.CallOption) error {
 		start := time.Now()
 		c := clientCalls.Get().(*clientCall)
-		c.opts = append(append(c.opts[:0], opts...), c.header)
+		c.hv.Value = ""
+		c.opts = append(append(c.opts[:0], opts...), &c.hv)
 		err := invoker(m.outgoing(ctx), method, req, reply, c.opts...)
 		ms := millisSince(start)
-		p := m.peerOf(c.md.Get(peer.HeaderMetadata))
+		p := m.peerOf(c.hv.Value)
 		respSize, respMsgs := 0, 0
 		if err == nil {
 			respSize, respMsgs = size(reply), 1
 		}
 		m.seriesFor(reporterSource, p, outcomeOf(err)).record(ms, size(req), respSize, 1, respMsgs)
 		clear(c.opts)
-		c.opts, c.md = c.opts[:0], nil
+		c.opts = c.opts[:0]
 		clientCalls.Put(c)
 		return err
 	}

@@ -1,0 +1,83 @@
+package istiometrics_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/shoalmesh/shoal/observability/istiometrics"
+	"github.com/shoalmesh/shoal/sdk/config"
+)
+
+// providerEnv makes the test binary run only the echo provider (with the
+// server filter), registered in the file registry the variable names: the
+// provider process of BenchmarkRemoteCall.
+const providerEnv = "ISTIOMETRICS_TEST_PROVIDER_REGISTRY"
+
+func runProviderProcess(reg string) int {
+	m, err := istiometrics.New(istiometrics.WithWorkload(providerWorkload))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	p, err := startProvider(config.Registry{Name: "local", Kind: "file", Address: reg}, m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the benchmark closes stdin
+	_ = p.Stop(context.Background())
+	return 0
+}
+
+// BenchmarkRemoteCall measures the consumer process alone: the provider
+// (server filter on) runs in a child process, so the allocations per call
+// are the client side's only, with its metrics off and on.
+func BenchmarkRemoteCall(b *testing.B) {
+	reg := filepath.Join(b.TempDir(), "registry.yaml")
+	cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), providerEnv+"="+reg)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		b.Fatalf("provider process: %q, %v", line, err)
+	}
+	regFile := config.Registry{Name: "local", Kind: "file", Address: reg}
+	for _, on := range []bool{false, true} {
+		name := "client-metrics=off"
+		var m *istiometrics.Metrics
+		if on {
+			name = "client-metrics=on"
+			if m, err = istiometrics.New(istiometrics.WithWorkload(consumerWorkload)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			a := &apps{client: startConsumer(b, regFile, m)}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := a.unary(ctx, "hello"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
