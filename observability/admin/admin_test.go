@@ -3,8 +3,6 @@ package admin_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -12,23 +10,18 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoalmesh/shoal/observability/admin"
+	"github.com/shoalmesh/shoal/observability/internal/httpget"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	code, body, err := httpget.Get(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return code, body
 }
 
 func TestEndpoints(t *testing.T) {

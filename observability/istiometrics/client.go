@@ -98,30 +98,21 @@ func (m *Metrics) StreamClientInterceptor() triple.StreamClientInterceptor {
 
 type clientStream struct {
 	triple.ClientStream
-	m                   *Metrics
-	start               time.Time
-	sent, recv          atomic.Int64
-	sentBytes, recvByte atomic.Int64
-	done                atomic.Bool
+	m     *Metrics
+	start time.Time
+	msgCounts
+	done atomic.Bool
 }
 
 func (s *clientStream) SendMsg(msg any) error {
-	err := s.ClientStream.SendMsg(msg)
-	if err == nil {
-		s.sent.Add(1)
-		s.sentBytes.Add(int64(size(msg)))
-	}
-	return err
+	return s.countSent(msg, s.ClientStream.SendMsg(msg))
 }
 
 func (s *clientStream) RecvMsg(msg any) error {
-	err := s.ClientStream.RecvMsg(msg)
-	if err == nil {
-		s.recv.Add(1)
-		s.recvByte.Add(int64(size(msg)))
-		return nil
+	err := s.countRecv(msg, s.ClientStream.RecvMsg(msg))
+	if err != nil {
+		s.finish(err)
 	}
-	s.finish(err)
 	return err
 }
 
@@ -134,5 +125,30 @@ func (s *clientStream) finish(err error) {
 	}
 	hdr, _ := s.Header()
 	p := s.m.peerOf(hdr.Get(peer.HeaderMetadata))
-	s.m.seriesFor(reporterSource, p, outcomeOf(err)).record(millisSince(s.start), int(s.sentBytes.Load()), int(s.recvByte.Load()), int(s.sent.Load()), int(s.recv.Load()))
+	s.m.seriesFor(reporterSource, p, outcomeOf(err)).record(millisSince(s.start), int(s.sentBytes.Load()), int(s.recvBytes.Load()), int(s.sent.Load()), int(s.recv.Load()))
+}
+
+// msgCounts counts a stream's messages and their bytes each way; Send and
+// Recv may run on different goroutines.
+type msgCounts struct {
+	sent, recv           atomic.Int64
+	sentBytes, recvBytes atomic.Int64
+}
+
+// countSent counts msg as sent when err is nil, and returns err.
+func (c *msgCounts) countSent(msg any, err error) error {
+	if err == nil {
+		c.sent.Add(1)
+		c.sentBytes.Add(int64(size(msg)))
+	}
+	return err
+}
+
+// countRecv counts msg as received when err is nil, and returns err.
+func (c *msgCounts) countRecv(msg any, err error) error {
+	if err == nil {
+		c.recv.Add(1)
+		c.recvBytes.Add(int64(size(msg)))
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -101,7 +102,7 @@ func TestBothSidesCountTheSameCalls(t *testing.T) {
 		if got := sumBy(reqs, "reporter"); len(got) != 1 || got[side.reporter] != 24 {
 			t.Errorf("%s: requests by reporter = %v, want 24 all %s", side.reporter, got, side.reporter)
 		}
-		if got := sumBy(reqs, "grpc_response_status"); !mapsEqual(got, want) {
+		if got := sumBy(reqs, "grpc_response_status"); !maps.Equal(got, want) {
 			t.Errorf("%s: requests by grpc status = %v, want %v", side.reporter, got, want)
 		}
 		// 23 unary requests and 4 stream messages each way; failed calls answer none.
@@ -126,18 +127,6 @@ func TestBothSidesCountTheSameCalls(t *testing.T) {
 			}
 		}
 	}
-}
-
-func mapsEqual(a, b map[string]float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestLabelsGolden pins the label set of one successful unary call on each

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/observability/admin"
+	"github.com/shoalmesh/shoal/observability/internal/httpget"
 	"github.com/shoalmesh/shoal/observability/istiometrics"
 )
 
@@ -120,7 +120,7 @@ func startPrometheus(ctx context.Context, t *testing.T, bin string, targets []st
 		}
 	})
 	for attempt := 0; ; attempt++ {
-		if code, _ := httpGet(ctx, "http://"+addr+"/-/ready"); code == http.StatusOK {
+		if code, _, _ := httpget.Get(ctx, "http://"+addr+"/-/ready"); code == http.StatusOK {
 			return addr
 		}
 		if attempt == 100 {
@@ -130,26 +130,12 @@ func startPrometheus(ctx context.Context, t *testing.T, bin string, targets []st
 	}
 }
 
-func httpGet(ctx context.Context, u string) (int, []byte) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, nil
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
 // query runs an instant PromQL query; an empty result is 0.
 func query(ctx context.Context, t *testing.T, addr, q string) float64 {
 	t.Helper()
-	code, body := httpGet(ctx, "http://"+addr+"/api/v1/query?query="+url.QueryEscape(q))
-	if code != http.StatusOK {
-		t.Fatalf("query %s: HTTP %d: %s", q, code, body)
+	code, body, err := httpget.Get(ctx, "http://"+addr+"/api/v1/query?query="+url.QueryEscape(q))
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("query %s: HTTP %d, %v: %s", q, code, err, body)
 	}
 	var r struct {
 		Data struct {
@@ -158,7 +144,7 @@ func query(ctx context.Context, t *testing.T, addr, q string) float64 {
 			} `json:"result"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		t.Fatalf("query %s: %v: %s", q, err, body)
 	}
 	if len(r.Data.Result) == 0 {

@@ -2,7 +2,6 @@ package istiometrics
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
 	"github.com/shoalmesh/shoal/observability/peer"
@@ -63,24 +62,13 @@ func (m *Metrics) answer(ctx context.Context, info *call.Info) *peerState {
 
 type serverStream struct {
 	triple.ServerStream
-	sent, recv           atomic.Int64
-	sentBytes, recvBytes atomic.Int64
+	msgCounts
 }
 
 func (s *serverStream) SendMsg(msg any) error {
-	err := s.ServerStream.SendMsg(msg)
-	if err == nil {
-		s.sent.Add(1)
-		s.sentBytes.Add(int64(size(msg)))
-	}
-	return err
+	return s.countSent(msg, s.ServerStream.SendMsg(msg))
 }
 
 func (s *serverStream) RecvMsg(msg any) error {
-	err := s.ServerStream.RecvMsg(msg)
-	if err == nil {
-		s.recv.Add(1)
-		s.recvBytes.Add(int64(size(msg)))
-	}
-	return err
+	return s.countRecv(msg, s.ServerStream.RecvMsg(msg))
 }

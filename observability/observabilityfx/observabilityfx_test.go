@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoalmesh/shoal/observability/admin"
 	"github.com/shoalmesh/shoal/observability/internal/echotest"
+	"github.com/shoalmesh/shoal/observability/internal/httpget"
 	"github.com/shoalmesh/shoal/observability/istiometrics"
 	"github.com/shoalmesh/shoal/observability/observabilityfx"
 	"github.com/shoalmesh/shoal/observability/peer"
@@ -87,12 +88,9 @@ func TestModule(t *testing.T) {
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	code, body, err := httpget.Get(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return code, body
 }
