@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/shoalmesh/shoal/observability/istiometrics"
@@ -37,8 +38,9 @@ func runProviderProcess(reg string) int {
 }
 
 // BenchmarkRemoteCall measures the consumer process alone: the provider
-// (server filter on) runs in a child process, so the allocations per call
-// are the client side's only, with its metrics off and on.
+// (server filter on) runs in a child process, so the allocations and the
+// CPU time per call (cpu-ns/op) are the client side's only, with its
+// metrics off and on.
 func BenchmarkRemoteCall(b *testing.B) {
 	reg := filepath.Join(b.TempDir(), "registry.yaml")
 	cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^$")
@@ -73,11 +75,24 @@ func BenchmarkRemoteCall(b *testing.B) {
 			a := &apps{client: startConsumer(b, regFile, m)}
 			ctx := context.Background()
 			b.ReportAllocs()
+			cpu0 := processCPU(b)
 			for b.Loop() {
 				if err := a.unary(ctx, "hello"); err != nil {
 					b.Fatal(err)
 				}
 			}
+			// The consumer process's CPU time per call: what the client
+			// side costs, without the provider's share of the round trip.
+			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// processCPU is the CPU time (user + system) this process used so far, in ns.
+func processCPU(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
