@@ -30,6 +30,7 @@ type config struct {
 	address  string
 	gatherer prometheus.Gatherer
 	checks   []Check
+	grpc     http.Handler
 }
 
 type optionFunc func(*config)
@@ -52,6 +53,13 @@ func WithGatherer(g prometheus.Gatherer) Option {
 func WithReadiness(checks ...Check) Option {
 	return optionFunc(func(c *config) { c.checks = append(c.checks, checks...) })
 }
+
+// WithGRPC serves gRPC on the same port: requests with a gRPC content
+// type over cleartext HTTP/2 go to h, a *grpc.Server (its ServeHTTP), so
+// that a CSDS service registered on it (registry-istio/csds) answers
+// `grpcdebug <admin address> xds status`. Everything else still goes to
+// the admin pages over HTTP/1.1 or HTTP/2.
+func WithGRPC(h http.Handler) Option { return optionFunc(func(c *config) { c.grpc = h }) }
 
 // Server is the admin endpoint.
 type Server struct {
@@ -77,6 +85,18 @@ func New(opts ...Option) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	if cfg.grpc != nil {
+		s.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+				cfg.grpc.ServeHTTP(w, r)
+				return
+			}
+			s.mux.ServeHTTP(w, r)
+		})
+		s.srv.Protocols = new(http.Protocols)
+		s.srv.Protocols.SetHTTP1(true)
+		s.srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	s.handle("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
 	s.handle("/readyz", http.HandlerFunc(s.readyz))
 	if cfg.gatherer != nil {

@@ -8,6 +8,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/shoalmesh/shoal/observability/admin"
 	"github.com/shoalmesh/shoal/observability/internal/httpget"
@@ -90,5 +94,36 @@ func TestHandleJSONRejects(t *testing.T) {
 	}
 	if _, err := admin.New(admin.WithAddress("localhost")); err == nil {
 		t.Error("address without a port accepted")
+	}
+}
+
+// TestGRPCOnTheAdminPort: a gRPC client reaches the server given to
+// WithGRPC on the admin port (cleartext HTTP/2), and the HTTP pages still
+// answer.
+func TestGRPCOnTheAdminPort(t *testing.T) {
+	gs := grpc.NewServer()
+	hs := health.NewServer()
+	hs.SetServingStatus("shoal.admin", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	defer gs.Stop()
+	s, err := admin.New(admin.WithAddress("127.0.0.1:0"), admin.WithGRPC(gs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Stop(context.Background()) }()
+	conn, err := grpc.NewClient(s.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: "shoal.admin"})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("gRPC health on the admin port: %v, %v", resp, err)
+	}
+	if code, _ := get(t, "http://"+s.Addr().String()+"/healthz"); code != 200 {
+		t.Errorf("/healthz beside gRPC = %d", code)
 	}
 }
