@@ -1,33 +1,19 @@
-package csds_test
+package xdsstatus_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
-	"github.com/shoalmesh/shoal/registry-istio/csds"
-	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
-	"github.com/shoalmesh/shoal/registry-istio/xdstest"
-)
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-const (
-	host = "greeter.default.svc.cluster.local"
-	port = 20000
+	"github.com/shoalmesh/shoal/registry-istio/xdsstatus"
 )
 
 // TestNACKShowsInCSDS: a CSDS client (go-control-plane's stub, what
@@ -35,25 +21,8 @@ const (
 // in-process xDS server sends an invalid version of it, the same client
 // sees it NACKED with the rejected version and the reason.
 func TestNACKShowsInCSDS(t *testing.T) {
-	srv := xdstest.NewServer(t)
-	v1 := srv.Set(xdstest.Service(host, port, xdstest.Endpoint{IP: "10.1.0.1", Port: port}))
-	c, err := xdsclient.New(&bootstrap.Config{
-		ServerURI: srv.Address(),
-		Node:      bootstrap.Identity{PodName: "consumer-0", Namespace: "default", IPs: []string{"10.0.0.7"}}.Node(),
-	}, xdsclient.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), xdsclient.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	clusterName := xdstest.ClusterName(host, "", port)
-	got := make(chan struct{}, 16)
-	defer c.WatchCluster(clusterName, xdsclient.WatcherFuncs[*xdsresource.Cluster]{
-		OnChanged: func(*xdsresource.Cluster) { got <- struct{}{} },
-		OnError:   func(error) { got <- struct{}{} },
-	})()
-	<-got
-
-	client := csdsClient(t, csds.New(c))
+	w := startWatching(t)
+	client := csdsClient(t, xdsstatus.NewCSDS(w.client))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	stream, err := client.StreamClientStatus(ctx)
@@ -63,29 +32,21 @@ func TestNACKShowsInCSDS(t *testing.T) {
 	defer func() { _ = stream.CloseSend() }()
 
 	cfg := fetch(t, stream, clusterName)
-	if cfg.GetClientStatus() != adminv3.ClientResourceStatus_ACKED || cfg.GetVersionInfo() != v1 || cfg.GetTypeUrl() != xdsresource.ClusterURL {
+	if cfg.GetClientStatus() != adminv3.ClientResourceStatus_ACKED || cfg.GetVersionInfo() != w.v1 || cfg.GetTypeUrl() != xdsresource.ClusterURL {
 		t.Fatalf("before the bad version: %v", cfg)
 	}
 
-	bad := xdstest.Cluster(host, "", port)
-	bad.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
-	v2 := srv.Set(xdstest.Resources{Clusters: []*clusterv3.Cluster{bad}})
-	for attempt := 0; ; attempt++ {
+	v2 := w.sendBadCluster()
+	eventually(t, "NACKED in CSDS", func() bool {
 		cfg = fetch(t, stream, clusterName)
-		if cfg.GetClientStatus() == adminv3.ClientResourceStatus_NACKED {
-			break
-		}
-		if attempt == 200 {
-			t.Fatalf("never NACKED: %v", cfg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return cfg.GetClientStatus() == adminv3.ClientResourceStatus_NACKED
+	})
 	es := cfg.GetErrorState()
 	if !strings.Contains(es.GetDetails(), "CLUSTER_PROVIDED") || es.GetVersionInfo() != v2 {
 		t.Errorf("error_state = %v, want the CLUSTER_PROVIDED reason and rejected version %s", es, v2)
 	}
-	if cfg.GetVersionInfo() != v1 || cfg.GetConfigStatus() != statusv3.ConfigStatus_ERROR {
-		t.Errorf("NACKED resource: version %q (want the last good %s), config status %v", cfg.GetVersionInfo(), v1, cfg.GetConfigStatus())
+	if cfg.GetVersionInfo() != w.v1 || cfg.GetConfigStatus() != statusv3.ConfigStatus_ERROR {
+		t.Errorf("NACKED resource: version %q (want the last good %s), config status %v", cfg.GetVersionInfo(), w.v1, cfg.GetConfigStatus())
 	}
 
 	// The unary RPC answers the same.
@@ -93,12 +54,12 @@ func TestNACKShowsInCSDS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := resp.GetConfig()[0].GetNode().GetId(); n != c.Status().NodeID || n == "" {
-		t.Errorf("node id %q, want %q", n, c.Status().NodeID)
+	if n := resp.GetConfig()[0].GetNode().GetId(); n != w.client.Status().NodeID || n == "" {
+		t.Errorf("node id %q, want %q", n, w.client.Status().NodeID)
 	}
 }
 
-func csdsClient(t *testing.T, s *csds.Server) statusv3.ClientStatusDiscoveryServiceClient {
+func csdsClient(t *testing.T, s *xdsstatus.CSDS) statusv3.ClientStatusDiscoveryServiceClient {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

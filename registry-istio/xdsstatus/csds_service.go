@@ -1,4 +1,4 @@
-package csds
+package xdsstatus
 
 import (
 	"context"
@@ -19,29 +19,29 @@ type StatusSource interface {
 	Status() xdsclient.Status
 }
 
-// Server implements ClientStatusDiscoveryServiceServer over one or more
+// CSDS implements ClientStatusDiscoveryServiceServer over one or more
 // xDS clients (one ClientConfig each).
-type Server struct {
+type CSDS struct {
 	statusv3.UnimplementedClientStatusDiscoveryServiceServer
 	sources []StatusSource
 }
 
-// New returns the service for sources.
-func New(sources ...StatusSource) *Server { return &Server{sources: sources} }
+// NewCSDS returns the service for sources.
+func NewCSDS(sources ...StatusSource) *CSDS { return &CSDS{sources: sources} }
 
 // Register adds the service to a gRPC server.
-func (s *Server) Register(r grpc.ServiceRegistrar) {
+func (s *CSDS) Register(r grpc.ServiceRegistrar) {
 	statusv3.RegisterClientStatusDiscoveryServiceServer(r, s)
 }
 
 // FetchClientStatus answers one request. Node matchers are not supported:
 // every client's status is returned.
-func (s *Server) FetchClientStatus(_ context.Context, _ *statusv3.ClientStatusRequest) (*statusv3.ClientStatusResponse, error) {
+func (s *CSDS) FetchClientStatus(_ context.Context, _ *statusv3.ClientStatusRequest) (*statusv3.ClientStatusResponse, error) {
 	return s.response(), nil
 }
 
 // StreamClientStatus answers every request on the stream.
-func (s *Server) StreamClientStatus(stream statusv3.ClientStatusDiscoveryService_StreamClientStatusServer) error {
+func (s *CSDS) StreamClientStatus(stream statusv3.ClientStatusDiscoveryService_StreamClientStatusServer) error {
 	for {
 		if _, err := stream.Recv(); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -55,7 +55,7 @@ func (s *Server) StreamClientStatus(stream statusv3.ClientStatusDiscoveryService
 	}
 }
 
-func (s *Server) response() *statusv3.ClientStatusResponse {
+func (s *CSDS) response() *statusv3.ClientStatusResponse {
 	resp := &statusv3.ClientStatusResponse{}
 	for _, src := range s.sources {
 		resp.Config = append(resp.Config, ClientConfig(src.Status()))
