@@ -11,8 +11,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/shoalmesh/shoal/observability/internal/echotest"
 	"github.com/shoalmesh/shoal/observability/istiometrics"
-	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/triple"
 )
 
 // providerEnv makes the test binary run only the echo provider (with the
@@ -26,7 +27,7 @@ func runProviderProcess(reg string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	p, err := startProvider(config.Registry{Name: "local", Kind: "file", Address: reg}, m)
+	p, err := echotest.StartProvider(echotest.FileRegistry(reg), m.ServerFilter(10))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -61,18 +62,20 @@ func BenchmarkRemoteCall(b *testing.B) {
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
 		b.Fatalf("provider process: %q, %v", line, err)
 	}
-	regFile := config.Registry{Name: "local", Kind: "file", Address: reg}
+	regFile := echotest.FileRegistry(reg)
 	for _, on := range []bool{false, true} {
 		name := "client-metrics=off"
-		var m *istiometrics.Metrics
+		var copts []triple.ClientOption
 		if on {
 			name = "client-metrics=on"
-			if m, err = istiometrics.New(istiometrics.WithWorkload(consumerWorkload)); err != nil {
+			m, err := istiometrics.New(istiometrics.WithWorkload(consumerWorkload))
+			if err != nil {
 				b.Fatal(err)
 			}
+			copts = m.ClientOptions()
 		}
 		b.Run(name, func(b *testing.B) {
-			a := &apps{client: startConsumer(b, regFile, m)}
+			a := &apps{client: echotest.StartConsumer(b, regFile, copts...)}
 			ctx := context.Background()
 			b.ReportAllocs()
 			cpu0 := processCPU(b)
