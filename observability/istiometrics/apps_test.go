@@ -2,12 +2,7 @@ package istiometrics_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"testing"
-
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/shoalmesh/shoal/observability/internal/echotest"
 	"github.com/shoalmesh/shoal/observability/istiometrics"
@@ -64,35 +59,7 @@ func startAppsWith(t testing.TB, serverOn, clientOn bool) *apps {
 }
 
 func (a *apps) unary(ctx context.Context, msg string) error {
-	out := new(wrapperspb.StringValue)
-	if err := a.client.Invoke(ctx, "/test.Echo/Echo", wrapperspb.String(msg), out); err != nil {
-		return err
-	}
-	if out.GetValue() != msg {
-		return fmt.Errorf("echo answered %q to %q", out.GetValue(), msg)
-	}
-	return nil
+	return echotest.Unary(ctx, a.client, msg)
 }
 
-// chat sends n messages on one bidi stream and reads the n answers.
-func (a *apps) chat(ctx context.Context, n int) error {
-	st, err := a.client.NewStream(ctx, &echotest.Desc.Streams[0], "/test.Echo/Chat")
-	if err != nil {
-		return err
-	}
-	for i := range n {
-		if err := st.SendMsg(wrapperspb.String(fmt.Sprint(i))); err != nil {
-			return err
-		}
-		if err := st.RecvMsg(new(wrapperspb.StringValue)); err != nil {
-			return err
-		}
-	}
-	if err := st.CloseSend(); err != nil {
-		return err
-	}
-	if err := st.RecvMsg(new(wrapperspb.StringValue)); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("stream end: %v, want io.EOF", err)
-	}
-	return nil
-}
+func (a *apps) chat(ctx context.Context, n int) error { return echotest.Chat(ctx, a.client, n) }

@@ -24,12 +24,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-func TestMain(m *testing.M) {
-	if reg := os.Getenv(providerEnv); reg != "" {
-		os.Exit(runProviderProcess(reg))
-	}
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // samples returns every sample of family name in g, as label maps with values.
 func samples(t testing.TB, g prometheus.Gatherer, name string) []sample {

@@ -2,11 +2,15 @@ package echotest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/config"
@@ -92,4 +96,40 @@ func StartConsumer(t testing.TB, reg config.Registry, opts ...triple.ClientOptio
 		t.Fatal(err)
 	}
 	return tri.NewClient(ref)
+}
+
+// Unary calls Echo with msg and checks the answer.
+func Unary(ctx context.Context, client *tri.Client, msg string) error {
+	out := new(wrapperspb.StringValue)
+	if err := client.Invoke(ctx, "/test.Echo/Echo", wrapperspb.String(msg), out); err != nil {
+		return err
+	}
+	if out.GetValue() != msg {
+		return fmt.Errorf("echo answered %q to %q", out.GetValue(), msg)
+	}
+	return nil
+}
+
+// Chat sends n messages on one Chat stream, reads the n answers and the
+// end of the stream.
+func Chat(ctx context.Context, client *tri.Client, n int) error {
+	st, err := client.NewStream(ctx, &Desc.Streams[0], "/test.Echo/Chat")
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if err := st.SendMsg(wrapperspb.String(fmt.Sprint(i))); err != nil {
+			return err
+		}
+		if err := st.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+			return err
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		return err
+	}
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("stream end: %v, want io.EOF", err)
+	}
+	return nil
 }
