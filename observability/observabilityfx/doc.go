@@ -10,7 +10,8 @@
 // [Module] provides the *istiometrics.Metrics, adds its server filter to
 // shoalfx's server filter group, and runs the admin endpoint
 // (*admin.Server) for the application's lifetime, ready once the app has
-// started. [Triple] is shoalfx.Triple with the metrics' client options on
-// the transport. An optional [Config] sets the admin address and the
+// started. With a trace.TracerProvider in the graph it also turns tracing
+// on ([NewTracing]). [Triple] is shoalfx.Triple with the metrics' (and
+// tracing's) client options on the transport. An optional [Config] sets the admin address and the
 // metrics' options.
 package observabilityfx

@@ -4,10 +4,12 @@ import (
 	"context"
 	"slices"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/shoalmesh/shoal/observability/admin"
 	"github.com/shoalmesh/shoal/observability/istiometrics"
+	"github.com/shoalmesh/shoal/observability/tracing"
 	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/consumer"
 	"github.com/shoalmesh/shoal/sdk/filter"
@@ -17,7 +19,7 @@ import (
 )
 
 // Module provides the metrics, their server filter and the admin endpoint.
-var Module = fx.Module("shoal.observability", fx.Provide(NewMetrics, NewAdmin), fx.Invoke(func(*admin.Server) {}))
+var Module = fx.Module("shoal.observability", fx.Provide(NewMetrics, NewTracing, NewAdmin), fx.Invoke(func(*admin.Server) {}))
 
 // Config configures the module; supply one to change the defaults.
 type Config struct {
@@ -26,7 +28,8 @@ type Config struct {
 	// MetricsOptions are passed to istiometrics.New.
 	MetricsOptions []istiometrics.Option
 	// ServerFilterOrder places the metrics filter in the server chain
-	// (default 0: outermost, so it times the whole call).
+	// (default 0: outermost but for tracing, so it times the whole call);
+	// the tracing filter takes the order before it.
 	ServerFilterOrder int
 }
 
@@ -54,6 +57,37 @@ func NewMetrics(p MetricsParams) (MetricsResult, error) {
 		return MetricsResult{}, err
 	}
 	return MetricsResult{Metrics: m, ServerFilter: m.ServerFilter(cfg.ServerFilterOrder)}, nil
+}
+
+// TracingParams are NewTracing's inputs.
+type TracingParams struct {
+	fx.In
+	TracerProvider trace.TracerProvider `optional:"true"`
+	Config         *Config              `optional:"true"`
+}
+
+// TracingResult is what NewTracing provides: nothing when the graph has
+// no TracerProvider (tracing off).
+type TracingResult struct {
+	fx.Out
+	Tracing       *tracing.Tracing
+	ServerFilters []filter.Server `group:"shoal.server_filters,flatten"`
+}
+
+// NewTracing turns tracing on when the graph has a trace.TracerProvider
+// (tracing.NewOTLPTracerProvider makes one from OTEL_* variables): its
+// server filter joins shoalfx's group, outermost, and Triple adds its
+// client options.
+func NewTracing(p TracingParams) TracingResult {
+	if p.TracerProvider == nil {
+		return TracingResult{}
+	}
+	order := -1
+	if p.Config != nil {
+		order = p.Config.ServerFilterOrder - 1
+	}
+	t := tracing.New(tracing.WithTracerProvider(p.TracerProvider))
+	return TracingResult{Tracing: t, ServerFilters: []filter.Server{t.ServerFilter(order)}}
 }
 
 // AdminParams are NewAdmin's inputs.
@@ -94,13 +128,24 @@ func NewAdmin(p AdminParams) (*admin.Server, error) {
 	return s, nil
 }
 
-// Triple is shoalfx.Triple with Istio's client metrics on the transport:
-// use it in its place.
+// transportParams are what Triple's transport is built from.
+type transportParams struct {
+	fx.In
+	Metrics *istiometrics.Metrics
+	Tracing *tracing.Tracing `optional:"true"`
+}
+
+// Triple is shoalfx.Triple with Istio's client metrics (and tracing, when
+// on) on the transport: use it in its place.
 func Triple(exports []tri.Export, clientOpts []triple.ClientOption, serverOpts ...triple.ServerOption) fx.Option {
 	servers := tri.NewServers(exports, serverOpts...)
 	return fx.Options(
-		fx.Provide(fx.Annotate(func(m *istiometrics.Metrics) *tri.Transport {
-			return tri.NewTransport(append(slices.Clone(clientOpts), m.ClientOptions()...)...)
+		fx.Provide(fx.Annotate(func(p transportParams) *tri.Transport {
+			opts := append(slices.Clone(clientOpts), p.Metrics.ClientOptions()...)
+			if p.Tracing != nil {
+				opts = append(opts, p.Tracing.ClientOptions()...)
+			}
+			return tri.NewTransport(opts...)
 		}, fx.As(new(consumer.Transport)))),
 		fx.Supply(servers.Factory()),
 		fx.Supply(shoalfx.Serving(servers.SetServing)),

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/shoalmesh/shoal/observability/admin"
 	"github.com/shoalmesh/shoal/observability/internal/echotest"
@@ -58,22 +60,8 @@ func TestValidateApp(t *testing.T) {
 // server filter reports the call on both sides at the admin endpoint,
 // which is ready while the app runs.
 func TestModule(t *testing.T) {
-	var a *app.App
-	var s *admin.Server
-	fa := fxtest.New(t, options(t), fx.Populate(&a, &s))
-	fa.RequireStart()
-	defer fa.RequireStop()
-	ref, err := a.Reference("echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := ref.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := tri.NewClient(ref).Invoke(ctx, "/test.Echo/Echo", wrapperspb.String("hi"), new(wrapperspb.StringValue)); err != nil {
-		t.Fatal(err)
-	}
+	a, s := startApp(t)
+	call(t, a)
 	base := "http://" + s.Addr().String()
 	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz = %d while the app runs", code)
@@ -83,6 +71,53 @@ func TestModule(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, body)
 		}
+	}
+}
+
+// TestModuleWithTracing: with a TracerProvider in the graph, the same call
+// yields a client span and its child server span.
+func TestModuleWithTracing(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	a, _ := startApp(t, fx.Supply(fx.Annotate(tp, fx.As(new(trace.TracerProvider)))))
+	call(t, a)
+	var client, server *tracetest.SpanStub
+	for _, sp := range exp.GetSpans() {
+		switch sp.SpanKind {
+		case trace.SpanKindClient:
+			client = &sp
+		case trace.SpanKindServer:
+			server = &sp
+		}
+	}
+	if client == nil || server == nil || server.Parent.SpanID() != client.SpanContext.SpanID() {
+		t.Fatalf("spans %v, want a client span and its child server span", exp.GetSpans())
+	}
+}
+
+func startApp(t *testing.T, extra ...fx.Option) (*app.App, *admin.Server) {
+	t.Helper()
+	var a *app.App
+	var s *admin.Server
+	fa := fxtest.New(t, options(t), fx.Options(extra...), fx.Populate(&a, &s))
+	fa.RequireStart()
+	t.Cleanup(fa.RequireStop)
+	return a, s
+}
+
+func call(t *testing.T, a *app.App) {
+	t.Helper()
+	ref, err := a.Reference("echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := ref.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := echotest.Unary(ctx, tri.NewClient(ref), "hi"); err != nil {
+		t.Fatal(err)
 	}
 }
 
