@@ -72,6 +72,12 @@ func StartProviderT(t testing.TB, reg config.Registry, filters ...filter.Server)
 // stops when t ends.
 func StartConsumer(t testing.TB, reg config.Registry, opts ...triple.ClientOption) *tri.Client {
 	t.Helper()
+	return StartConsumerWithFilters(t, reg, nil, opts...)
+}
+
+// StartConsumerWithFilters is StartConsumer with client filters.
+func StartConsumerWithFilters(t testing.TB, reg config.Registry, filters []filter.Client, opts ...triple.ClientOption) *tri.Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cfg, err := config.Load(config.WithoutFile(), config.WithEnv(noEnv), config.WithRegistry(reg),
@@ -80,7 +86,7 @@ func StartConsumer(t testing.TB, reg config.Registry, opts ...triple.ClientOptio
 	if err != nil {
 		t.Fatal(err)
 	}
-	consumer, err := app.New(cfg, app.WithTransport(tri.NewTransport(opts...)), app.WithLogger(quiet))
+	consumer, err := app.New(cfg, app.WithTransport(tri.NewTransport(opts...)), app.WithLogger(quiet), app.WithClientFilters(filters...))
 	if err != nil {
 		t.Fatal(err)
 	}
