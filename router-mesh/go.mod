@@ -11,4 +11,7 @@ require github.com/shoalmesh/shoal/sdk v0.0.0-00010101000000-000000000000
 
 require go.uber.org/goleak v1.3.0
 
-require github.com/stretchr/testify v1.12.1 // indirect
+require (
+	github.com/stretchr/testify v1.12.1 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)

@@ -50,9 +50,6 @@ type timeoutTarget struct {
 	name string
 	addr string
 	echo *countingEcho
-	// emptyIsAbsent: the transport cannot tell an empty grpc-timeout from
-	// none (Shoal's own HTTP/2 transport today; see the README's gaps).
-	emptyIsAbsent bool
 }
 
 // TestGRPCTimeoutOverTheWire sends grpc-timeout values that gRPC's spec
@@ -86,7 +83,7 @@ func TestGRPCTimeoutOverTheWire(t *testing.T) {
 	t.Cleanup(gs.Stop)
 
 	targets := []timeoutTarget{
-		{name: "shoal", addr: nativeAddr, echo: native, emptyIsAbsent: true},
+		{name: "shoal", addr: nativeAddr, echo: native},
 		{name: "shoal-net-http", addr: mountedAddr, echo: mounted},
 		{name: "grpc-go", addr: lis.Addr().String(), echo: reference},
 	}
@@ -111,9 +108,6 @@ func TestGRPCTimeoutOverTheWire(t *testing.T) {
 	for _, tg := range targets {
 		for _, tc := range cases {
 			t.Run(tg.name+"/"+tc.timeout, func(t *testing.T) {
-				if tc.timeout == "" && tg.emptyIsAbsent {
-					t.Skip("known gap: this transport reads an empty grpc-timeout as none (README)")
-				}
 				before := tg.echo.ran.Load()
 				code, msg := rawGRPCCall(t, hc, tg.addr, tc.timeout)
 				if code != tc.code {

@@ -81,12 +81,6 @@ func decodeTriTimeout(s string) (time.Duration, error) {
 	return time.Duration(n) * time.Millisecond, nil
 }
 
-// deadlineOf parses grpc-timeout, or else tri-service-timeout, for a
-// transport that reads an empty grpc-timeout as no header.
-func deadlineOf(grpcTimeout, triTimeout string) (time.Duration, *Error) {
-	return callDeadline(grpcTimeout, grpcTimeout != "", triTimeout)
-}
-
 // callDeadline is how long a call may run: grpc-timeout when the request
 // has one (hasGRPCTimeout, even if empty), or else tri-service-timeout;
 // zero means no deadline. As in grpc-go, a malformed grpc-timeout is
