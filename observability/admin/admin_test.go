@@ -33,7 +33,7 @@ func TestEndpoints(t *testing.T) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "shoal_test_total", Help: "test"})
 	reg.MustRegister(c)
 	c.Add(3)
-	var blocker error = errors.New("xds: no ADS stream yet")
+	blocker := errors.New("xds: no ADS stream yet")
 	s, err := admin.New(admin.WithAddress("127.0.0.1:0"), admin.WithGatherer(reg),
 		admin.WithReadiness(func(context.Context) error { return blocker }))
 	if err != nil {

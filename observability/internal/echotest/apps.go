@@ -135,7 +135,7 @@ func Chat(ctx context.Context, client *tri.Client, n int) error {
 		return err
 	}
 	if err := st.RecvMsg(new(wrapperspb.StringValue)); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("stream end: %v, want io.EOF", err)
+		return fmt.Errorf("stream end: %w, want io.EOF", err)
 	}
 	return nil
 }
