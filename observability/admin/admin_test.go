@@ -14,19 +14,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/shoalmesh/shoal/observability/admin"
-	"github.com/shoalmesh/shoal/observability/internal/httpget"
+	"github.com/shoalmesh/shoal/observability/internal/echotest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	code, body, err := httpget.Get(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code, body
-}
 
 func TestEndpoints(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -50,27 +41,27 @@ func TestEndpoints(t *testing.T) {
 	defer func() { _ = s.Stop(context.Background()) }()
 	base := "http://" + s.Addr().String()
 
-	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "shoal_test_total 3") {
+	if code, body := echotest.Get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "shoal_test_total 3") {
 		t.Errorf("/metrics = %d %q", code, body)
 	}
-	if code, _ := get(t, base+"/healthz"); code != 200 {
+	if code, _ := echotest.Get(t, base+"/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
-	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "not started") || !strings.Contains(body, "no ADS stream") {
+	if code, body := echotest.Get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "not started") || !strings.Contains(body, "no ADS stream") {
 		t.Errorf("/readyz before ready = %d %q", code, body)
 	}
 	s.SetReady(true)
 	blocker = nil
-	if code, _ := get(t, base+"/readyz"); code != 200 {
+	if code, _ := echotest.Get(t, base+"/readyz"); code != 200 {
 		t.Errorf("/readyz when ready = %d", code)
 	}
-	if code, body := get(t, base+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+	if code, body := echotest.Get(t, base+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
 		t.Errorf("/debug/pprof/ = %d", code)
 	}
-	if code, body := get(t, base+"/debug/xds"); code != 200 || !strings.Contains(body, `"resources"`) {
+	if code, body := echotest.Get(t, base+"/debug/xds"); code != 200 || !strings.Contains(body, `"resources"`) {
 		t.Errorf("/debug/xds = %d %q", code, body)
 	}
-	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "/debug/xds") {
+	if code, body := echotest.Get(t, base+"/"); code != 200 || !strings.Contains(body, "/debug/xds") {
 		t.Errorf("/ = %d %q", code, body)
 	}
 }
@@ -123,7 +114,7 @@ func TestGRPCOnTheAdminPort(t *testing.T) {
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("gRPC health on the admin port: %v, %v", resp, err)
 	}
-	if code, _ := get(t, "http://"+s.Addr().String()+"/healthz"); code != 200 {
+	if code, _ := echotest.Get(t, "http://"+s.Addr().String()+"/healthz"); code != 200 {
 		t.Errorf("/healthz beside gRPC = %d", code)
 	}
 }

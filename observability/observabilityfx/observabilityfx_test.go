@@ -18,7 +18,6 @@ import (
 
 	"github.com/shoalmesh/shoal/observability/admin"
 	"github.com/shoalmesh/shoal/observability/internal/echotest"
-	"github.com/shoalmesh/shoal/observability/internal/httpget"
 	"github.com/shoalmesh/shoal/observability/istiometrics"
 	"github.com/shoalmesh/shoal/observability/observabilityfx"
 	"github.com/shoalmesh/shoal/observability/peer"
@@ -63,10 +62,10 @@ func TestModule(t *testing.T) {
 	a, s := startApp(t)
 	call(t, a)
 	base := "http://" + s.Addr().String()
-	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
+	if code, _ := echotest.Get(t, base+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz = %d while the app runs", code)
 	}
-	_, body := get(t, base+"/metrics")
+	_, body := echotest.Get(t, base+"/metrics")
 	for _, want := range []string{`istio_requests_total{connection_security_policy="unknown"`, `reporter="source"`, `reporter="destination"`, `source_workload="echo"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, body)
@@ -119,13 +118,4 @@ func call(t *testing.T, a *app.App) {
 	if err := echotest.Unary(ctx, tri.NewClient(ref), "hi"); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	code, body, err := httpget.Get(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code, body
 }

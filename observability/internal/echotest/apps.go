@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/shoalmesh/shoal/observability/internal/httpget"
 	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/config"
 	"github.com/shoalmesh/shoal/sdk/filter"
@@ -138,4 +139,15 @@ func Chat(ctx context.Context, client *tri.Client, n int) error {
 		return fmt.Errorf("stream end: %w, want io.EOF", err)
 	}
 	return nil
+}
+
+// Get fetches url, failing t when the request fails, and returns the
+// status code and body.
+func Get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	code, body, err := httpget.Get(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, body
 }
