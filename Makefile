@@ -14,7 +14,7 @@ export GOFLAGS := -buildvcs=false
 
 # Library modules are released on their own (versions.yaml); the others are
 # workspace-only consumers of them.
-LIB_MODULES := triple sdk registry-istio router-mesh localmesh
+LIB_MODULES := triple sdk registry-istio router-mesh localmesh observability
 APP_MODULES := cli proto samples/go interop bench
 MODULES := $(LIB_MODULES) $(APP_MODULES)
 # Modules outside go.work, built with GOWORK=off: interop/dubbogo pins the old

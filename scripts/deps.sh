@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-apt_install protobuf-compiler ca-certificates haproxy
+apt_install protobuf-compiler ca-certificates haproxy prometheus
 "$ROOT/scripts/tools.sh" protoc-gen-go protoc-gen-go-grpc grpcurl buf
 for step in podman.sh controlplane.sh java.sh; do
 	if [[ -x "$ROOT/scripts/$step" ]]; then

@@ -127,9 +127,16 @@ func TestMetadataBothWays(t *testing.T) {
 		"interface", "reserved: never sent",
 	))
 	var header, trailer triple.Metadata
-	resp, err := client.Echo(ctx, &testpb.EchoRequest{}, triple.Header(&header), triple.Trailer(&trailer))
+	one, none := &triple.HeaderValue{Key: "x-from-header"}, &triple.HeaderValue{Key: "x-absent", Value: "stale"}
+	resp, err := client.Echo(ctx, &testpb.EchoRequest{}, triple.Header(&header), triple.Trailer(&trailer), one)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := client.Echo(ctx, &testpb.EchoRequest{}, none); err != nil {
+		t.Fatal(err)
+	}
+	if one.Value != "h" || none.Value != "" {
+		t.Fatalf("HeaderValue: x-from-header %q (want h), x-absent %q (want empty)", one.Value, none.Value)
 	}
 	got := resp.GetMetadata()
 	if got["x-tenant"] != "blue" || got["X-Trace-ID"] != "abc" || got["token-bin"] != "0001ff" || got["@app"] != "tester" {

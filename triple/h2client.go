@@ -733,11 +733,20 @@ func (cs *clientStream) readException(reply any) {
 }
 
 func (cs *clientStream) store(cfg *callConfig) {
-	if cfg.header == nil && cfg.trailer == nil {
+	if cfg.header == nil && cfg.trailer == nil && cfg.headerValue == nil {
 		return
 	}
 	cs.recv.mu.Lock()
 	defer cs.recv.mu.Unlock()
+	if hv := cfg.headerValue; hv != nil {
+		hv.Value = ""
+		for _, f := range cs.hdrMeta {
+			if f.Name == hv.Key {
+				hv.Value = f.Value
+				break
+			}
+		}
+	}
 	if cfg.header != nil {
 		*cfg.header = readMetadataFields(cs.hdrMeta)
 	}

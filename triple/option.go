@@ -224,6 +224,7 @@ type callConfig struct {
 	compress       bool
 	header         *Metadata
 	trailer        *Metadata
+	headerValue    *HeaderValue
 }
 
 type callOption func(*callConfig)
@@ -288,6 +289,21 @@ func Header(md *Metadata) CallOption { return callOption(func(c *callConfig) { c
 
 // Trailer stores the response trailers of a unary call in md.
 func Trailer(md *Metadata) CallOption { return callOption(func(c *callConfig) { c.trailer = md }) }
+
+// HeaderValue is a call option that reads one response header of a unary
+// call without building the header map Header builds: a caller that needs
+// one value on every call (Istio's peer metadata) allocates nothing for
+// it. A call reads one HeaderValue, the last given. Like *Deadline, it
+// may be pooled and reused once the call returned.
+type HeaderValue struct {
+	// Key is the header's name in lower case.
+	Key string
+	// Value is set when the call returns: the header's first value, or
+	// "" when the response had none.
+	Value string
+}
+
+func (h *HeaderValue) applyCall(c *callConfig) { c.headerValue = h }
 
 // Protocol is the wire flavour of a client's unary calls.
 type Protocol uint8

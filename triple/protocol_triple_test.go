@@ -276,11 +276,12 @@ func TestTripleFlavourClient(t *testing.T) {
 	}
 
 	var header, trailer triple.Metadata
-	if _, err := client.Echo(ctxT(t), &testpb.EchoRequest{}, triple.WithGroup("meta"), triple.Header(&header), triple.Trailer(&trailer)); err != nil {
+	hv := &triple.HeaderValue{Key: "x-from-header"}
+	if _, err := client.Echo(ctxT(t), &testpb.EchoRequest{}, triple.WithGroup("meta"), triple.Header(&header), triple.Trailer(&trailer), hv); err != nil {
 		t.Fatal(err)
 	}
-	if header.Get("x-from-header") != "h" || trailer.Get("x-from-trailer") != "t" {
-		t.Fatalf("header %v trailer %v", header, trailer)
+	if header.Get("x-from-header") != "h" || trailer.Get("x-from-trailer") != "t" || hv.Value != "h" {
+		t.Fatalf("header %v trailer %v header value %q", header, trailer, hv.Value)
 	}
 
 	for _, c := range []triple.Code{triple.CodeNotFound, triple.CodeUnimplemented, triple.CodeInvalidArgument, triple.CodeUnavailable, triple.CodeInternal, triple.CodeUnauthenticated, triple.CodeAborted} {

@@ -1,0 +1,2 @@
+// Package httpget is the module tests' one-line HTTP GET.
+package httpget

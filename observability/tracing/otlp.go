@@ -1,0 +1,31 @@
+package tracing
+
+import (
+	"context"
+	"fmt"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// NewOTLPTracerProvider returns an OpenTelemetry SDK TracerProvider that
+// batches spans to an OTLP collector over gRPC, configured the standard
+// way, by environment variables: OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), OTEL_EXPORTER_OTLP_INSECURE,
+// OTEL_EXPORTER_OTLP_HEADERS and the other exporter variables;
+// OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default: always on,
+// following the parent's decision); OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES for the resource. Shut it down on exit to
+// flush the last spans.
+func NewOTLPTracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
+	exp, err := otlptracegrpc.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: OTLP exporter: %w; check the OTEL_EXPORTER_OTLP_* variables", err)
+	}
+	res, err := resource.Merge(resource.Default(), resource.Environment())
+	if err != nil {
+		return nil, fmt.Errorf("tracing: resource from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES: %w", err)
+	}
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
+}

@@ -1,0 +1,207 @@
+package tracing
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/triple"
+)
+
+// FilterName names the server filter in filter registries and configuration.
+const FilterName = "tracing"
+
+// instrumentation is the tracer's name.
+const instrumentation = "github.com/shoalmesh/shoal/observability/tracing"
+
+// Option configures Tracing.
+type Option interface{ apply(*Tracing) }
+
+type optionFunc func(*Tracing)
+
+func (f optionFunc) apply(t *Tracing) { f(t) }
+
+// WithTracerProvider sets where spans go (default otel.GetTracerProvider()).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(t *Tracing) { t.tracer = tp.Tracer(instrumentation) })
+}
+
+// WithPropagator sets how span contexts travel in headers (default W3C
+// Trace Context: traceparent, tracestate).
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(t *Tracing) { t.prop = p })
+}
+
+// Tracing records spans for one application.
+type Tracing struct {
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+}
+
+// New returns the tracing of an application.
+func New(opts ...Option) *Tracing {
+	t := &Tracing{}
+	for _, o := range opts {
+		o.apply(t)
+	}
+	if t.tracer == nil {
+		t.tracer = otel.GetTracerProvider().Tracer(instrumentation)
+	}
+	if t.prop == nil {
+		t.prop = propagation.TraceContext{}
+	}
+	return t
+}
+
+// ClientOptions returns the triple client options that trace calls: pass
+// them to tri.NewTransport.
+func (t *Tracing) ClientOptions() []triple.ClientOption {
+	return []triple.ClientOption{
+		triple.WithUnaryClientInterceptors(t.unaryClient),
+		triple.WithStreamClientInterceptors(t.streamClient),
+	}
+}
+
+func (t *Tracing) unaryClient(ctx context.Context, method string, req, reply any, invoker triple.UnaryInvoker, opts ...triple.CallOption) error {
+	ctx, span := t.startClient(ctx, method)
+	err := invoker(t.inject(ctx), method, req, reply, opts...)
+	endSpan(span, err, true)
+	return err
+}
+
+func (t *Tracing) streamClient(ctx context.Context, desc *triple.StreamDesc, method string, streamer triple.Streamer, opts ...triple.CallOption) (triple.ClientStream, error) {
+	ctx, span := t.startClient(ctx, method)
+	cs, err := streamer(t.inject(ctx), desc, method, opts...)
+	if err != nil {
+		endSpan(span, err, true)
+		return nil, err
+	}
+	return &clientStream{ClientStream: cs, span: span}, nil
+}
+
+func (t *Tracing) startClient(ctx context.Context, method string) (context.Context, trace.Span) {
+	name := strings.TrimPrefix(method, "/")
+	svc, m, _ := strings.Cut(name, "/")
+	return t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("rpc.system", "grpc"), attribute.String("rpc.service", svc), attribute.String("rpc.method", m)))
+}
+
+// inject adds the span context of ctx to the call's outgoing metadata,
+// copying what is there (it may be shared with other calls).
+func (t *Tracing) inject(ctx context.Context) context.Context {
+	old, _ := triple.FromOutgoingContext(ctx)
+	md := make(triple.Metadata, len(old)+2)
+	for k, v := range old {
+		md[k] = v
+	}
+	t.prop.Inject(ctx, metadataCarrier(md))
+	return triple.NewOutgoingContext(ctx, md)
+}
+
+// clientStream ends its span when the stream ends (RecvMsg fails, io.EOF
+// for success).
+type clientStream struct {
+	triple.ClientStream
+	span trace.Span
+	done atomic.Bool
+}
+
+func (s *clientStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err != nil && s.done.CompareAndSwap(false, true) {
+		if errors.Is(err, io.EOF) {
+			endSpan(s.span, nil, true)
+		} else {
+			endSpan(s.span, err, true)
+		}
+	}
+	return err
+}
+
+// ServerFilter returns the server filter that continues the caller's trace
+// with a server span, in the handler's context. Place it before filters
+// that log or measure with the trace (a low order).
+func (t *Tracing) ServerFilter(order int) filter.Server {
+	return filter.Server{
+		Name: FilterName, Order: order,
+		Unary: func(ctx context.Context, info *call.Info, req any, next filter.UnaryHandler) (any, error) {
+			ctx, span := t.startServer(ctx, info)
+			resp, err := next(ctx, info, req)
+			endSpan(span, err, false)
+			return resp, err
+		},
+		Stream: func(ctx context.Context, info *call.Info, ss filter.ServerStream, next filter.StreamHandler) error {
+			ctx, span := t.startServer(ctx, info)
+			err := next(ctx, info, ss)
+			endSpan(span, err, false)
+			return err
+		},
+	}
+}
+
+func (t *Tracing) startServer(ctx context.Context, info *call.Info) (context.Context, trace.Span) {
+	ctx = t.prop.Extract(ctx, attachmentsCarrier(info.Attachments))
+	return t.tracer.Start(ctx, info.Service+"/"+info.Method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("rpc.system", "grpc"), attribute.String("rpc.service", info.Service), attribute.String("rpc.method", info.Method)))
+}
+
+// endSpan records the status and ends span. Per the RPC conventions, a
+// client span fails on any non-OK code; a server span only on the codes
+// that mean the server failed.
+func endSpan(span trace.Span, err error, client bool) {
+	code := call.CodeOf(err)
+	span.SetAttributes(attribute.Int("rpc.grpc.status_code", int(code)))
+	if err != nil && (client || serverFault(code)) {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+func serverFault(c call.Code) bool {
+	switch c {
+	case call.Unknown, call.DeadlineExceeded, call.Unimplemented, call.Internal, call.Unavailable, call.DataLoss:
+		return true
+	}
+	return false
+}
+
+// metadataCarrier writes outgoing triple metadata.
+type metadataCarrier triple.Metadata
+
+func (c metadataCarrier) Get(key string) string { return triple.Metadata(c).Get(key) }
+func (c metadataCarrier) Set(key, value string) { c[strings.ToLower(key)] = []string{value} }
+func (c metadataCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// attachmentsCarrier reads a served call's attachments.
+type attachmentsCarrier call.Attachments
+
+func (c attachmentsCarrier) Get(key string) string {
+	v, _ := call.Attachments(c).Get(key)
+	return v
+}
+
+func (c attachmentsCarrier) Set(string, string) {}
+
+func (c attachmentsCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
