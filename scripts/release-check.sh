@@ -28,9 +28,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The release tool, built from its own pinned module outside go.work.
+# The release tool and gorelease, built from their own pinned module.
+release_tool "$scratch/bin" "$root"
 tool=$scratch/bin/shoalrelease
-(cd "$root/tools/release" && GOWORK=off go build -o "$tool" . && GOWORK=off go build -o "$scratch/bin/gorelease" golang.org/x/exp/cmd/gorelease)
 gorelease=$scratch/bin/gorelease
 
 log "==> release-check: go.mod of released modules"
@@ -42,22 +42,8 @@ mapfile -t sets < <("$tool" sets -root "$root")
 declare -A version
 for s in "${sets[@]}"; do version[${s% *}]=${s#* }; done
 
-# A user's environment: no workspace, no replace, modules from a proxy. A
-# module cache of its own keeps the packed versions out of the machine's cache
-# (each run packs new content under the same version, so they are dropped
-# first); the machine's cache directory serves every other module, so a warm
-# run downloads nothing.
-upstream=$(go env GOPROXY)
-machine_cache=$(go env GOMODCACHE)/cache/download
-modcache=$(cache_dir)/release-check-modcache
-chmod -R u+w "$modcache/github.com/shoalmesh" "$modcache/cache/download/github.com/shoalmesh" 2>/dev/null || true
-rm -rf "$modcache/github.com/shoalmesh" "$modcache/cache/download/github.com/shoalmesh"
-export GOWORK=off
-export GOFLAGS="-mod=mod -buildvcs=false"
-export GOMODCACHE=$modcache
-export GOPROXY="file://$scratch/proxy,file://$machine_cache,$upstream"
-export GONOSUMDB="github.com/shoalmesh/*"
-export GOPRIVATE= GONOPROXY=
+# A user's environment: no workspace, no replace, modules from that proxy.
+user_env "$scratch/proxy"
 export GOBIN=$scratch/bin
 repo=github.com/shoalmesh/shoal
 
@@ -145,15 +131,28 @@ fi
 log "triple alone pulls no sdk, registry-istio or fx"
 
 log "==> release-check: API compatibility (gorelease)"
+dirty=$(git -C "$root" status --porcelain 2>/dev/null || true)
 while read -r name v prev; do
 	if [[ $prev == none ]]; then
 		log "gorelease $name: no release before $v (no tag $name/v* older than it): nothing to compare; $v is its first release"
 		continue
 	fi
+	if [[ -n $dirty ]]; then
+		log "gorelease $name: skipped, the tree has uncommitted changes (gorelease needs a clean one): commit, then run make release-check"
+		continue
+	fi
+	# A proxy with the earlier tags of $name but not $v: gorelease compares
+	# against the newest version it can see. Its own module cache, too.
+	"$tool" pack -root "$root" -out "$scratch/proxy-$name" -without "$name"
 	log "gorelease $name: $prev -> $v"
-	(cd "$root/$name" && "$gorelease" -base="$prev" -version="$v") ||
-		die "gorelease: $name $v is not a valid next version after $prev (report above); pick the suggested version"
-	(cd "$root/$name" && "$gorelease" -base="$prev" | grep -i 'suggested version') || true
+	(
+		export GOPROXY="file://$scratch/proxy-$name,${GOPROXY#*,}" GOMODCACHE=$scratch/modcache-$name
+		cd "$root/$name"
+		# The report and the version it suggests, then whether $v is valid.
+		"$gorelease" -base="$prev" || true
+		"$gorelease" -base="$prev" -version="$v" >/dev/null ||
+			die "gorelease: $name $v is not a valid next version after $prev; set the suggested version (above) in versions.yaml"
+	)
 done < <("$tool" previous -root "$root")
 
 log "release-check ok in $((SECONDS - start))s"

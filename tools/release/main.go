@@ -11,19 +11,20 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := runCommand(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stdout io.Writer) error {
+func runCommand(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("usage: shoalrelease check|pack|sets|previous -root DIR [-out DIR]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	root := fs.String("root", ".", "repository root (holds versions.yaml)")
 	out := fs.String("out", "", "pack: directory of the file-system module proxy to write")
+	without := fs.String("without", "", "pack: a release set to pack only the tags of (the proxy gorelease uses for it)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func run(args []string, stdout io.Writer) error {
 		if *out == "" {
 			return errors.New("pack: -out DIR is required")
 		}
-		return pack(*root, *out, v)
+		return pack(*root, *out, v, *without)
 	case "sets":
 		for _, s := range v.Sets {
 			fmt.Fprintln(stdout, s.Name, s.Version)

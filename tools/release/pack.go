@@ -19,13 +19,19 @@ import (
 // version, and, when root is a git checkout, every earlier release tag
 // <dir>/vX.Y.Z from git, so gorelease can compare against it. Zips are made
 // with golang.org/x/mod/zip, the format and checks the Go module proxy uses.
-func pack(root, out string, v *versions) error {
+// The set named without gets only its tags: gorelease compares a module
+// against the newest version the proxy knows, so the proxy it uses must not
+// know the version being checked.
+func pack(root, out string, v *versions, without string) error {
 	for _, s := range v.Sets {
 		for _, m := range s.Modules {
 			d := filepath.Join(root, dir(m))
 			mv := module.Version{Path: m, Version: s.Version}
-			if err := writeVersion(out, mv, func(f *os.File) error { return zip.CreateFromDir(f, mv, d) }, filepath.Join(d, "go.mod")); err != nil {
-				return err
+			if s.Name != without {
+				err := writeVersion(out, mv, func(f *os.File) error { return zip.CreateFromDir(f, mv, d) }, filepath.Join(d, "go.mod"))
+				if err != nil {
+					return err
+				}
 			}
 			tags, err := releaseTags(root, dir(m))
 			if err != nil {
