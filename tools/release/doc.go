@@ -7,6 +7,10 @@
 //	shoalrelease pack -root DIR -out DIR  write every released module, at its
 //	                                      versions.yaml version (and every earlier
 //	                                      release tag), into a file-system module proxy
+//	shoalrelease bump -root DIR -version V [-sets a,b]
+//	                                      set versions.yaml and every Shoal require
+//	                                      of the released modules to V
+//	shoalrelease previous -root DIR       print "set version previous-tag" per set
 //	shoalrelease sets -root DIR           print "dir version" per release set, in
 //	                                      dependency order
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/mod/semver"
 )
@@ -19,11 +20,13 @@ func main() {
 
 func runCommand(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: shoalrelease check|pack|sets|previous -root DIR [-out DIR]")
+		return errors.New("usage: shoalrelease check|pack|bump|sets|previous -root DIR [-out DIR]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	root := fs.String("root", ".", "repository root (holds versions.yaml)")
 	out := fs.String("out", "", "pack: directory of the file-system module proxy to write")
+	version := fs.String("version", "", "bump: the new version")
+	only := fs.String("sets", "", "bump: comma-separated release sets to bump (default: all)")
 	without := fs.String("without", "", "pack: a release set to pack only the tags of (the proxy gorelease uses for it)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -44,6 +47,12 @@ func runCommand(args []string, stdout io.Writer) error {
 			return errors.New("pack: -out DIR is required")
 		}
 		return pack(*root, *out, v, *without)
+	case "bump":
+		var names []string
+		if *only != "" {
+			names = strings.Split(*only, ",")
+		}
+		return bump(*root, *version, names)
 	case "sets":
 		for _, s := range v.Sets {
 			fmt.Fprintln(stdout, s.Name, s.Version)
@@ -67,5 +76,5 @@ func runCommand(args []string, stdout io.Writer) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown command %q; want check, pack, sets or previous", args[0])
+	return fmt.Errorf("unknown command %q; want check, pack, bump, sets or previous", args[0])
 }
