@@ -54,6 +54,9 @@ user_env() {
 	upstream=$(go env GOPROXY)
 	machine_cache=$(go env GOMODCACHE)/cache/download
 	modcache=$(cache_dir)/release-check-modcache
+	# One user of that cache at a time, until this shell exits.
+	exec 9>"$modcache.lock"
+	flock 9
 	chmod -R u+w "$modcache/github.com/shoalmesh" "$modcache/cache/download/github.com/shoalmesh" 2>/dev/null || true
 	rm -rf "$modcache/github.com/shoalmesh" "$modcache/cache/download/github.com/shoalmesh"
 	export GOWORK=off
