@@ -51,7 +51,10 @@ log "==> release-check: go install cli/cmd/shoal@${version[cli]} and triple/cmd/
 (cd "$scratch" && go install "$repo/cli/cmd/shoal@${version[cli]}")
 (cd "$scratch" && go install "$repo/triple/cmd/protoc-gen-go-triple@${version[triple]}")
 "$GOBIN/shoal" help >/dev/null || die "the installed shoal CLI does not run: $GOBIN/shoal help failed"
-"$GOBIN/protoc-gen-go-triple" --version
+got=$("$GOBIN/protoc-gen-go-triple" --version)
+[[ $got == "protoc-gen-go-triple ${version[triple]}" ]] ||
+	die "the installed protoc-gen-go-triple reports '$got', want version ${version[triple]}"
+log "$got"
 
 # newmod DIR REQUIRES... makes a module outside the repository requiring only
 # released versions of the given sets.

@@ -44,7 +44,16 @@ fi
 
 release_tool "$tmp/bin" "$work"
 tool=$tmp/bin/shoalrelease
+mapfile -t before < <("$tool" sets -root "$work")
 "$tool" bump -root "$work" -version "$version" ${only:+-sets "$only"}
+# The install lines of the docs follow (go get .../sdk@vX.Y.Z).
+for s in "${before[@]}"; do
+	name=${s% *} old=${s#* }
+	new=$("$tool" sets -root "$work" | awk -v n="$name" '$1 == n {print $2}')
+	[[ $new == "$old" ]] && continue
+	git -C "$work" ls-files -z '*.md' | (cd "$work" && xargs -0 -r sed -i -E \
+		"s#(github\.com/shoalmesh/shoal/$name(/[A-Za-z0-9_./-]*)?@)${old//./\\.}([^0-9.]|\$)#\1$new\3#g")
+done
 mapfile -t sets < <("$tool" sets -root "$work")
 tags=()
 for s in "${sets[@]}"; do

@@ -134,3 +134,34 @@ func TestLoadVersionsRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckDocs(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"versions.yaml": testVersions,
+		"README.md":     "go get github.com/shoalmesh/shoal/sdk@v0.2.0\ngo install github.com/shoalmesh/shoal/triple/cmd/protoc-gen-go-triple@v0.1.0\n",
+		"sdk/README.md": "intro\n\n    go get github.com/shoalmesh/shoal/sdk@v0.1.0 # stale\ngo get github.com/shoalmesh/shoal/proto@v9.9.9\n",
+	})
+	v, err := loadVersions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkDocs(root, v)
+	if err == nil || !strings.Contains(err.Error(), "sdk/README.md:3: github.com/shoalmesh/shoal/sdk@v0.1.0, but versions.yaml releases sdk at v0.2.0") {
+		t.Fatalf("checkDocs: %v, want the stale line of sdk/README.md", err)
+	}
+	if strings.Contains(err.Error(), "README.md:1") || strings.Contains(err.Error(), "proto") {
+		t.Errorf("checkDocs flagged a line that is right or names an unreleased module: %v", err)
+	}
+	if err := checkDocs("../..", mustVersions(t, "../..")); err != nil {
+		t.Errorf("this repository's docs: %v", err)
+	}
+}
+
+func mustVersions(t *testing.T, root string) *versions {
+	t.Helper()
+	v, err := loadVersions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

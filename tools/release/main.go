@@ -40,7 +40,10 @@ func runCommand(args []string, stdout io.Writer) error {
 		if err := check(*root, v); err != nil {
 			return fmt.Errorf("released modules are not installable as they stand:\n%w", err)
 		}
-		fmt.Fprintln(stdout, "go.mod of every released module: no replace, Shoal requires at released versions")
+		if err := checkDocs(*root, v); err != nil {
+			return fmt.Errorf("install lines in the docs name other versions than versions.yaml:\n%w", err)
+		}
+		fmt.Fprintln(stdout, "go.mod of every released module: no replace, Shoal requires at released versions; docs name released versions")
 		return nil
 	case "pack":
 		if *out == "" {
