@@ -76,19 +76,7 @@ log "release: release-check on the release commit"
 
 notes=$ROOT/.cache/release/notes-$version.md
 mkdir -p "$(dirname "$notes")"
-{
-	printf '# Shoal %s\n\n' "$version"
-	while read -r name v prev; do
-		[[ $v == "$version" ]] || continue
-		range=HEAD
-		[[ $prev == none ]] || range=$name/$prev..HEAD
-		printf '## %s %s\n\n' "$name" "$v"
-		printf 'go get github.com/shoalmesh/shoal/%s@%s\n\n' "$name" "$v"
-		if [[ $prev == none ]]; then printf 'First release.\n\n'; else printf 'Changes since %s:\n\n' "$prev"; fi
-		git -C "$work" log --no-merges --format='- %s (%h)' "$range" -- "$name" | head -200
-		printf '\n'
-	done < <("$tool" previous -root "$work")
-} >"$notes"
+"$work/scripts/release-notes.sh" "$version" >"$notes"
 cat "$notes"
 
 if $dry; then
