@@ -38,12 +38,8 @@ func Example_chosenPortAndFixedAddress() {
 		return
 	}
 	servers := tri.NewServers([]tri.Export{{Desc: &echoDesc, Impl: &echo{name: "provider"}}}, triple.WithLogger(quiet))
-	provider, err := app.New(pcfg, app.WithServers(servers.Factory()), app.WithServing(servers.SetServing), app.WithLogger(quiet), app.WithDrainDelay(0))
+	provider, err := startApp(ctx, pcfg, app.WithServers(servers.Factory()), app.WithServing(servers.SetServing), app.WithDrainDelay(0))
 	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	if err := provider.Start(ctx); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -56,12 +52,8 @@ func Example_chosenPortAndFixedAddress() {
 		fmt.Println(err)
 		return
 	}
-	consumer, err := app.New(ccfg, app.WithTransport(tri.NewTransport()), app.WithLogger(quiet))
+	consumer, err := startApp(ctx, ccfg, app.WithTransport(tri.NewTransport()))
 	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	if err := consumer.Start(ctx); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -71,6 +63,15 @@ func Example_chosenPortAndFixedAddress() {
 	err = tri.NewClient(ref).Invoke(triple.AppendToOutgoingContext(ctx, "x-user", "gopher"), "/test.Echo/Echo", wrapperspb.String("hello"), out)
 	fmt.Println(out.GetValue(), err)
 	// Output: hello from provider for gopher <nil>
+}
+
+// startApp builds a quiet app from cfg and starts it.
+func startApp(ctx context.Context, cfg *config.Config, opts ...app.Option) (*app.App, error) {
+	a, err := app.New(cfg, append(opts, app.WithLogger(quiet))...)
+	if err != nil {
+		return nil, err
+	}
+	return a, a.Start(ctx)
 }
 
 // freePort asks the kernel for a free loopback port.

@@ -274,21 +274,23 @@ func TestJavaTypes(t *testing.T) {
 		return f(ctx(t), "s", 1, 2, true, 0.5, []byte("b"), &s, &n,
 			map[string]int32{"k": 1}, []*line{{Sku: "a"}}, big.NewDecFromInt(3), &order{ID: "o"})
 	}
-	if err := call(types); err != nil {
-		t.Fatal(err)
-	}
-	wantTypes := []string{"java.lang.String", "int", "long", "boolean", "double", "[B", "java.lang.String", "java.lang.Integer",
-		"java.util.Map", "java.util.List", "java.math.BigDecimal", "org.example.Order"}
-	if strings.Join(gotTypes, " ") != strings.Join(wantTypes, " ") {
-		t.Errorf("declared Java types\n got %v\nwant %v", gotTypes, wantTypes)
-	}
-	if err := call(args); err != nil {
-		t.Fatal(err)
-	}
-	wantArgs := []string{"string", "int32", "int64", "bool", "float64", "[]uint8", "string", "int32",
-		"map[interface {}]interface {}", "[]*hessian_test.line", "*gxbig.Decimal", "*hessian_test.order"}
-	if strings.Join(gotArgs, " ") != strings.Join(wantArgs, " ") {
-		t.Errorf("Go types of the arguments in a hessian.Func\n got %v\nwant %v", gotArgs, wantArgs)
+	for _, c := range []struct {
+		what string
+		f    sig
+		got  *[]string
+		want []string
+	}{
+		{"declared Java types", types, &gotTypes, []string{"java.lang.String", "int", "long", "boolean", "double", "[B",
+			"java.lang.String", "java.lang.Integer", "java.util.Map", "java.util.List", "java.math.BigDecimal", "org.example.Order"}},
+		{"Go types of the arguments in a hessian.Func", args, &gotArgs, []string{"string", "int32", "int64", "bool", "float64", "[]uint8",
+			"string", "int32", "map[interface {}]interface {}", "[]*hessian_test.line", "*gxbig.Decimal", "*hessian_test.order"}},
+	} {
+		if err := call(c.f); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(*c.got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%s\n got %v\nwant %v", c.what, *c.got, c.want)
+		}
 	}
 }
 
