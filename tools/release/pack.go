@@ -43,7 +43,11 @@ func pack(root, out string, v *versions, without string) error {
 				}
 				tv := module.Version{Path: m, Version: t}
 				tag := dir(m) + "/" + t
-				err := writeVersion(out, tv, func(f *os.File) error { return zip.CreateFromVCS(f, tv, root, tag, dir(m)) }, "")
+				vcsRoot, err := repoRoot(root)
+				if err != nil {
+					return err
+				}
+				err = writeVersion(out, tv, func(f *os.File) error { return zip.CreateFromVCS(f, tv, vcsRoot, tag, dir(m)) }, "")
 				if err != nil {
 					return fmt.Errorf("pack tag %s: %w", tag, err)
 				}
@@ -145,4 +149,22 @@ func gitOutput(root string, args ...string) ([]byte, error) {
 		return nil, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out, nil
+}
+
+// repoRoot is the checkout whose .git directory holds root's repository:
+// root itself, or for a linked worktree (whose .git is a file, which
+// zip.CreateFromVCS does not follow) the main checkout. Tags are shared.
+func repoRoot(root string) (string, error) {
+	if fi, err := os.Stat(filepath.Join(root, ".git")); err == nil && fi.IsDir() {
+		return root, nil
+	}
+	out, err := gitOutput(root, "rev-parse", "--path-format=absolute", "--git-common-dir")
+	if err != nil {
+		return "", err
+	}
+	common := strings.TrimSpace(string(out))
+	if filepath.Base(common) != ".git" {
+		return "", fmt.Errorf("%s: the repository %s is not a .git directory of a checkout; pack tags from a normal clone", root, common)
+	}
+	return filepath.Dir(common), nil
 }

@@ -96,6 +96,18 @@ func TestPackTags(t *testing.T) {
 	// tag from the proxy: an added function is a minor release.
 	git("add", ".")
 	git("commit", "-qm", "next")
+
+	// From a linked worktree (what make release DRY_RUN=1 packs from), the
+	// tag comes from the main checkout's repository.
+	wt := filepath.Join(t.TempDir(), "wt")
+	git("worktree", "add", "-q", "--detach", wt)
+	wtProxy := t.TempDir()
+	if err := runCommand([]string{"pack", "-root", wt, "-out", wtProxy}, &out); err != nil {
+		t.Fatalf("pack from a worktree: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(wtProxy, "github.com/shoalmesh/shoal/triple/@v/v0.1.0.zip")); err != nil {
+		t.Errorf("pack from a worktree: no zip of the tag: %v", err)
+	}
 	baseProxy := t.TempDir()
 	if err := runCommand([]string{"pack", "-root", root, "-out", baseProxy, "-without", "triple"}, &out); err != nil {
 		t.Fatal(err)
