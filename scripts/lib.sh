@@ -65,6 +65,10 @@ user_env() {
 	export GOPROXY="file://$1,file://$machine_cache,$upstream"
 	export GONOSUMDB="github.com/shoalmesh/*"
 	export GOPRIVATE= GONOPROXY=
+	# The go command's module index (in GOCACHE) takes module@version as
+	# immutable; a pack puts new content under the same version, and a stale
+	# index then misses imports the new files have. Do without it.
+	export GODEBUG=goindex=0
 }
 
 # release_tool builds tools/release (its own module, outside go.work) into
