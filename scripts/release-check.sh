@@ -194,11 +194,12 @@ while read -r name v prev; do
 		continue
 	fi
 	# A proxy with the earlier tags of $name but not $v: gorelease compares
-	# against the newest version it can see. Its own module cache, too.
+	# against the newest version it can see. One module cache for all of
+	# them: in dependency order, $name@$v is fetched only after its own check.
 	"$tool" pack -root "$root" -out "$scratch/proxy-$name" -without "$name"
 	log "gorelease $name: $prev -> $v"
 	(
-		export GOPROXY="file://$scratch/proxy-$name,${GOPROXY#*,}" GOMODCACHE=$scratch/modcache-$name
+		export GOPROXY="file://$scratch/proxy-$name,${GOPROXY#*,}" GOMODCACHE=$scratch/modcache-gorelease
 		# A copy with the siblings' go.sum lines, which the tree leaves out
 		# (scripts/tidy-released.sh); gorelease reports missing sums.
 		mkdir -p "$scratch/gorelease/$name"
