@@ -2,7 +2,8 @@
 # A release dry run that a user's build would pass. It
 #   1. fails when a released module (versions.yaml) keeps a replace or requires
 #      a Shoal module at a version versions.yaml does not release, naming the
-#      module and the requirement;
+#      module and the requirement, or when a doc's install line names another
+#      version;
 #   2. packs every released module at its versions.yaml version into a
 #      file-system module proxy (golang.org/x/mod/zip, tools/release);
 #   3. outside the repository, with GOWORK=off and that proxy in front of the
@@ -10,7 +11,8 @@
 #      protoc-gen-go-triple, builds every package of every released module,
 #      builds a copy of samples/go/helloworld whose go.mod requires only
 #      released versions and makes its provider and consumer talk on loopback,
-#      and checks a module requiring only triple pulls no sdk, registry-istio or fx;
+#      and checks a module requiring only triple (a service on well-known
+#      types, generated, served and called) pulls no sdk, registry-istio or fx;
 #   4. runs gorelease against each module's previous release tag, if any.
 # Usage: scripts/release-check.sh [ROOT]  (ROOT defaults to this repository;
 # tools/release's tests run it on a modified copy to see it fail).
