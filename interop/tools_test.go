@@ -50,8 +50,9 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// TestGRPCurl lists, describes and calls a Shoal server with grpcurl v1.9.3
-// through server reflection, as a user debugging a service would.
+// TestGRPCurl lists, describes (everything, then one service) and calls a
+// Shoal server with grpcurl v1.9.3 through server reflection, as a user
+// debugging a service would.
 func TestGRPCurl(t *testing.T) {
 	grpcurl := tool(t, "grpcurl")
 	addr := startShoal(t)
@@ -60,6 +61,14 @@ func TestGRPCurl(t *testing.T) {
 	for _, svc := range []string{"greet.GreetService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
 		if !strings.Contains(list, svc) {
 			t.Errorf("grpcurl list does not show %s:\n%s", svc, list)
+		}
+	}
+	// describe with no arguments resolves every listed service; one that
+	// does not resolve makes grpcurl exit 1.
+	all := run(t, grpcurl, "-plaintext", addr, "describe")
+	for _, svc := range []string{"greet.GreetService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} {
+		if !strings.Contains(all, svc+" is a service:") {
+			t.Errorf("grpcurl describe does not describe %s:\n%s", svc, all)
 		}
 	}
 	desc := run(t, grpcurl, "-plaintext", addr, "describe", "greet.GreetService")

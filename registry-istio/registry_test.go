@@ -31,7 +31,8 @@ func newRegistry(t *testing.T, srv *xdstest.Server) *registryistio.Registry {
 		PodName: "greeter-0", Namespace: "default", IPs: []string{"127.0.0.1"}, AutoRegisterGroup: "greeter",
 	}.Node()}
 	r, err := registryistio.New(cfg, registryistio.WithLogger(quiet),
-		registryistio.WithClientOptions(xdsclient.WithBackoff(10*time.Millisecond, 100*time.Millisecond)))
+		// Names istiod does not know are reported missing after 1 s.
+		registryistio.WithClientOptions(xdsclient.WithBackoff(10*time.Millisecond, 100*time.Millisecond), xdsclient.WithResourceTimeout(time.Second)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,13 @@ package routermesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/mesh"
 )
 
@@ -32,7 +35,23 @@ func benchSpec() mesh.Spec {
 	return twoVersions(mesh.ClusterPolicy{}, routes...)
 }
 
-func noop(context.Context, *mesh.Endpoint, *call.Info) error { return nil }
+// benchRouter is a router with opts holding benchSpec; the benchmark
+// closes it.
+func benchRouter(b *testing.B, opts ...Option) *Router {
+	b.Helper()
+	snap, err := mesh.NewSnapshot(benchSpec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := New(opts...)
+	b.Cleanup(r.Close)
+	if err := r.Update(snap); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+func noop(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }
 
 // benchCall is the call benchSpec routes: it passes the path and the first
 // two header matches of every header route and fails the third.
@@ -46,20 +65,12 @@ func benchCall() *call.Info {
 // weighted destination, balancer pick and bookkeeping, with an invoker that
 // does nothing.
 func BenchmarkInvoke(b *testing.B) {
-	snap, err := mesh.NewSnapshot(benchSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := New(WithSeed(1))
-	defer r.Close()
-	if err := r.Update(snap); err != nil {
-		b.Fatal(err)
-	}
+	r := benchRouter(b, WithSeed(1))
 	info := benchCall()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := r.Invoke(ctx, info, noop); err != nil {
+		if err := r.Invoke(ctx, info, nil, nil, noop); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -67,20 +78,12 @@ func BenchmarkInvoke(b *testing.B) {
 
 // BenchmarkInvokeParallel is BenchmarkInvoke from every core at once.
 func BenchmarkInvokeParallel(b *testing.B) {
-	snap, err := mesh.NewSnapshot(benchSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := New()
-	defer r.Close()
-	if err := r.Update(snap); err != nil {
-		b.Fatal(err)
-	}
+	r := benchRouter(b)
 	info := benchCall()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := r.Invoke(context.Background(), info, noop); err != nil {
+			if err := r.Invoke(context.Background(), info, nil, nil, noop); err != nil {
 				b.Error(err)
 				return
 			}
@@ -94,22 +97,49 @@ func BenchmarkInvokeParallel(b *testing.B) {
 // routes and choosing the weighted destination, without the balancer pick
 // and the per-call bookkeeping BenchmarkInvoke also counts.
 func BenchmarkRouteEvaluation(b *testing.B) {
-	snap, err := mesh.NewSnapshot(benchSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := New(WithSeed(1))
-	defer r.Close()
-	if err := r.Update(snap); err != nil {
-		b.Fatal(err)
-	}
+	r := benchRouter(b, WithSeed(1))
 	st := r.state.Load()
 	info := benchCall()
 	b.ReportAllocs()
 	for b.Loop() {
-		to, route, err := r.route(st, info)
-		if err != nil || route == nil || to.dest.Subset == "" {
-			b.Fatalf("route %v %+v: %v", route, to.dest, err)
+		to, i, err := r.route(st, info)
+		if err != nil || i < 0 || to.dest.Subset == "" {
+			b.Fatalf("route %d %+v: %v", i, to.dest, err)
+		}
+	}
+}
+
+// openedStream is an in-process stream that ends at once: the benchmark
+// measures the engine's work around it.
+type openedStream struct{ ctx context.Context }
+
+func (s openedStream) Context() context.Context { return s.ctx }
+func (openedStream) SendMsg(any) error          { return nil }
+func (openedStream) CloseSend() error           { return nil }
+func (openedStream) RecvMsg(any) error          { return io.EOF }
+
+func openNoop(ctx context.Context, _ *mesh.Endpoint, _ *call.Info) (filter.ClientStream, error) {
+	return openedStream{ctx: ctx}, nil
+}
+
+// BenchmarkStreamOpen is a stream's whole life through the engine, with an
+// opener whose stream ends at once: route evaluation on benchSpec, the
+// weighted destination, the circuit-breaker place, the balancer pick, the
+// retrying stream's bookkeeping, and the end (RecvMsg's io.EOF) that gives
+// the place back.
+func BenchmarkStreamOpen(b *testing.B) {
+	r := benchRouter(b, WithSeed(1))
+	info := benchCall()
+	info.Streaming = true
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := r.NewStream(ctx, info, openNoop)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.RecvMsg(nil); !errors.Is(err, io.EOF) {
+			b.Fatal(err)
 		}
 	}
 }

@@ -80,7 +80,7 @@ func TestRouteMatching(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			info := &call.Info{Service: svc, Method: tt.method, Attachments: tt.att}
 			got := ""
-			err := tt.r.Invoke(context.Background(), info, func(_ context.Context, _ *mesh.Endpoint, info *call.Info) error {
+			err := tt.r.Invoke(context.Background(), info, nil, nil, func(_ context.Context, _ *mesh.Endpoint, info *call.Info, _, _ any) error {
 				got = info.Attachments["x-matched"]
 				return nil
 			})
@@ -133,7 +133,7 @@ func TestWeightedSplitThreeWays(t *testing.T) {
 		}
 		counts := map[string]int{}
 		for range n {
-			if err := r.Invoke(context.Background(), greetCall(nil), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+			if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 				counts[ep.Address]++
 				return nil
 			}); err != nil {
@@ -169,7 +169,7 @@ func TestFaultDelayPercentage(t *testing.T) {
 		}
 	}))
 	for range 10000 {
-		if err := r.Invoke(context.Background(), greetCall(nil), noop); err != nil {
+		if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, noop); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,7 +186,7 @@ func TestMirrorPercentage(t *testing.T) {
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt), WithMaxMirrors(10000))
 	var mirrored atomic.Int64
 	for range 10000 {
-		if err := r.Invoke(context.Background(), greetCall(nil), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+		if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 			if !isV1(ep.Address) {
 				mirrored.Add(1)
 			}
@@ -208,7 +208,7 @@ func TestInvokeDoesNotAllocate(t *testing.T) {
 	info := benchCall()
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(1000, func() {
-		if err := r.Invoke(ctx, info, noop); err != nil {
+		if err := r.Invoke(ctx, info, nil, nil, noop); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {

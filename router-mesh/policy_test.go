@@ -42,7 +42,7 @@ func newScripted(script map[string][]error) *scriptedProviders {
 	return &scriptedProviders{script: script, calls: map[string]int{}}
 }
 
-func (s *scriptedProviders) invoke(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+func (s *scriptedProviders) invoke(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[ep.Address]++
@@ -72,7 +72,7 @@ func (s *scriptedProviders) drain(t *testing.T, r *Router, info *call.Info) {
 		if i == 200 {
 			t.Fatalf("200 calls did not reach every scripted endpoint; calls so far %v", s.calls)
 		}
-		_ = r.Invoke(context.Background(), info, s.invoke)
+		_ = r.Invoke(context.Background(), info, nil, nil, s.invoke)
 	}
 }
 
@@ -81,7 +81,7 @@ func addresses(t *testing.T, r *Router, n int, att call.Attachments) []string {
 	t.Helper()
 	out := make([]string, 0, n)
 	for range n {
-		err := r.Invoke(context.Background(), greetCall(att), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+		err := r.Invoke(context.Background(), greetCall(att), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 			out = append(out, ep.Address)
 			return nil
 		})
@@ -136,7 +136,7 @@ func TestRetryBudget(t *testing.T) {
 	aDone := make(chan error, 1)
 	go func() {
 		attempts := 0
-		aDone <- r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+		aDone <- r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 			attempts++
 			if attempts == 1 {
 				return errUnavailable
@@ -150,7 +150,7 @@ func TestRetryBudget(t *testing.T) {
 
 	// Call B fails the same way meanwhile and may not retry.
 	bAttempts := 0
-	err = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+	err = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 		bAttempts++
 		return errUnavailable
 	})
@@ -166,7 +166,7 @@ func TestRetryBudget(t *testing.T) {
 	// With A done the budget is free again: C retries, and retries
 	// one after another are not limited.
 	cAttempts := 0
-	err = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+	err = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 		cAttempts++
 		if cAttempts < 3 {
 			return errUnavailable
@@ -195,7 +195,7 @@ func TestRetryBudgetUnderConcurrency(t *testing.T) {
 		wg.Go(func() {
 			for range 50 {
 				attempt := 0
-				_ = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+				_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 					attempt++
 					if attempt == 1 {
 						return errUnavailable
@@ -272,7 +272,7 @@ func TestSubsetPolicyOverrides(t *testing.T) {
 			var wg sync.WaitGroup
 			for range n {
 				wg.Go(func() {
-					_ = r.Invoke(context.Background(), greetCall(att), func(context.Context, *mesh.Endpoint, *call.Info) error {
+					_ = r.Invoke(context.Background(), greetCall(att), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 						started <- struct{}{}
 						<-release
 						return nil
@@ -284,24 +284,24 @@ func TestSubsetPolicyOverrides(t *testing.T) {
 			}
 			return func() { close(release); wg.Wait() }
 		}
-		ok := func(context.Context, *mesh.Endpoint, *call.Info) error { return nil }
+		ok := func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }
 
 		// v1 keeps the service's limit of 1.
 		done := hold(1, nil)
-		err := r.Invoke(context.Background(), greetCall(nil), ok)
+		err := r.Invoke(context.Background(), greetCall(nil), nil, nil, ok)
 		done()
 		if call.CodeOf(err) != call.Unavailable || !strings.Contains(err.Error(), "allows 1") {
 			t.Errorf("second concurrent v1 call: %v, want the service's circuit breaker (1)", err)
 		}
 		// v2 has its own limit of 2.
 		done = hold(1, toV2)
-		err = r.Invoke(context.Background(), greetCall(toV2), ok)
+		err = r.Invoke(context.Background(), greetCall(toV2), nil, nil, ok)
 		done()
 		if err != nil {
 			t.Errorf("second concurrent v2 call: %v, want it admitted under the subset's limit (2)", err)
 		}
 		done = hold(2, toV2)
-		err = r.Invoke(context.Background(), greetCall(toV2), ok)
+		err = r.Invoke(context.Background(), greetCall(toV2), nil, nil, ok)
 		done()
 		if call.CodeOf(err) != call.Unavailable || !strings.Contains(err.Error(), "allows 2") {
 			t.Errorf("third concurrent v2 call: %v, want the subset's circuit breaker (2)", err)
@@ -497,7 +497,7 @@ func TestLoadBalancerChoice(t *testing.T) {
 		release := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			_ = r.Invoke(context.Background(), greetCall(nil), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+			_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 				busy <- ep.Address
 				<-release
 				return nil
@@ -578,7 +578,7 @@ func consistentHashSpreadsAndPins(t *testing.T, kind mesh.LBKind) {
 func TestCircuitBreakerAcrossUpdates(t *testing.T) {
 	spec := twoVersions(mesh.ClusterPolicy{ConnectionPool: &mesh.ConnectionPool{MaxRequests: 1}}, split(100, 0))
 	r := newRouter(t, spec)
-	ok := func(context.Context, *mesh.Endpoint, *call.Info) error { return nil }
+	ok := func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }
 	update := func() {
 		t.Helper()
 		snap, err := mesh.NewSnapshot(spec)
@@ -593,7 +593,7 @@ func TestCircuitBreakerAcrossUpdates(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		_ = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+		_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 			close(started)
 			<-release
 			return nil
@@ -601,14 +601,14 @@ func TestCircuitBreakerAcrossUpdates(t *testing.T) {
 	})
 	<-started
 	update()
-	err := r.Invoke(context.Background(), greetCall(nil), ok)
+	err := r.Invoke(context.Background(), greetCall(nil), nil, nil, ok)
 	close(release)
 	wg.Wait()
 	if call.CodeOf(err) != call.Unavailable {
 		t.Errorf("second call while the first was in flight across an update: %v, want the circuit breaker", err)
 	}
 	for i := range 3 {
-		if err := r.Invoke(context.Background(), greetCall(nil), ok); err != nil {
+		if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, ok); err != nil {
 			t.Fatalf("call %d after the in-flight call ended: %v; its count outlived it", i, err)
 		}
 		update()

@@ -10,15 +10,22 @@ import (
 
 	"github.com/shoalmesh/shoal/sdk/balancer"
 	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/cluster"
+	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/mesh"
 	"github.com/shoalmesh/shoal/sdk/router"
 )
 
-// Invoker makes one attempt of a call on one endpoint. The consumer supplies
-// it: it sends the call over its connection to ep. info carries the call's
-// attachments after the route's header operations. It is the sdk's
-// router.Invoker, so that *Router is an sdk router.Engine.
+// Invoker makes one attempt of a unary call on one endpoint. The consumer
+// supplies it: it sends the call over its connection to ep, and ends it at
+// info.Deadline. info carries the call's attachments after the route's
+// header operations. It is the sdk's router.Invoker, so that *Router is an
+// sdk router.Engine.
 type Invoker = router.Invoker
+
+// StreamOpener opens one attempt of a stream on one endpoint; the
+// consumer supplies it.
+type StreamOpener = router.StreamOpener
 
 var _ router.Engine = (*Router)(nil)
 
@@ -43,19 +50,26 @@ type Router struct {
 	rng   *rng
 	state atomic.Pointer[state]
 
-	mu       sync.Mutex // serializes Update and Close
-	closed   bool
-	mirrors  sync.WaitGroup
-	inMirror atomic.Int64
-	stopMirr context.CancelFunc
-	mirrCtx  context.Context
+	mu     sync.Mutex // serializes Update and Close
+	closed bool
+
+	// mirrMu orders starting a mirror against Close: a mirror joins the
+	// WaitGroup only while the router is open, so Close's Wait never runs
+	// beside an Add.
+	mirrMu     sync.Mutex
+	mirrClosed bool
+	mirrors    sync.WaitGroup
+	inMirror   atomic.Int64
+	stopMirr   context.CancelFunc
+	mirrCtx    context.Context
 }
 
 // state is one snapshot with its per-destination cluster states.
 type state struct {
 	snap     *mesh.Snapshot
 	clusters map[mesh.Destination]*clusterState
-	routes   []routeTargets // parallel to snap.Routes()
+	routes   []routeTargets      // parallel to snap.Routes()
+	retries  []*cluster.Strategy // parallel to snap.Routes(): each route's retry policy
 }
 
 // routeTargets are one route's weighted destinations, resolved once per
@@ -76,7 +90,12 @@ type target struct {
 
 // clusterState is the runtime of one destination: its balancer, outlier
 // detector and circuit-breaker counters.
+//
+// It is the cluster.Target of the sdk's retry loop: Pick returns ejected
+// endpoints to the balancer once their time is up, TryDone feeds outlier
+// detection, TakeRetry and ReleaseRetry hold the retry budget.
 type clusterState struct {
+	cfg     *config
 	dest    mesh.Destination
 	cluster *mesh.Cluster
 	lbKey   string
@@ -157,7 +176,9 @@ func (r *Router) Update(snap *mesh.Snapshot) error {
 	}
 	routes := snap.Routes()
 	next.routes = make([]routeTargets, len(routes))
+	next.retries = make([]*cluster.Strategy, len(routes))
 	for i := range routes {
+		next.retries[i] = cluster.FromRetryPolicy(routes[i].Policy.Retry, cluster.WithRand(r.rng.below))
 		rt := &next.routes[i]
 		rt.targets = make([]target, len(routes[i].Destinations))
 		for j := range routes[i].Destinations {
@@ -181,7 +202,7 @@ func (r *Router) buildCluster(d mesh.Destination, c *mesh.Cluster, old *clusterS
 	if lb != nil && lb.ConsistentHash != nil {
 		key = fmt.Sprintf("%v/%+v", lb.Kind, *lb.ConsistentHash)
 	}
-	cs := &clusterState{dest: d, cluster: c, lbKey: key}
+	cs := &clusterState{cfg: &r.cfg, dest: d, cluster: c, lbKey: key}
 	if p.ConnectionPool != nil {
 		cs.pool = *p.ConnectionPool
 	}
@@ -252,95 +273,163 @@ func (r *Router) Ejected(dest mesh.Destination, addr string) bool {
 }
 
 // Close stops mirrored calls in flight and waits for them. Invoke keeps
-// working on the last state; Update fails.
+// working on the last state but starts no mirror; Update fails.
 func (r *Router) Close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	r.mirrMu.Lock()
+	r.mirrClosed = true
+	r.mirrMu.Unlock()
 	r.stopMirr()
 	r.mirrors.Wait()
 }
 
-// Invoke routes one call: it matches a route, injects the route's faults,
-// starts its mirrors, applies its timeout and header operations, picks a
-// weighted destination and then endpoints with the destination's balancer,
-// retrying as the route's retry policy allows, under the destination's
-// circuit breaker and outlier detection.
-func (r *Router) Invoke(ctx context.Context, info *call.Info, invoke Invoker) error {
+// Invoke routes one unary call: it matches a route, injects the route's
+// faults, starts its mirrors, applies its header operations and timeout
+// (which replaces info.Deadline, the reference's timeout, as Istio's route
+// timeout does), picks a weighted destination and then endpoints with the
+// destination's balancer, retrying as the route's retry policy allows,
+// under the destination's circuit breaker and outlier detection.
+func (r *Router) Invoke(ctx context.Context, info *call.Info, req, resp any, invoke Invoker) error {
 	st := r.state.Load()
 	if st == nil {
-		return call.Errorf(call.Unavailable, "routermesh: no routing state for %s yet; the discovery has not delivered a snapshot", info.Service)
+		return noState(info)
 	}
-	to, route, err := r.route(st, info)
+	to, i, err := r.route(st, info)
 	if err != nil {
 		return err
 	}
-	var policy *mesh.RoutePolicy
-	if route != nil {
-		policy = &route.Policy
+	strategy := cluster.Failfast()
+	if i >= 0 {
+		policy := &st.snap.Routes()[i].Policy
 		if f := policy.Fault; f != nil {
 			if err := r.injectFault(ctx, f); err != nil {
 				return err
 			}
 		}
-		for i := range policy.Mirrors {
-			r.mirror(st, &policy.Mirrors[i], info, invoke)
+		for j := range policy.Mirrors {
+			r.mirror(st, &policy.Mirrors[j], info, req, resp, invoke)
 		}
 		info = withHeaders(info, &policy.RequestHeaders, to.headers)
 		if policy.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, policy.Timeout)
-			defer cancel()
+			info.Deadline = cluster.Deadline(ctx, policy.Timeout)
 		}
+		strategy = st.retries[i]
 	}
+	cs, err := r.admit(st, to, i, info)
+	if err != nil {
+		return err
+	}
+	defer cs.load.active.Add(-1)
+	return strategy.Invoke(ctx, info, cs, req, resp, invoke)
+}
+
+// NewStream opens a stream under the same rules, applied at open, as
+// Envoy and grpc-go apply them: the route matches on the method and
+// headers, a weighted destination and an endpoint are picked per stream,
+// faults delay or abort the open, the route's timeout bounds the whole
+// stream (max_stream_duration), the stream holds a place under the
+// destination's http2MaxRequests until it ends, and outlier detection
+// sees its final status. The route's retry policy retries it while the
+// provider has not answered (cluster.Strategy.NewStream). Streams are not
+// mirrored.
+func (r *Router) NewStream(ctx context.Context, info *call.Info, open StreamOpener) (filter.ClientStream, error) {
+	st := r.state.Load()
+	if st == nil {
+		return nil, noState(info)
+	}
+	to, i, err := r.route(st, info)
+	if err != nil {
+		return nil, err
+	}
+	strategy := cluster.Failfast()
+	var cancel context.CancelFunc
+	if i >= 0 {
+		policy := &st.snap.Routes()[i].Policy
+		if f := policy.Fault; f != nil {
+			if err := r.injectFault(ctx, f); err != nil {
+				return nil, err
+			}
+		}
+		info = withHeaders(info, &policy.RequestHeaders, to.headers)
+		if policy.Timeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, policy.Timeout)
+		}
+		strategy = st.retries[i]
+	}
+	cs, err := r.admit(st, to, i, info)
+	if err != nil {
+		if cancel != nil {
+			cancel()
+		}
+		return nil, err
+	}
+	return strategy.NewStream(ctx, info, cs, open, func(error) {
+		cs.load.active.Add(-1)
+		if cancel != nil {
+			cancel()
+		}
+	})
+}
+
+// admit finds the destination's cluster state and takes a place under its
+// circuit breaker (connectionPool.http.http2MaxRequests); the caller gives
+// it back when the call or stream ends.
+func (r *Router) admit(st *state, to target, i int, info *call.Info) (*clusterState, error) {
 	cs := to.cs
 	if cs == nil {
-		return call.Errorf(call.Unavailable, "routermesh: route %q sends %s to %s, which has no endpoints in snapshot %s; check the DestinationRule subsets",
-			routeName(route), info.Service, to.dest, st.snap.Revision())
+		name := "(default)"
+		if i >= 0 {
+			name = st.snap.Routes()[i].Name
+		}
+		return nil, call.Errorf(call.Unavailable, "routermesh: route %q sends %s to %s, which has no endpoints in snapshot %s; check the DestinationRule subsets",
+			name, info.Service, to.dest, st.snap.Revision())
 	}
-	var retry *mesh.RetryPolicy
-	if policy != nil {
-		retry = policy.Retry
+	n := cs.load.active.Add(1)
+	if limit := cs.pool.MaxRequests; limit > 0 && n > int64(limit) {
+		cs.load.active.Add(-1)
+		return nil, call.Errorf(call.Unavailable,
+			"routermesh: circuit breaker open for %s: %d requests in flight, the DestinationRule allows %d (connectionPool.http.http2MaxRequests)",
+			cs.dest, n-1, limit)
 	}
-	return r.attempts(ctx, cs, info, retry, invoke)
+	return cs, nil
 }
 
-func routeName(rt *mesh.Route) string {
-	if rt == nil {
-		return "(default)"
-	}
-	return rt.Name
+func noState(info *call.Info) error {
+	return call.Errorf(call.Unavailable, "routermesh: no routing state for %s yet; the discovery has not delivered a snapshot", info.Service)
 }
 
-// route finds the route and picks one of its weighted destinations.
-func (r *Router) route(st *state, info *call.Info) (target, *mesh.Route, error) {
+// route finds the call's route in st (its index, -1 for the default route
+// of a snapshot without routes) and picks one of its weighted
+// destinations.
+func (r *Router) route(st *state, info *call.Info) (target, int, error) {
 	i := st.snap.MatchIndex(info.Path(), info.Attachments, r.cfg.source)
 	if i < 0 {
 		if len(st.routes) == 0 {
 			d := mesh.Destination{Service: info.Service}
-			return target{dest: d, cs: st.clusters[d]}, nil, nil
+			return target{dest: d, cs: st.clusters[d]}, -1, nil
 		}
-		return target{}, nil, call.Errorf(call.Unimplemented,
+		return target{}, -1, call.Errorf(call.Unimplemented,
 			"routermesh: no route matches %s in snapshot %s (as Envoy's 404 NR); add a catch-all route to the VirtualService", info.Path(), st.snap.Revision())
 	}
-	rt := &st.snap.Routes()[i]
 	ts := &st.routes[i]
 	switch len(ts.targets) {
 	case 0:
-		return target{}, nil, call.Errorf(call.Unavailable, "routermesh: route %q has no destination", rt.Name)
+		return target{}, -1, call.Errorf(call.Unavailable, "routermesh: route %q has no destination", st.snap.Routes()[i].Name)
 	case 1:
-		return ts.targets[0], rt, nil
+		return ts.targets[0], i, nil
 	}
 	if ts.total == 0 {
-		return ts.targets[r.rng.below(uint64(len(ts.targets)))], rt, nil
+		return ts.targets[r.rng.below(uint64(len(ts.targets)))], i, nil
 	}
 	n := r.rng.below(ts.total)
 	for j := range ts.targets {
 		if n < ts.targets[j].upTo {
-			return ts.targets[j], rt, nil
+			return ts.targets[j], i, nil
 		}
 	}
-	return ts.targets[len(ts.targets)-1], rt, nil
+	return ts.targets[len(ts.targets)-1], i, nil
 }
 
 func (r *Router) injectFault(ctx context.Context, f *mesh.FaultPolicy) error {
@@ -372,117 +461,88 @@ func withHeaders(info *call.Info, routeOps, destOps *mesh.HeaderOps) *call.Info 
 	return &c
 }
 
-// mirror sends a fire-and-forget copy of the call, bounded in number.
-func (r *Router) mirror(st *state, m *mesh.Mirror, info *call.Info, invoke Invoker) {
+// mirror sends a fire-and-forget copy of the call, bounded in number. The
+// copy has its own request and response messages: the caller may reuse
+// its request once its call returns, and the mirror's answer is dropped.
+func (r *Router) mirror(st *state, m *mesh.Mirror, info *call.Info, req, resp any, invoke Invoker) {
 	if !r.rng.chance(m.Percentage) {
 		return
 	}
 	cs := st.clusters[m.Destination]
-	if cs == nil || r.inMirror.Add(1) > int64(r.cfg.maxMirrors) {
+	if cs == nil {
+		return // the destination has no endpoints in this snapshot
+	}
+	if r.inMirror.Add(1) > int64(r.cfg.maxMirrors) {
+		r.inMirror.Add(-1) // give back only the place this call took
+		return
+	}
+	r.mirrMu.Lock()
+	if r.mirrClosed {
+		r.mirrMu.Unlock()
 		r.inMirror.Add(-1)
 		return
 	}
+	mreq, mresp, ok := cluster.CopyForMirror(req, resp)
+	if !ok {
+		r.mirrMu.Unlock()
+		r.inMirror.Add(-1)
+		r.cfg.logger.Debug("routermesh: call not mirrored: its messages cannot be copied", "request", fmt.Sprintf("%T", req))
+		return
+	}
+	r.mirrors.Add(1)
+	r.mirrMu.Unlock()
 	c := *info
 	c.Attachments = info.Attachments.Clone()
-	r.mirrors.Add(1)
 	go func() {
 		defer r.mirrors.Done()
 		defer r.inMirror.Add(-1)
 		ctx, cancel := context.WithTimeout(r.mirrCtx, 30*time.Second)
 		defer cancel()
-		_ = r.attempts(ctx, cs, &c, nil, invoke)
-	}()
-}
-
-// attempts runs the first try and the retries on one destination.
-func (r *Router) attempts(ctx context.Context, cs *clusterState, info *call.Info, retry *mesh.RetryPolicy, invoke Invoker) error {
-	n := cs.load.active.Add(1)
-	defer cs.load.active.Add(-1)
-	if limit := cs.pool.MaxRequests; limit > 0 && n > int64(limit) {
-		return call.Errorf(call.Unavailable,
-			"routermesh: circuit breaker open for %s: %d requests in flight, the DestinationRule allows %d (connectionPool.http.http2MaxRequests)",
-			cs.dest, n-1, limit)
-	}
-
-	var tried []*mesh.Endpoint
-	retries := uint32(0)
-	if retry != nil && (!info.Streaming || retry.On.Has(mesh.RetryConnectFailure)) {
-		retries = retry.Attempts
-	}
-	// A retry holds a place in the destination's retry budget from its
-	// back-off until its attempt ends, as Envoy's max_retries counts it.
-	inRetry := false
-	defer func() {
-		if inRetry {
-			cs.load.retrying.Add(-1)
-		}
-	}()
-	for attempt := uint32(0); ; attempt++ {
-		if cs.outlier != nil {
-			if now := r.cfg.now(); cs.outlier.expired(now) {
-				cs.rebuild(now)
-			}
-		}
-		pick, err := cs.handle.Pick(balancer.PickInfo{Ctx: ctx, Call: info, Tried: tried})
+		cs, err := r.admit(st, target{dest: m.Destination, cs: cs}, -1, &c)
 		if err != nil {
-			return err
+			return
 		}
-		tryCtx, cancel := ctx, context.CancelFunc(func() {})
-		if retry != nil && retry.PerTryTimeout > 0 {
-			tryCtx, cancel = context.WithTimeout(ctx, retry.PerTryTimeout)
+		defer cs.load.active.Add(-1)
+		_ = cluster.Failfast().Invoke(ctx, &c, cs, mreq, mresp, invoke)
+	}()
+}
+
+// Pick picks an endpoint for a try, first returning to the balancer the
+// endpoints whose ejection ended.
+func (cs *clusterState) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	if cs.outlier != nil {
+		if now := cs.cfg.now(); cs.outlier.expired(now) {
+			cs.rebuild(now)
 		}
-		err = invoke(tryCtx, pick.Endpoint, info)
-		perTryExpired := err != nil && tryCtx.Err() != nil && ctx.Err() == nil
-		cancel()
-		if inRetry {
-			cs.load.retrying.Add(-1)
-			inRetry = false
-		}
-		if pick.Done != nil {
-			pick.Done(balancer.DoneInfo{Err: err})
-		}
-		if cs.outlier != nil && cs.outlier.report(pick.Endpoint.Address, err, len(cs.cluster.Ready()), r.cfg.now()) {
-			cs.rebuild(r.cfg.now())
-			r.cfg.logger.Info("routermesh: outlier detection ejected an endpoint",
-				"destination", cs.dest.String(), "endpoint", pick.Endpoint.Address, "error", err)
-		}
-		if err == nil || attempt >= retries || ctx.Err() != nil {
-			return err
-		}
-		retryable := retry.On.Retryable(err) || (perTryExpired && retriesTimeouts(retry.On))
-		if !retryable {
-			return err
-		}
-		if info.Streaming && !call.IsConnectFailure(err) {
-			return err // a stream that reached the provider is never replayed
-		}
-		if n := cs.load.retrying.Add(1); cs.pool.MaxRetries > 0 && n > int64(cs.pool.MaxRetries) {
-			cs.load.retrying.Add(-1)
-			return err // retry budget spent: Envoy's max_retries circuit breaker
-		}
-		inRetry = true
-		tried = append(tried, pick.Endpoint)
-		if !r.cfg.sleep(ctx.Done(), r.backoff(retry.Backoff, attempt)) {
-			return err
-		}
+	}
+	return cs.handle.Pick(info)
+}
+
+// TryDone feeds outlier detection with how a try or a stream ended.
+func (cs *clusterState) TryDone(ep *mesh.Endpoint, err error) {
+	if cs.outlier == nil {
+		return
+	}
+	if now := cs.cfg.now(); cs.outlier.report(ep.Address, err, len(cs.cluster.Ready()), now) {
+		cs.rebuild(now)
+		cs.cfg.logger.Info("routermesh: outlier detection ejected an endpoint",
+			"destination", cs.dest.String(), "endpoint", ep.Address, "error", err)
 	}
 }
 
-// retriesTimeouts reports whether a per-try timeout is retryable under on, as
-// Envoy treats it: a 504 from the router.
-func retriesTimeouts(on mesh.RetryOn) bool {
-	return on.Has(mesh.Retry5xx) || on.Has(mesh.RetryGatewayError) || on.HasCode(call.DeadlineExceeded)
+// TakeRetry takes a place in the destination's retry budget
+// (connectionPool.http.maxRetries), from a retry's backoff to the end of
+// its try, as Envoy's max_retries counts it.
+func (cs *clusterState) TakeRetry() bool {
+	if n := cs.load.retrying.Add(1); cs.pool.MaxRetries > 0 && n > int64(cs.pool.MaxRetries) {
+		cs.load.retrying.Add(-1)
+		return false
+	}
+	return true
 }
 
-// backoff is Envoy's fully jittered exponential back-off: uniform in
-// [0, base * 2^attempt], capped at the maximum.
-func (r *Router) backoff(b mesh.Backoff, attempt uint32) time.Duration {
-	limit := b.Interval(attempt)
-	if limit <= 0 {
-		return 0
-	}
-	return time.Duration(r.rng.below(uint64(limit) + 1))
-}
+// ReleaseRetry gives the place back.
+func (cs *clusterState) ReleaseRetry() { cs.load.retrying.Add(-1) }
 
 func (cs *clusterState) rebuild(now time.Time) {
 	cs.mu.Lock()

@@ -70,7 +70,7 @@ func isV1(addr string) bool { return strings.HasPrefix(addr, "10.0.0.") }
 func countVersions(t *testing.T, r *Router, n int, att call.Attachments) (v1Calls, failed int) {
 	t.Helper()
 	for range n {
-		err := r.Invoke(context.Background(), greetCall(att), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+		err := r.Invoke(context.Background(), greetCall(att), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 			if isV1(ep.Address) {
 				v1Calls++
 			}
@@ -119,7 +119,7 @@ func TestDeterministicUnderSeed(t *testing.T) {
 		r := newRouter(t, spec)
 		var b strings.Builder
 		for range 64 {
-			_ = r.Invoke(context.Background(), greetCall(nil), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+			_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 				b.WriteString(ep.Address)
 				return nil
 			})
@@ -153,7 +153,7 @@ func TestNoMatchingRoute(t *testing.T) {
 		Destinations: []mesh.WeightedDestination{{Destination: v1}},
 	}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, only))
-	err := r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error { return nil })
+	err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil })
 	if call.CodeOf(err) != call.Unimplemented {
 		t.Fatalf("err = %v, want UNIMPLEMENTED for a call no route matches", err)
 	}
@@ -162,7 +162,7 @@ func TestNoMatchingRoute(t *testing.T) {
 func TestNoStateYet(t *testing.T) {
 	r := New()
 	defer r.Close()
-	err := r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error { return nil })
+	err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil })
 	if call.CodeOf(err) != call.Unavailable {
 		t.Fatalf("err = %v, want UNAVAILABLE before the first snapshot", err)
 	}
@@ -178,7 +178,7 @@ func TestFaultAbort(t *testing.T) {
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
 	aborted, reached := 0, 0
 	for range 10000 {
-		err := r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+		err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 			reached++
 			return nil
 		})
@@ -201,7 +201,7 @@ func TestFaultAbortHTTPStatus(t *testing.T) {
 	rt := split(100, 0)
 	rt.Policy.Fault = &mesh.FaultPolicy{Abort: &mesh.FaultAbort{HTTPStatus: 503, Percentage: 100}}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
-	err := r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error { return nil })
+	err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil })
 	if call.CodeOf(err) != call.Unavailable {
 		t.Fatalf("err = %v, want UNAVAILABLE for an HTTP 503 abort", err)
 	}
@@ -212,7 +212,7 @@ func TestFaultDelay(t *testing.T) {
 	rt.Policy.Fault = &mesh.FaultPolicy{Delay: &mesh.FaultDelay{Fixed: 30 * time.Millisecond, Percentage: 100}}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
 	start := time.Now()
-	if err := r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error { return nil }); err != nil {
+	if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d < 30*time.Millisecond {
@@ -224,7 +224,7 @@ func TestFaultDelay(t *testing.T) {
 	defer cancel()
 	rt.Policy.Fault.Delay.Fixed = time.Minute
 	r = newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
-	err := r.Invoke(ctx, greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error { return nil })
+	err := r.Invoke(ctx, greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil })
 	if call.CodeOf(err) != call.DeadlineExceeded {
 		t.Fatalf("err = %v, want DEADLINE_EXCEEDED", err)
 	}
@@ -237,7 +237,7 @@ func TestRetriesHideIntermittentFailures(t *testing.T) {
 	}
 	flaky := func() Invoker {
 		var n atomic.Int64
-		return func(context.Context, *mesh.Endpoint, *call.Info) error {
+		return func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 			if n.Add(1)%3 == 0 { // every third attempt fails
 				return call.Errorf(call.Unavailable, "flaky provider")
 			}
@@ -247,7 +247,7 @@ func TestRetriesHideIntermittentFailures(t *testing.T) {
 	run := func(r *Router) (failed int) {
 		inv := flaky()
 		for range 300 {
-			if r.Invoke(context.Background(), greetCall(nil), inv) != nil {
+			if r.Invoke(context.Background(), greetCall(nil), nil, nil, inv) != nil {
 				failed++
 			}
 		}
@@ -269,7 +269,7 @@ func TestRetryAvoidsTriedEndpointAndStopsOnOtherCodes(t *testing.T) {
 	rt.Policy.Retry = &mesh.RetryPolicy{Attempts: 3, On: retryOn, Backoff: mesh.Backoff{Base: time.Microsecond}}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
 	var seen []string
-	err := r.Invoke(context.Background(), greetCall(nil), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+	err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 		seen = append(seen, ep.Address)
 		if len(seen) == 1 {
 			return call.Errorf(call.Unavailable, "first endpoint down")
@@ -280,23 +280,22 @@ func TestRetryAvoidsTriedEndpointAndStopsOnOtherCodes(t *testing.T) {
 		t.Fatalf("err=%v attempts=%v: want a retry on the other v1 endpoint", err, seen)
 	}
 	attempts := 0
-	err = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+	err = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 		attempts++
 		return call.Errorf(call.InvalidArgument, "bad request")
 	})
 	if call.CodeOf(err) != call.InvalidArgument || attempts != 1 {
 		t.Fatalf("err=%v attempts=%d: a non-retryable code must not be retried", err, attempts)
 	}
-	attempts = 0
-	stream := greetCall(nil)
-	stream.Streaming = true
-	_ = r.Invoke(context.Background(), stream, func(context.Context, *mesh.Endpoint, *call.Info) error {
-		attempts++
-		return call.Errorf(call.Unavailable, "stream broke after it started")
-	})
-	if attempts != 1 {
-		t.Fatalf("a stream that reached the provider was replayed %d times", attempts-1)
+}
+
+// bounded is ctx bounded by info.Deadline, as the consumer bounds a try
+// (an Invoker ends its try at info.Deadline).
+func bounded(ctx context.Context, info *call.Info) (context.Context, context.CancelFunc) {
+	if info.Deadline.IsZero() {
+		return context.WithCancel(ctx)
 	}
+	return context.WithDeadline(ctx, info.Deadline)
 }
 
 func TestRouteTimeout(t *testing.T) {
@@ -304,7 +303,9 @@ func TestRouteTimeout(t *testing.T) {
 	rt.Policy.Timeout = 100 * time.Millisecond
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
 	start := time.Now()
-	err := r.Invoke(context.Background(), greetCall(nil), func(ctx context.Context, _ *mesh.Endpoint, _ *call.Info) error {
+	err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(ctx context.Context, _ *mesh.Endpoint, info *call.Info, _, _ any) error {
+		ctx, cancel := bounded(ctx, info)
+		defer cancel()
 		select { // a 500 ms call
 		case <-time.After(500 * time.Millisecond):
 			return nil
@@ -326,7 +327,7 @@ func TestPerTryTimeoutRetries(t *testing.T) {
 	rt.Policy.Retry = &mesh.RetryPolicy{Attempts: 1, PerTryTimeout: 20 * time.Millisecond, On: retryOn, Backoff: mesh.Backoff{Base: time.Microsecond}}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
 	attempts := 0
-	err := r.Invoke(context.Background(), greetCall(nil), func(ctx context.Context, _ *mesh.Endpoint, _ *call.Info) error {
+	err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(ctx context.Context, _ *mesh.Endpoint, _ *call.Info, _, _ any) error {
 		attempts++
 		if attempts == 1 {
 			<-ctx.Done() // hangs until the per-try timeout
@@ -360,7 +361,7 @@ func TestOutlierDetectionEjectsAndReturns(t *testing.T) {
 	r := newRouter(t, twoVersions(policy, split(100, 0)), WithClock(clock.Now))
 	const bad = "10.0.0.1:1"
 	calls := map[string]int{}
-	inv := func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+	inv := func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 		calls[ep.Address]++
 		if ep.Address == bad {
 			return call.Errorf(call.Unavailable, "broken endpoint")
@@ -368,7 +369,7 @@ func TestOutlierDetectionEjectsAndReturns(t *testing.T) {
 		return nil
 	}
 	for range 20 {
-		_ = r.Invoke(context.Background(), greetCall(nil), inv)
+		_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, inv)
 	}
 	if calls[bad] != 3 {
 		t.Errorf("the failing endpoint got %d calls, want exactly 3 before its ejection", calls[bad])
@@ -378,7 +379,7 @@ func TestOutlierDetectionEjectsAndReturns(t *testing.T) {
 	}
 	clear(calls)
 	for range 10 {
-		if err := r.Invoke(context.Background(), greetCall(nil), inv); err != nil {
+		if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, inv); err != nil {
 			t.Fatalf("call during ejection failed: %v", err)
 		}
 	}
@@ -389,7 +390,7 @@ func TestOutlierDetectionEjectsAndReturns(t *testing.T) {
 	clock.Add(1100 * time.Millisecond) // past the base ejection time
 	clear(calls)
 	for range 10 {
-		_ = r.Invoke(context.Background(), greetCall(nil), inv)
+		_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, inv)
 	}
 	if calls[bad] == 0 {
 		t.Error("the endpoint did not come back after its ejection time")
@@ -411,7 +412,7 @@ func TestOutlierMaxEjectionPercent(t *testing.T) {
 	}}
 	r := newRouter(t, twoVersions(policy, split(100, 0)), WithClock(clock.Now))
 	for range 10 {
-		_ = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+		_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 			return call.Errorf(call.Internal, "everything is broken")
 		})
 	}
@@ -435,7 +436,7 @@ func TestCircuitBreaker(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			_ = r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error {
+			_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error {
 				started <- struct{}{}
 				<-release
 				return nil
@@ -444,13 +445,13 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 	<-started
 	<-started
-	err := r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error { return nil })
+	err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil })
 	close(release)
 	wg.Wait()
 	if call.CodeOf(err) != call.Unavailable || !strings.Contains(err.Error(), "circuit breaker") {
 		t.Fatalf("third concurrent call: %v, want UNAVAILABLE naming the circuit breaker", err)
 	}
-	if err := r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error { return nil }); err != nil {
+	if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }); err != nil {
 		t.Fatalf("after the others finished: %v", err)
 	}
 }
@@ -464,7 +465,7 @@ func TestConsistentHashPinsKeys(t *testing.T) {
 		att := call.Attachments{"x-user": fmt.Sprintf("user-%d", u)}
 		first := ""
 		for range 20 {
-			_ = r.Invoke(context.Background(), greetCall(att), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+			_ = r.Invoke(context.Background(), greetCall(att), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 				if first == "" {
 					first = ep.Address
 				} else if ep.Address != first {
@@ -483,7 +484,7 @@ func TestHeaderOperations(t *testing.T) {
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
 	in := call.Attachments{"x-secret": "s", "x-keep": "k"}
 	var got call.Attachments
-	if err := r.Invoke(context.Background(), greetCall(in), func(_ context.Context, _ *mesh.Endpoint, info *call.Info) error {
+	if err := r.Invoke(context.Background(), greetCall(in), nil, nil, func(_ context.Context, _ *mesh.Endpoint, info *call.Info, _, _ any) error {
 		got = info.Attachments
 		return nil
 	}); err != nil {
@@ -503,7 +504,7 @@ func TestMirror(t *testing.T) {
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, rt))
 	var mirrored atomic.Int64
 	for range 20 {
-		err := r.Invoke(context.Background(), greetCall(nil), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+		err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 			if !isV1(ep.Address) {
 				mirrored.Add(1)
 				return errors.New("mirror results are ignored")
@@ -529,7 +530,7 @@ func TestUpdatesDoNotBlockCalls(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				if err := r.Invoke(context.Background(), greetCall(nil), func(context.Context, *mesh.Endpoint, *call.Info) error { return nil }); err != nil {
+				if err := r.Invoke(context.Background(), greetCall(nil), nil, nil, func(context.Context, *mesh.Endpoint, *call.Info, any, any) error { return nil }); err != nil {
 					t.Error(err)
 					return
 				}
@@ -567,7 +568,7 @@ func TestBuilderMakesEngines(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got string
-	if err := e.Invoke(context.Background(), greetCall(nil), func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+	if err := e.Invoke(context.Background(), greetCall(nil), nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 		got = ep.Address
 		return nil
 	}); err != nil || !isV1(got) {
@@ -582,7 +583,7 @@ func TestDefaultOutlierDetection(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	def := mesh.OutlierDetection{Consecutive5xxErrors: 2, BaseEjectionTime: time.Second, MaxEjectionPercent: 50}
 	const bad = "10.0.0.1:1"
-	failBad := func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) error {
+	failBad := func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
 		if ep.Address == bad {
 			return call.Errorf(call.Unavailable, "broken endpoint")
 		}
@@ -590,7 +591,7 @@ func TestDefaultOutlierDetection(t *testing.T) {
 	}
 	r := newRouter(t, twoVersions(mesh.ClusterPolicy{}, split(100, 0)), WithClock(clock.Now), WithDefaultOutlierDetection(def))
 	for range 10 {
-		_ = r.Invoke(context.Background(), greetCall(nil), failBad)
+		_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, failBad)
 	}
 	if !r.Ejected(v1, bad) {
 		t.Fatal("the default outlier detection did not eject the failing endpoint")
@@ -601,11 +602,11 @@ func TestDefaultOutlierDetection(t *testing.T) {
 	r = newRouter(t, twoVersions(own, split(100, 0)), WithClock(clock.Now), WithDefaultOutlierDetection(def))
 	calls := 0
 	for range 6 {
-		_ = r.Invoke(context.Background(), greetCall(nil), func(ctx context.Context, ep *mesh.Endpoint, ci *call.Info) error {
+		_ = r.Invoke(context.Background(), greetCall(nil), nil, nil, func(ctx context.Context, ep *mesh.Endpoint, ci *call.Info, _, _ any) error {
 			if ep.Address == bad {
 				calls++
 			}
-			return failBad(ctx, ep, ci)
+			return failBad(ctx, ep, ci, nil, nil)
 		})
 	}
 	if calls < 3 || r.Ejected(v1, bad) {

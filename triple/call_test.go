@@ -349,7 +349,7 @@ func TestBadHeaders(t *testing.T) {
 		body   []byte
 		code   string
 	}{
-		{"bad timeout", map[string]string{"grpc-timeout": "soon"}, frame, "3"},
+		{"bad timeout", map[string]string{"grpc-timeout": "soon"}, frame, "13"}, // INTERNAL, as grpc-go answers
 		{"bad tri timeout", map[string]string{"tri-service-timeout": "-1"}, frame, "3"},
 		{"unknown encoding", map[string]string{"grpc-encoding": "snappy2"}, frame, "12"},
 		{"truncated frame", nil, []byte{0, 0, 0, 0, 9, 1, 2}, "13"},
@@ -414,6 +414,14 @@ func TestHTTP1JSON(t *testing.T) {
 	code, body = post("/shoal.triple.test.EchoService/Echo", "application/json", `{"failCode":5}`)
 	if code != 404 || !strings.Contains(body, `"code":"NOT_FOUND"`) {
 		t.Fatalf("error: %d %s", code, body)
+	}
+	code, body = post("/shoal.triple.test.EchoService/Echo", "application/json", `{}`, "grpc-timeout", "+1S")
+	if code != http.StatusBadRequest || !strings.Contains(body, "malformed grpc-timeout") {
+		t.Fatalf("malformed grpc-timeout: %d %s", code, body)
+	}
+	code, body = post("/shoal.triple.test.EchoService/Echo", "application/json", `{}`, "grpc-timeout", "0S")
+	if code != http.StatusGatewayTimeout || !strings.Contains(body, `"code":"DEADLINE_EXCEEDED"`) {
+		t.Fatalf("expired grpc-timeout: %d %s", code, body)
 	}
 	code, body = post("/shoal.triple.test.EchoService/Echo", "text/plain", `hi`)
 	if code != http.StatusUnsupportedMediaType || !strings.Contains(body, "application/json") {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"testing"
 	"time"
 
@@ -42,15 +43,17 @@ func FuzzEnvelope(f *testing.F) {
 	})
 }
 
-// FuzzTimeout checks that any accepted grpc-timeout is non-negative and that
+// FuzzTimeout checks that any accepted grpc-timeout is non-negative and
+// follows gRPC's grammar (1 to 8 ASCII digits and a unit), and that
 // encoding never shortens a deadline.
 func FuzzTimeout(f *testing.F) {
-	for _, s := range []string{"1S", "100m", "99999999H", "0n", "5", "", "1x", "-1S"} {
+	for _, s := range []string{"1S", "100m", "99999999H", "0n", "5", "", "1x", "-1S", "+1S", " 1S"} {
 		f.Add(s, int64(time.Second))
 	}
+	grammar := regexp.MustCompile(`^[0-9]{1,8}[HMSmun]$`)
 	f.Fuzz(func(t *testing.T, s string, d int64) {
-		if v, err := decodeTimeout(s); err == nil && v < 0 {
-			t.Fatalf("decodeTimeout(%q) = %v", s, v)
+		if v, err := decodeTimeout(s); err == nil && (v < 0 || !grammar.MatchString(s)) {
+			t.Fatalf("decodeTimeout(%q) = %v, want an error", s, v)
 		}
 		if d <= 0 {
 			return

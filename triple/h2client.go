@@ -27,6 +27,9 @@ import (
 // errRefused marks a stream the server never processed: safe to retry.
 var errRefused = errors.New("stream refused")
 
+// initialMaxStreams bounds a client's streams before the server's SETTINGS.
+const initialMaxStreams = 100
+
 type h2ClientConn struct {
 	h2Conn
 	cc *ClientConn
@@ -40,7 +43,11 @@ type h2ClientConn struct {
 }
 
 func newH2ClientConn(cc *ClientConn, nc net.Conn) (*h2ClientConn, error) {
-	c := &h2ClientConn{cc: cc, nextID: 1, maxStreams: math.MaxUint32}
+	// Until the server's SETTINGS say otherwise, at most 100 streams at
+	// once: the lowest limit RFC 9113 recommends a server to allow, and
+	// what grpc-go assumes too. More would be refused by a server with a
+	// limit.
+	c := &h2ClientConn{cc: cc, nextID: 1, maxStreams: initialMaxStreams}
 	c.init(nc, bufio.NewReaderSize(nc, ioBufSize), true, cc.cfg.keepalive)
 	if _, err := c.bw.WriteString(http2.ClientPreface); err != nil {
 		return nil, err
@@ -218,6 +225,7 @@ func (c *h2Conn) reserveNow(st *h2Stream, want int) int {
 
 func (c *h2ClientConn) readLoop() {
 	var err error
+	sawSettings := false
 	for err == nil {
 		var f http2.Frame
 		if f, err = c.readFrame(); err == nil {
@@ -225,13 +233,17 @@ func (c *h2ClientConn) readLoop() {
 			case *http2.HeadersFrame:
 				err = c.onHeaders(f)
 			case *http2.DataFrame:
-				c.onData(f)
+				err = c.onData(f)
 			case *http2.RSTStreamFrame:
 				c.onRST(f)
 			case *http2.SettingsFrame:
+				if _, ok := f.Value(http2.SettingMaxConcurrentStreams); !ok && !f.IsAck() && !sawSettings {
+					c.setMaxStreams(math.MaxUint32) // no limit
+				}
+				sawSettings = sawSettings || !f.IsAck()
 				err = c.onSettings(f, c.setMaxStreams)
 			case *http2.PingFrame:
-				c.onPing(f)
+				err = c.onPing(f)
 			case *http2.WindowUpdateFrame:
 				err = c.onWindowUpdate(f)
 			case *http2.GoAwayFrame:
@@ -335,12 +347,14 @@ func (c *h2ClientConn) onRST(f *http2.RSTStreamFrame) {
 	c.endStream(st.cs, e)
 }
 
-func (c *h2ClientConn) onData(f *http2.DataFrame) {
+func (c *h2ClientConn) onData(f *http2.DataFrame) error {
 	id, n := f.StreamID, int(f.Length)
-	c.onDataFlow(n)
+	if err := c.onDataFlow(n); err != nil {
+		return err
+	}
 	st := c.stream(id)
 	if st == nil {
-		return
+		return nil
 	}
 	cs := st.cs
 	data, end := f.Data(), f.StreamEnded()
@@ -357,13 +371,14 @@ func (c *h2ClientConn) onData(f *http2.DataFrame) {
 	if end || failed {
 		c.stopSending(&cs.h2Stream)
 		c.release(cs)
-		return
+		return nil
 	}
 	cs.credit += credit
 	if cs.credit >= streamWindow/4 {
-		c.streamCredit(id, cs.credit)
+		c.streamCredit(st, cs.credit)
 		cs.credit = 0
 	}
+	return nil
 }
 
 func (c *h2ClientConn) onHeaders(f *http2.HeadersFrame) error {
@@ -640,7 +655,7 @@ func (cs *clientStream) reset(e *Error) {
 func (cs *clientStream) next() (inMsg, error) {
 	m, credit, err := cs.recv.take(cs.ctx.Done())
 	if err == nil {
-		cs.c.streamCredit(cs.id, credit)
+		cs.c.streamCredit(&cs.h2Stream, credit)
 		return m, nil
 	}
 	if errors.Is(err, errCanceled) {

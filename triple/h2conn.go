@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -37,6 +38,24 @@ const (
 	maxDataChunk = 256 << 10
 	ioBufSize    = 32 << 10
 	maxStreamID  = 1<<31 - 1
+	// frameHeaderLen is the size of an HTTP/2 frame header.
+	frameHeaderLen = 9
+	// maxCtrlQueue bounds the frames queued in answer to the peer (PING
+	// and SETTINGS acks, resets) while the socket does not take them: a
+	// peer that asks faster than it reads is cut off with
+	// ENHANCE_YOUR_CALM instead of growing the queue.
+	maxCtrlQueue = 10000
+	// goAwayGrace is how long a GOAWAY for a peer's error may take to
+	// leave, and how long the peer may go on sending before the close.
+	goAwayGrace = 2 * time.Second
+)
+
+// Errors that end a connection with GOAWAY ENHANCE_YOUR_CALM.
+var (
+	errCtrlFlood = fmt.Errorf("triple: the peer sent PINGs, SETTINGS or streams faster than it read the %d answers queued for it: %w",
+		maxCtrlQueue, http2.ConnectionError(http2.ErrCodeEnhanceYourCalm))
+	errHeaderFlood = fmt.Errorf("triple: header block larger than SETTINGS_MAX_HEADER_LIST_SIZE (%d bytes): %w",
+		maxHeaderList, http2.ConnectionError(http2.ErrCodeEnhanceYourCalm))
 )
 
 // control frames queued by goroutines that must not block on the socket.
@@ -81,6 +100,7 @@ type h2Conn struct {
 	ctrlMu    sync.Mutex
 	ctrl      []ctrlFrame
 	ctrlSpare []ctrlFrame
+	goAwayMsg []byte // debug data of the next GOAWAY
 	kick      chan struct{}
 
 	// Reading, owned by the reader goroutine.
@@ -88,7 +108,8 @@ type h2Conn struct {
 	fields    []hpack.HeaderField
 	hsize     int
 	hoverflow bool
-	connOwed  int // received bytes not yet returned with a connection WINDOW_UPDATE
+	connOwed  int   // received bytes not yet returned with a connection WINDOW_UPDATE
+	recvWin   int64 // bytes the peer may still send on the connection
 
 	// Streams, by id.
 	mu      sync.Mutex
@@ -115,8 +136,9 @@ type h2Conn struct {
 // their call state through cs or ss.
 type h2Stream struct {
 	id       uint32
-	sendWin  int64 // guarded by h2Conn.fcMu
-	sendDone bool  // guarded by h2Conn.fcMu: no more DATA may go out
+	recvWin  atomic.Int64 // bytes the peer may still send on this stream
+	sendWin  int64        // guarded by h2Conn.fcMu
+	sendDone bool         // guarded by h2Conn.fcMu: no more DATA may go out
 	recv     recvBuf
 	cs       *clientStream
 	ss       *h2ServerStream
@@ -137,6 +159,7 @@ func (c *h2Conn) init(nc net.Conn, br *bufio.Reader, isClient bool, keepalive ti
 	c.sendWin = initialWindow
 	c.peerInitWin = initialWindow
 	c.peerFrame = 16 << 10
+	c.recvWin = connWindow
 	c.fcWake = make(chan struct{})
 	c.closed = make(chan struct{})
 	c.keepalive = keepalive
@@ -221,7 +244,10 @@ func (c *h2Conn) writeCtrlLocked() (closing bool, err error) {
 		case ctrlRST:
 			err = c.fr.WriteRSTStream(f.id, f.code)
 		case ctrlGoAway:
-			err = c.fr.WriteGoAway(f.id, f.code, nil)
+			c.ctrlMu.Lock()
+			msg := c.goAwayMsg
+			c.ctrlMu.Unlock()
+			err = c.fr.WriteGoAway(f.id, f.code, msg)
 		case ctrlClose:
 			closing = true
 		}
@@ -240,6 +266,25 @@ func (c *h2Conn) queue(f ctrlFrame) {
 	c.ctrlMu.Lock()
 	c.ctrl = append(c.ctrl, f)
 	c.ctrlMu.Unlock()
+	c.kickWriter()
+}
+
+// queueReply queues a frame the peer's frames call for. It fails with
+// errCtrlFlood, and queues nothing, when maxCtrlQueue such frames already
+// wait for a peer that does not read them.
+func (c *h2Conn) queueReply(f ctrlFrame) error {
+	c.ctrlMu.Lock()
+	if len(c.ctrl) >= maxCtrlQueue {
+		c.ctrlMu.Unlock()
+		return errCtrlFlood
+	}
+	c.ctrl = append(c.ctrl, f)
+	c.ctrlMu.Unlock()
+	c.kickWriter()
+	return nil
+}
+
+func (c *h2Conn) kickWriter() {
 	select {
 	case c.kick <- struct{}{}:
 	default:
@@ -449,14 +494,27 @@ func (c *h2Conn) emitField(f hpack.HeaderField) {
 }
 
 // readHeaderBlock decodes the header block that starts with f into
-// c.fields, reading CONTINUATION frames as needed.
+// c.fields, reading CONTINUATION frames as needed. Once the block is past
+// maxHeaderList, decoded or on the wire (frame headers counted, so empty
+// CONTINUATIONs count too), and more of it is still to come, it stops
+// with errHeaderFlood without reading the rest: the HPACK state is lost
+// with it, so the connection must end.
 func (c *h2Conn) readHeaderBlock(f *http2.HeadersFrame) error {
 	c.fields, c.hsize, c.hoverflow = c.fields[:0], 0, false
 	ended := f.HeadersEnded()
-	if _, err := c.hdec.Write(f.HeaderBlockFragment()); err != nil {
-		return http2.ConnectionError(http2.ErrCodeCompression)
-	}
-	for !ended {
+	frag := f.HeaderBlockFragment()
+	wire := 0
+	for {
+		wire += len(frag) + frameHeaderLen
+		if _, err := c.hdec.Write(frag); err != nil {
+			return http2.ConnectionError(http2.ErrCodeCompression)
+		}
+		if ended {
+			break
+		}
+		if c.hoverflow || wire > maxHeaderList {
+			return errHeaderFlood
+		}
 		next, err := c.fr.ReadFrame()
 		if err != nil {
 			return err
@@ -465,10 +523,7 @@ func (c *h2Conn) readHeaderBlock(f *http2.HeadersFrame) error {
 		if !ok {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
 		}
-		if _, err := c.hdec.Write(cf.HeaderBlockFragment()); err != nil {
-			return http2.ConnectionError(http2.ErrCodeCompression)
-		}
-		ended = cf.HeadersEnded()
+		frag, ended = cf.HeaderBlockFragment(), cf.HeadersEnded()
 	}
 	if err := c.hdec.Close(); err != nil {
 		return http2.ConnectionError(http2.ErrCodeCompression)
@@ -481,22 +536,16 @@ func (c *h2Conn) onSettings(f *http2.SettingsFrame, maxStreams func(uint32)) err
 	if f.IsAck() {
 		return nil
 	}
+	// Several INITIAL_WINDOW_SIZE values in one frame add up to the
+	// last: the streams are updated once per frame, not once per value.
+	initWin := int64(-1)
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		if err := s.Valid(); err != nil {
 			return err
 		}
 		switch s.ID {
 		case http2.SettingInitialWindowSize:
-			c.mu.Lock()
-			c.fcMu.Lock()
-			delta := int64(s.Val) - c.peerInitWin
-			c.peerInitWin = int64(s.Val)
-			for _, st := range c.streams {
-				st.sendWin += delta
-			}
-			c.wakeFlowLocked()
-			c.fcMu.Unlock()
-			c.mu.Unlock()
+			initWin = int64(s.Val)
 		case http2.SettingMaxFrameSize:
 			c.fcMu.Lock()
 			c.peerFrame = int(s.Val)
@@ -513,8 +562,19 @@ func (c *h2Conn) onSettings(f *http2.SettingsFrame, maxStreams func(uint32)) err
 	if err != nil {
 		return err
 	}
-	c.queue(ctrlFrame{kind: ctrlSettingsAck})
-	return nil
+	if initWin >= 0 {
+		c.mu.Lock()
+		c.fcMu.Lock()
+		delta := initWin - c.peerInitWin
+		c.peerInitWin = initWin
+		for _, st := range c.streams {
+			st.sendWin += delta
+		}
+		c.wakeFlowLocked()
+		c.fcMu.Unlock()
+		c.mu.Unlock()
+	}
+	return c.queueReply(ctrlFrame{kind: ctrlSettingsAck})
 }
 
 func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
@@ -535,37 +595,54 @@ func (c *h2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	c.fcMu.Lock()
 	defer c.fcMu.Unlock()
+	if st.sendDone && st.sendWin > maxStreamID {
+		return nil // reset for this already
+	}
 	st.sendWin += inc
+	c.wakeFlowLocked()
 	if st.sendWin > maxStreamID {
 		st.sendDone = true
-		c.queue(ctrlFrame{kind: ctrlRST, id: f.StreamID, code: http2.ErrCodeFlowControl})
+		return c.queueReply(ctrlFrame{kind: ctrlRST, id: f.StreamID, code: http2.ErrCodeFlowControl})
 	}
-	c.wakeFlowLocked()
 	return nil
 }
 
-func (c *h2Conn) onPing(f *http2.PingFrame) {
+func (c *h2Conn) onPing(f *http2.PingFrame) error {
 	if f.IsAck() {
 		c.pingOut.Store(false)
-		return
+		return nil
 	}
-	c.queue(ctrlFrame{kind: ctrlPingAck, data: f.Data})
+	return c.queueReply(ctrlFrame{kind: ctrlPingAck, data: f.Data})
 }
 
-// onDataFlow returns connection window for a DATA frame of n bytes
-// (padding included) as the reader takes it in.
-func (c *h2Conn) onDataFlow(n int) {
+// onDataFlow takes a DATA frame of n bytes (padding included) out of the
+// connection's receive window and returns window as the reader takes the
+// data in. A peer that sends past the window broke flow control.
+func (c *h2Conn) onDataFlow(n int) error {
+	c.recvWin -= int64(n)
+	if c.recvWin < 0 {
+		return fmt.Errorf("triple: the peer sent DATA past the connection window: %w", http2.ConnectionError(http2.ErrCodeFlowControl))
+	}
 	c.connOwed += n
 	if c.connOwed >= connWindow/4 {
 		c.queue(ctrlFrame{kind: ctrlWindow, val: uint32(c.connOwed)}) // at most connWindow
+		c.recvWin += int64(c.connOwed)
 		c.connOwed = 0
 	}
+	return nil
+}
+
+// onStreamFlow takes n bytes out of st's receive window; false means the
+// peer sent past it.
+func (c *h2Conn) onStreamFlow(st *h2Stream, n int) bool {
+	return st.recvWin.Add(-int64(n)) >= 0
 }
 
 // streamCredit returns stream window to the peer.
-func (c *h2Conn) streamCredit(id uint32, n int) {
+func (c *h2Conn) streamCredit(st *h2Stream, n int) {
 	if n > 0 {
-		c.queue(ctrlFrame{kind: ctrlWindow, id: id, val: uint32(n)}) // at most 2 windows
+		st.recvWin.Add(int64(n))
+		c.queue(ctrlFrame{kind: ctrlWindow, id: st.id, val: uint32(n)}) // at most 2 windows
 	}
 }
 
@@ -598,17 +675,28 @@ func connErrCode(err error) (http2.ErrCode, bool) {
 	return 0, false
 }
 
-// connError sends GOAWAY for a protocol violation and closes.
-func (c *h2Conn) connError(lastID uint32, code http2.ErrCode, err error) {
-	c.queue(ctrlFrame{kind: ctrlGoAway, id: lastID, code: code})
-	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+// connError sends GOAWAY for a protocol violation and closes. Frames
+// still queued are dropped: the connection ends, and a peer that floods
+// the queue must not delay its GOAWAY. The frames in
+// first go out before the GOAWAY.
+func (c *h2Conn) connError(lastID uint32, code http2.ErrCode, err error, first ...ctrlFrame) {
+	msg := err.Error()
+	if len(msg) > 256 {
+		msg = msg[:256]
+	}
+	c.ctrlMu.Lock()
+	c.ctrl = append(append(c.ctrl[:0], first...), ctrlFrame{kind: ctrlGoAway, id: lastID, code: code})
+	c.goAwayMsg = []byte(msg)
+	c.ctrlMu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(goAwayGrace))
 	_ = c.flush()
-	// Read what the peer still sends for a moment, so that closing with
-	// unread data does not reset the connection before it reads GOAWAY.
+	// Read what the peer still sends, until it closes or for goAwayGrace:
+	// closing with unread data would reset the connection and drop the
+	// GOAWAY still on its way (behind a flood's answers, megabytes of it).
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
-		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
-		_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+		_ = c.nc.SetReadDeadline(time.Now().Add(goAwayGrace))
+		_, _ = io.Copy(io.Discard, c.nc)
 	}
 	c.close(err)
 }

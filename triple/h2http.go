@@ -62,6 +62,7 @@ func (w *h2ResponseWriter) WriteHeader(code int) {
 
 func (w *h2ResponseWriter) writeHeaders(end bool) func() error {
 	return func() error {
+		w.st.responded.Store(true)
 		c := &w.st.sc.h2Conn
 		c.hf(":status", strconv.Itoa(w.status))
 		for k, vs := range w.h {

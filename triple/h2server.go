@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -30,11 +32,30 @@ type h2ServerConn struct {
 
 	draining   bool // final GOAWAY sent; guarded by h2Conn.mu
 	drainTimer *time.Timer
+
+	// Limits, guarded by h2Conn.mu. unserved counts down the streams the
+	// client may open and not let the server serve (refused past
+	// MAX_CONCURRENT_STREAMS, or reset before any response) beyond those
+	// it let finish; at zero the connection ends with ENHANCE_YOUR_CALM.
+	maxStreams  uint32
+	acked       bool // the client acknowledged our SETTINGS: refusals count
+	unserved    int
+	maxUnserved int
+	idleSince   time.Time
+	idleTimer   *time.Timer
 }
+
+// errResetFlood ends a connection whose client opens streams it does not
+// let the server serve: rapid reset (HEADERS then RST_STREAM) or streams
+// past MAX_CONCURRENT_STREAMS.
+var errResetFlood = fmt.Errorf("triple: the client reset or overflowed far more streams than it let finish: %w",
+	http2.ConnectionError(http2.ErrCodeEnhanceYourCalm))
 
 // serveH2 runs one HTTP/2 connection whose preface is next in br.
 func (s *Server) serveH2(nc net.Conn, br *bufio.Reader) {
-	sc := &h2ServerConn{srv: s}
+	sc := &h2ServerConn{srv: s, maxStreams: s.cfg.maxStreams}
+	sc.maxUnserved = int(min(2*uint64(sc.maxStreams), maxUnservedCap))
+	sc.unserved = sc.maxUnserved
 	sc.init(nc, br, false, s.cfg.keepalive)
 	sc.ctx, sc.cancel = context.WithCancel(context.Background())
 	defer sc.cancel()
@@ -49,27 +70,42 @@ func (s *Server) serveH2(nc net.Conn, br *bufio.Reader) {
 		if sc.keepalive > 0 {
 			go sc.keepaliveLoop()
 		}
+		if d := s.cfg.idleTimeout; d > 0 {
+			sc.mu.Lock()
+			sc.idleSince = time.Now()
+			sc.idleTimer = time.AfterFunc(d, sc.checkIdle)
+			sc.mu.Unlock()
+		}
 		err = sc.readLoop()
 	}
 	sc.teardown(err)
 }
 
+// maxUnservedCap bounds the unserved-stream budget when
+// MAX_CONCURRENT_STREAMS is very large.
+const maxUnservedCap = 100_000
+
+// handshake reads the client preface and its first SETTINGS within the
+// handshake timeout. Anything else there is a PROTOCOL_ERROR, and a
+// client too slow to send them gets a GOAWAY too.
 func (sc *h2ServerConn) handshake(br *bufio.Reader) error {
-	_ = sc.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	d := sc.srv.cfg.handshakeTimeout
+	_ = sc.nc.SetReadDeadline(time.Now().Add(d))
 	defer func() { _ = sc.nc.SetReadDeadline(time.Time{}) }()
 	var preface [len(http2.ClientPreface)]byte
 	if _, err := io.ReadFull(br, preface[:]); err != nil {
-		return err
+		return sc.handshakeFailed(err)
 	}
 	if string(preface[:]) != http2.ClientPreface {
-		return errors.New("triple: bad HTTP/2 client preface")
+		sc.connError(0, http2.ErrCodeProtocol, errors.New("triple: bad HTTP/2 client preface"))
+		return errConnClosed
 	}
-	if err := sc.writeSettings(); err != nil {
+	if err := sc.writeSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: sc.maxStreams}); err != nil {
 		return err
 	}
 	f, err := sc.readFrame()
 	if err != nil {
-		return err
+		return sc.handshakeFailed(err)
 	}
 	sf, ok := f.(*http2.SettingsFrame)
 	if !ok || sf.IsAck() {
@@ -77,6 +113,45 @@ func (sc *h2ServerConn) handshake(br *bufio.Reader) error {
 		return errConnClosed
 	}
 	return sc.onSettings(sf, nil)
+}
+
+// handshakeFailed answers a failed read of the connection preface: a
+// timeout with GOAWAY NO_ERROR, bytes that are not a SETTINGS frame with
+// GOAWAY PROTOCOL_ERROR. A peer that went away gets nothing.
+func (sc *h2ServerConn) handshakeFailed(err error) error {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		sc.connError(0, http2.ErrCodeNo, fmt.Errorf("triple: no HTTP/2 preface and SETTINGS within %v", sc.srv.cfg.handshakeTimeout))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne), errors.Is(err, net.ErrClosed):
+		return err
+	default:
+		sc.connError(0, http2.ErrCodeProtocol, fmt.Errorf("triple: invalid HTTP/2 connection preface: %w", err))
+	}
+	return errConnClosed
+}
+
+// checkIdle ends the connection gracefully once it has had no stream for
+// the idle timeout.
+func (sc *h2ServerConn) checkIdle() {
+	d := sc.srv.cfg.idleTimeout
+	sc.mu.Lock()
+	if sc.draining || sc.isClosed() {
+		sc.mu.Unlock()
+		return
+	}
+	wait := d
+	if len(sc.streams) == 0 {
+		idle := time.Since(sc.idleSince)
+		if idle >= d {
+			sc.mu.Unlock()
+			sc.finalGoAway()
+			return
+		}
+		wait = d - idle
+	}
+	sc.idleTimer.Reset(wait)
+	sc.mu.Unlock()
 }
 
 func (sc *h2ServerConn) lastID() uint32 {
@@ -95,14 +170,19 @@ func (sc *h2ServerConn) readLoop() error {
 			case *http2.DataFrame:
 				err = sc.onData(f)
 			case *http2.RSTStreamFrame:
-				sc.onRST(f)
+				err = sc.onRST(f)
 			case *http2.SettingsFrame:
+				if f.IsAck() {
+					sc.mu.Lock()
+					sc.acked = true
+					sc.mu.Unlock()
+				}
 				err = sc.onSettings(f, nil)
 			case *http2.PingFrame:
 				if f.IsAck() && f.Data == drainPing {
 					sc.finalGoAway()
 				}
-				sc.onPing(f)
+				err = sc.onPing(f)
 			case *http2.WindowUpdateFrame:
 				err = sc.onWindowUpdate(f)
 			case *http2.PushPromiseFrame:
@@ -114,17 +194,29 @@ func (sc *h2ServerConn) readLoop() error {
 		}
 		var se http2.StreamError
 		if errors.As(err, &se) {
-			sc.queue(ctrlFrame{kind: ctrlRST, id: se.StreamID, code: se.Code})
 			if st := sc.stream(se.StreamID); st != nil {
 				sc.resetStream(st, Errorf(CodeInternal, "stream error: %v", se))
 			}
-			continue
+			if err = sc.queueReply(ctrlFrame{kind: ctrlRST, id: se.StreamID, code: se.Code}); err == nil {
+				continue
+			}
 		}
 		if code, ok := connErrCode(err); ok {
+			sc.logConnError(code, err)
 			sc.connError(sc.lastID(), code, err)
 		}
 		return err
 	}
+}
+
+// logConnError reports a connection the server ends for its client's
+// sake: at Warn when the client overloads the server, else at Debug.
+func (sc *h2ServerConn) logConnError(code http2.ErrCode, err error) {
+	level := slog.LevelDebug
+	if code == http2.ErrCodeEnhanceYourCalm {
+		level = slog.LevelWarn
+	}
+	sc.srv.cfg.logger.Log(sc.ctx, level, "triple: ending HTTP/2 connection", "remote", sc.nc.RemoteAddr().String(), "code", code.String(), "err", err)
 }
 
 func (sc *h2ServerConn) teardown(err error) {
@@ -136,6 +228,9 @@ func (sc *h2ServerConn) teardown(err error) {
 	sc.mu.Lock()
 	if sc.drainTimer != nil {
 		sc.drainTimer.Stop()
+	}
+	if sc.idleTimer != nil {
+		sc.idleTimer.Stop()
 	}
 	streams := make([]*h2Stream, 0, len(sc.streams))
 	for _, st := range sc.streams {
@@ -152,6 +247,9 @@ func (sc *h2ServerConn) teardown(err error) {
 type reqHeaders struct {
 	method, path, contentType, timeout, triTimeout, encoding string
 	meta                                                     []hpack.HeaderField
+	// hasTimeout: the request carried grpc-timeout, even an empty one
+	// (which is malformed, as grpc-go reads it).
+	hasTimeout bool
 }
 
 func (sc *h2ServerConn) parseRequest(rh *reqHeaders, ci *CallInfo) {
@@ -164,7 +262,7 @@ func (sc *h2ServerConn) parseRequest(rh *reqHeaders, ci *CallInfo) {
 		case "content-type":
 			rh.contentType = f.Value
 		case "grpc-timeout":
-			rh.timeout = f.Value
+			rh.timeout, rh.hasTimeout = f.Value, true
 		case "tri-service-timeout":
 			rh.triTimeout = f.Value
 		case "grpc-encoding":
@@ -188,6 +286,18 @@ func (sc *h2ServerConn) parseRequest(rh *reqHeaders, ci *CallInfo) {
 func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	id, end := f.StreamID, f.StreamEnded()
 	if err := sc.readHeaderBlock(f); err != nil {
+		if errors.Is(err, errHeaderFlood) {
+			// The stream fails, and the GOAWAY names it as handled so that
+			// the client does not send it again.
+			sc.mu.Lock()
+			if id%2 == 1 && id > sc.maxID {
+				sc.maxID = id
+			}
+			sc.mu.Unlock()
+			sc.logConnError(http2.ErrCodeEnhanceYourCalm, err)
+			sc.connError(sc.lastID(), http2.ErrCodeEnhanceYourCalm, err, ctrlFrame{kind: ctrlRST, id: id, code: http2.ErrCodeEnhanceYourCalm})
+			return errConnClosed
+		}
 		return err
 	}
 	if st := sc.stream(id); st != nil {
@@ -206,15 +316,24 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	}
 	sc.maxID = id
 	draining := sc.draining
+	full := uint32(len(sc.streams)) >= sc.maxStreams
+	// Before it acknowledged our SETTINGS, a client could not know the
+	// limit: its refused streams are free.
+	calm := full && sc.acked && !sc.unservedLocked()
 	sc.mu.Unlock()
-	if draining {
-		sc.queue(ctrlFrame{kind: ctrlRST, id: id, code: http2.ErrCodeRefusedStream})
-		return nil
+	if calm {
+		return errResetFlood
+	}
+	if draining || full {
+		// Past MAX_CONCURRENT_STREAMS (streams reset by the client count
+		// until their handlers return): the client may retry elsewhere.
+		return sc.queueReply(ctrlFrame{kind: ctrlRST, id: id, code: http2.ErrCodeRefusedStream})
 	}
 
 	s := sc.srv
 	st := &h2ServerStream{sc: sc, codec: protoCodec{}, maxSend: s.cfg.maxSend}
 	st.id, st.ss = id, st
+	st.recvWin.Store(streamWindow)
 	st.recv.init(s.cfg.maxRecv)
 	sc.parseRequest(&st.req, &st.ci)
 	if sc.hoverflow {
@@ -238,7 +357,7 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	}
 	var d time.Duration
 	if st.rerr == nil && !st.raw {
-		d, st.rerr = deadlineOf(rh.timeout, rh.triTimeout)
+		d, st.rerr = callDeadline(rh.timeout, rh.hasTimeout, rh.triTimeout)
 	}
 	if d > 0 {
 		st.cctx.Context, st.cancel = context.WithTimeout(sc.ctx, d)
@@ -277,10 +396,18 @@ func (sc *h2ServerConn) maybeStart(st *h2ServerStream) {
 
 func (sc *h2ServerConn) onData(f *http2.DataFrame) error {
 	id, n := f.StreamID, int(f.Length)
-	sc.onDataFlow(n)
+	if err := sc.onDataFlow(n); err != nil {
+		return err
+	}
 	st := sc.stream(id)
 	if st == nil {
 		return nil // reset or finished: the data only counts for the connection
+	}
+	if st.ss.reset.Load() {
+		return nil // reset, its handler still running: drop the data
+	}
+	if !sc.onStreamFlow(st, n) {
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeFlowControl, Cause: errors.New("DATA past the stream window")}
 	}
 	data := f.Data()
 	end := f.StreamEnded()
@@ -290,7 +417,7 @@ func (sc *h2ServerConn) onData(f *http2.DataFrame) error {
 		ss := st.ss
 		ss.credit += credit
 		if ss.credit >= streamWindow/4 {
-			sc.streamCredit(id, ss.credit)
+			sc.streamCredit(st, ss.credit)
 			ss.credit = 0
 		}
 	}
@@ -300,12 +427,30 @@ func (sc *h2ServerConn) onData(f *http2.DataFrame) error {
 	return nil
 }
 
-func (sc *h2ServerConn) onRST(f *http2.RSTStreamFrame) {
+// onRST ends a stream the client reset. A reset before any response
+// counts against the unserved-stream budget.
+func (sc *h2ServerConn) onRST(f *http2.RSTStreamFrame) error {
 	st := sc.stream(f.StreamID)
 	if st == nil {
-		return
+		return nil
 	}
+	early := !st.ss.responded.Load() && !st.ss.reset.Load()
 	sc.resetStream(st, Errorf(CodeCanceled, "the client reset the stream (%v)", f.ErrCode))
+	if early {
+		sc.mu.Lock()
+		ok := sc.unservedLocked()
+		sc.mu.Unlock()
+		if !ok {
+			return errResetFlood
+		}
+	}
+	return nil
+}
+
+// unservedLocked spends one unserved stream; false when none is left.
+func (sc *h2ServerConn) unservedLocked() bool {
+	sc.unserved--
+	return sc.unserved >= 0
 }
 
 // resetStream ends a stream the client reset (or that broke).
@@ -316,14 +461,29 @@ func (sc *h2ServerConn) resetStream(st *h2Stream, err *Error) {
 	st.recv.fail(err)
 	ss.cancel()
 	if !ss.started {
-		sc.removeStream(ss)
+		sc.removeStream(ss, false)
 	}
 }
 
-func (sc *h2ServerConn) removeStream(st *h2ServerStream) {
+// removeStream forgets st, once: when its response ended (served, which
+// gives back one unserved stream), or when its handler returns. A stream
+// the client reset stays until its handler returns, so that handlers stay
+// within MAX_CONCURRENT_STREAMS.
+func (sc *h2ServerConn) removeStream(st *h2ServerStream, served bool) {
 	sc.mu.Lock()
+	if sc.streams[st.id] != &st.h2Stream {
+		sc.mu.Unlock()
+		return
+	}
 	delete(sc.streams, st.id)
-	closeNow := sc.draining && len(sc.streams) == 0
+	if served && sc.unserved < sc.maxUnserved {
+		sc.unserved++
+	}
+	n := len(sc.streams)
+	if n == 0 && sc.idleTimer != nil {
+		sc.idleSince = time.Now()
+	}
+	closeNow := sc.draining && n == 0
 	sc.mu.Unlock()
 	if closeNow {
 		sc.queue(ctrlFrame{kind: ctrlClose})
@@ -362,7 +522,7 @@ func (sc *h2ServerConn) finalGoAway() {
 func (sc *h2ServerConn) run(st *h2ServerStream) {
 	defer func() {
 		st.cancel()
-		sc.removeStream(st)
+		sc.removeStream(st, !st.reset.Load())
 	}()
 	if st.raw {
 		sc.srv.serveH2HTTP(st)
@@ -426,6 +586,9 @@ type h2ServerStream struct {
 	started  bool // reader goroutine only
 	credit   int  // reader goroutine only: stream window to return
 	reset    atomic.Bool
+	// responded is set once response headers went out: a reset after
+	// that is no rapid reset.
+	responded atomic.Bool
 
 	finished bool
 	respMeta
@@ -447,6 +610,7 @@ func (st *h2ServerStream) writeHeaders() error { return st.writeHeadersFor(nil) 
 // writeHeadersFor encodes the response headers sent with m, the first
 // message: a wrapper-mode reply adds tri-exception-code.
 func (st *h2ServerStream) writeHeadersFor(m any) error {
+	st.responded.Store(true)
 	c := &st.sc.h2Conn
 	c.hf(":status", "200")
 	c.hf("content-type", "application/grpc")
@@ -471,6 +635,11 @@ func (st *h2ServerStream) writeTrailers(e *Error, only bool) error {
 	if err := c.endHeaders(st.id, true); err != nil {
 		return err
 	}
+	// Served: forget the stream before the trailers leave (the flush is
+	// the last writer's), so that a client that opens its next stream on
+	// seeing them finds the slot free.
+	st.responded.Store(true)
+	st.sc.removeStream(st, true)
 	if !st.recv.peerDone() {
 		// The call is over: the client need not send the rest.
 		return c.fr.WriteRSTStream(st.id, http2.ErrCodeNo)
@@ -538,7 +707,7 @@ func (st *h2ServerStream) RecvMsg(m any) error {
 		}
 		return err
 	}
-	st.sc.streamCredit(st.id, credit)
+	st.sc.streamCredit(&st.h2Stream, credit)
 	return decodeMsg(st.codec, msg, st.req.encoding, st.recv.maxRecv, m)
 }
 
@@ -656,7 +825,7 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
-		r.st.sc.streamCredit(r.st.id, credit)
+		r.st.sc.streamCredit(&r.st.h2Stream, credit)
 		r.cur, r.off = m.buf, 0
 	}
 	n := copy(p, (*r.cur)[r.off:])

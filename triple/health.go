@@ -148,3 +148,12 @@ var healthServiceDesc = ServiceDesc{
 		},
 	}},
 }
+
+// Health returns the built-in health service, to mark services serving or
+// not, or nil when it is off.
+func (s *Server) Health() *HealthServer {
+	if s.health == nil {
+		return nil
+	}
+	return &HealthServer{s.health}
+}

@@ -15,6 +15,14 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 )
 
+// Server limits on HTTP/2 connections (see WithMaxConcurrentStreams,
+// WithIdleTimeout and WithHandshakeTimeout).
+const (
+	DefaultMaxConcurrentStreams = 1000
+	DefaultIdleTimeout          = 3 * time.Minute
+	DefaultHandshakeTimeout     = 10 * time.Second
+)
+
 // ServerOption configures a Server.
 type ServerOption interface{ applyServer(*serverConfig) }
 
@@ -36,6 +44,9 @@ type serverConfig struct {
 	keepalive        time.Duration
 	health           bool
 	reflection       bool
+	maxStreams       uint32
+	idleTimeout      time.Duration
+	handshakeTimeout time.Duration
 }
 
 type clientConfig struct {
@@ -120,6 +131,30 @@ func WithoutReflection() ServerOption {
 	return serverOption(func(c *serverConfig) { c.reflection = false })
 }
 
+// WithMaxConcurrentStreams sets the SETTINGS_MAX_CONCURRENT_STREAMS the
+// server advertises on each HTTP/2 connection (default 1000): streams past
+// it are refused with RST_STREAM REFUSED_STREAM, and a stream the client
+// reset counts until its handler returns, so that at most n handlers run
+// per connection. 0 keeps the default.
+func WithMaxConcurrentStreams(n uint32) ServerOption {
+	return serverOption(func(c *serverConfig) { c.maxStreams = n })
+}
+
+// WithIdleTimeout closes an HTTP/2 connection gracefully (GOAWAY NO_ERROR)
+// once it has had no call in flight for d (default 3 minutes); d < 0
+// keeps idle connections open (so does 0). Clients reconnect on their
+// next call.
+func WithIdleTimeout(d time.Duration) ServerOption {
+	return serverOption(func(c *serverConfig) { c.idleTimeout = d })
+}
+
+// WithHandshakeTimeout bounds the wait for an HTTP/2 client's connection
+// preface and first SETTINGS frame (default 10 s); a client that sends
+// neither in time gets GOAWAY NO_ERROR and is closed.
+func WithHandshakeTimeout(d time.Duration) ServerOption {
+	return serverOption(func(c *serverConfig) { c.handshakeTimeout = d })
+}
+
 // WithUnaryClientInterceptors adds client unary interceptors, run in order.
 func WithUnaryClientInterceptors(ics ...UnaryClientInterceptor) ClientOption {
 	return clientOption(func(c *clientConfig) { c.unary = append(c.unary, ics...) })
@@ -139,9 +174,18 @@ func WithApplication(name string) ClientOption {
 func WithGzip() ClientOption { return clientOption(func(c *clientConfig) { c.compress = true }) }
 
 func newServerConfig(opts []ServerOption) serverConfig {
-	c := serverConfig{maxRecv: DefaultMaxMessageSize, maxSend: DefaultMaxMessageSize, logger: slog.Default(), health: true, reflection: true}
+	c := serverConfig{
+		maxRecv: DefaultMaxMessageSize, maxSend: DefaultMaxMessageSize, logger: slog.Default(), health: true, reflection: true,
+		maxStreams: DefaultMaxConcurrentStreams, idleTimeout: DefaultIdleTimeout, handshakeTimeout: DefaultHandshakeTimeout,
+	}
 	for _, o := range opts {
 		o.applyServer(&c)
+	}
+	if c.maxStreams == 0 {
+		c.maxStreams = DefaultMaxConcurrentStreams
+	}
+	if c.handshakeTimeout <= 0 {
+		c.handshakeTimeout = DefaultHandshakeTimeout
 	}
 	if c.maxRecv <= 0 {
 		c.maxRecv = DefaultMaxMessageSize

@@ -1,7 +1,6 @@
 package triple
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,19 +38,17 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
 	}
-	ctx := r.Context()
 	d, terr := deadline(r.Header)
 	if terr != nil {
-		writeJSONError(w, terr, 0)
+		status := 0 // an expired deadline: DEADLINE_EXCEEDED's status
+		if terr.code != CodeDeadlineExceeded {
+			status = http.StatusBadRequest // a malformed header, as grpc-go answers it
+		}
+		writeJSONError(w, terr, status)
 		return
 	}
-	if d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	ctx = newIncomingContext(ctx, readMetadata(r.Header))
-	ctx = context.WithValue(ctx, callInfoKey{}, &ci)
+	ctx, cancel := httpCallContext(r, d, &ci)
+	defer cancel()
 	codec := jsonCodec{}
 	dec := func(m any) error {
 		if err := codec.Unmarshal(body, m); err != nil {

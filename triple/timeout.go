@@ -30,14 +30,12 @@ func encodeTimeout(d time.Duration) string {
 	return "99999999H"
 }
 
-// decodeTimeout parses a grpc-timeout value.
+// decodeTimeout parses a grpc-timeout value as gRPC's PROTOCOL-HTTP2 spec
+// defines it: 1 to 8 ASCII digits, then one unit letter (H M S m u n); no
+// sign, no spaces. A value too large for a time.Duration is clamped.
 func decodeTimeout(s string) (time.Duration, error) {
 	if len(s) < 2 || len(s) > 9 {
-		return 0, fmt.Errorf("malformed grpc-timeout %q: want 1 to 8 digits and a unit (H, M, S, m, u, n)", s)
-	}
-	n, err := strconv.ParseInt(s[:len(s)-1], 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("malformed grpc-timeout %q: want 1 to 8 digits and a unit (H, M, S, m, u, n)", s)
+		return 0, errMalformedTimeout(s)
 	}
 	var unit time.Duration
 	switch s[len(s)-1] {
@@ -54,13 +52,24 @@ func decodeTimeout(s string) (time.Duration, error) {
 	case 'n':
 		unit = time.Nanosecond
 	default:
-		return 0, fmt.Errorf("malformed grpc-timeout %q: unknown unit %q (want H, M, S, m, u or n)", s, s[len(s)-1])
+		return 0, fmt.Errorf("malformed grpc-timeout %+q: unknown unit %+q (want H, M, S, m, u or n)", s, s[len(s)-1:])
+	}
+	var n int64 // at most 8 digits: no overflow
+	for _, c := range []byte(s[:len(s)-1]) {
+		if c < '0' || c > '9' {
+			return 0, errMalformedTimeout(s)
+		}
+		n = n*10 + int64(c-'0')
 	}
 	const maxDur = time.Duration(1<<63 - 1)
 	if n > int64(maxDur/unit) {
 		return maxDur, nil
 	}
 	return time.Duration(n) * unit, nil
+}
+
+func errMalformedTimeout(s string) error {
+	return fmt.Errorf("malformed grpc-timeout %+q: want 1 to 8 ASCII digits and a unit (H, M, S, m, u or n), no sign or spaces, e.g. 100m", s)
 }
 
 // decodeTriTimeout parses tri-service-timeout (milliseconds).
@@ -70,4 +79,30 @@ func decodeTriTimeout(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("malformed tri-service-timeout %q: want a non-negative number of milliseconds", s)
 	}
 	return time.Duration(n) * time.Millisecond, nil
+}
+
+// callDeadline is how long a call may run: grpc-timeout when the request
+// has one (hasGRPCTimeout, even if empty), or else tri-service-timeout;
+// zero means no deadline. As in grpc-go, a malformed grpc-timeout is
+// INTERNAL, and a zero one (0S, 0n) has already expired: DEADLINE_EXCEEDED
+// before the handler runs.
+func callDeadline(grpcTimeout string, hasGRPCTimeout bool, triTimeout string) (time.Duration, *Error) {
+	if hasGRPCTimeout {
+		d, err := decodeTimeout(grpcTimeout)
+		if err != nil {
+			return 0, Errorf(CodeInternal, "%v", err)
+		}
+		if d == 0 {
+			return 0, Errorf(CodeDeadlineExceeded, "grpc-timeout %s: the deadline had passed when the call arrived", grpcTimeout)
+		}
+		return d, nil
+	}
+	if v := triTimeout; v != "" {
+		d, err := decodeTriTimeout(v)
+		if err != nil {
+			return 0, Errorf(CodeInvalidArgument, "%v", err)
+		}
+		return d, nil
+	}
+	return 0, nil
 }

@@ -32,10 +32,69 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
-	)
+	code := m.Run()
+	stopShared() // the control plane every test of the package shared
+	if code == 0 {
+		if err := goleak.Find(
+			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+			goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// shared is the package's one control plane, workloads and consumer:
+// started by the first test that asks (sharedEnv), stopped after the last
+// (TestMain), so tests in several files pay for one start.
+var shared struct {
+	mu       sync.Mutex
+	e        *env
+	failed   bool
+	cleanups []func()
+}
+
+// meshTest skips under -short, else returns a context bounding the test
+// and the shared environment.
+func meshTest(t *testing.T) (context.Context, *env) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real control plane and containers; run without -short (make test)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	t.Cleanup(cancel)
+	return ctx, sharedEnv(ctx, t)
+}
+
+// sharedEnv returns the shared environment, starting it on first use.
+func sharedEnv(ctx context.Context, t *testing.T) *env {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.e == nil {
+		if shared.failed {
+			t.Fatal("the shared control plane failed to start in an earlier test")
+		}
+		shared.failed = true // until setup returns
+		shared.e = setup(ctx, t)
+		shared.failed = false
+	}
+	return shared.e
+}
+
+// addCleanup registers f to run when the shared environment stops, after
+// the functions registered after it.
+func addCleanup(f func()) { shared.cleanups = append(shared.cleanups, f) }
+
+func stopShared() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	for i := len(shared.cleanups) - 1; i >= 0; i-- {
+		shared.cleanups[i]()
+	}
+	shared.cleanups, shared.e = nil, nil
 }
 
 const (
@@ -130,12 +189,7 @@ func (e *env) dump() string {
 // containers published as Pods, and a Shoal consumer on the host that knows
 // only the target; rules are applied as kubectl apply would.
 func TestMesh(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real control plane and containers; run without -short (make test)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	e := setup(ctx, t)
+	ctx, e := meshTest(t)
 
 	t.Run("WeightedSplitAndLiveShift", func(t *testing.T) { testSplit(ctx, t, e) })
 	t.Run("HeaderMatch", func(t *testing.T) { testHeaderMatch(ctx, t, e) })
@@ -147,6 +201,8 @@ func TestMesh(t *testing.T) {
 	t.Run("ConsistentHash", func(t *testing.T) { testConsistentHash(ctx, t, e) })
 }
 
+// setup starts the shared environment; use sharedEnv. What it starts is
+// stopped by stopShared.
 func setup(ctx context.Context, t *testing.T) *env {
 	t.Helper()
 	start := time.Now()
@@ -154,12 +210,12 @@ func setup(ctx context.Context, t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(m.Stop)
+	addCleanup(m.Stop)
 	eng, err := localmesh.NewEngine(ctx, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = eng.Close() })
+	addCleanup(func() { _ = eng.Close() })
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -183,9 +239,9 @@ func setup(ctx context.Context, t *testing.T) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
+		addCleanup(func() {
 			if err := w.Stop(context.Background(), 5*time.Second); err != nil {
-				t.Errorf("stop %s: %v", w.Name(), err)
+				fmt.Fprintf(os.Stderr, "stop %s: %v\n", w.Name(), err)
 			}
 		})
 		e.pods[v] = w
@@ -199,22 +255,14 @@ func setup(ctx context.Context, t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.reg.Close() })
-	engine := router.BuildEngine(routermesh.Builder(
-		routermesh.WithLogger(quiet),
-		// istiod's grpc generator does not send outlierDetection; the
-		// consumer sets it locally (see registry-istio's README).
-		routermesh.WithDefaultOutlierDetection(mesh.OutlierDetection{
-			Consecutive5xxErrors: 3, Interval: 500 * time.Millisecond,
-			BaseEjectionTime: 2 * time.Second, MaxEjectionPercent: 50,
-		}),
-	), router.EngineOptions{Service: target, Logger: quiet})
-	e.ref, err = consumer.New(registry.Key{Interface: target}, e.reg, tri.NewTransport(),
-		consumer.WithEngine(engine), consumer.WithLogger(quiet), consumer.WithTimeout(5*time.Second), consumer.WithWaitForReady())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.ref.Close() })
+	addCleanup(func() { _ = e.reg.Close() })
+	// istiod's grpc generator does not send outlierDetection; the consumer
+	// sets it locally (see registry-istio's README).
+	e.ref = e.reference(t, []routermesh.Option{routermesh.WithDefaultOutlierDetection(mesh.OutlierDetection{
+		Consecutive5xxErrors: 3, Interval: 500 * time.Millisecond,
+		BaseEjectionTime: 2 * time.Second, MaxEjectionPercent: 50,
+	})}, consumer.WithTimeout(5*time.Second))
+	addCleanup(func() { _ = e.ref.Close() })
 	e.client = greettriple.NewGreetServiceClient(tri.NewClient(e.ref))
 
 	first := time.Now()
@@ -223,6 +271,20 @@ func setup(ctx context.Context, t *testing.T) *env {
 	}
 	t.Logf("first call through istiod %v after the consumer was created", time.Since(first).Round(time.Millisecond))
 	return e
+}
+
+// reference is a consumer of the target through e.reg with the mesh
+// engine, waiting for ready endpoints; the caller closes it.
+func (e *env) reference(t *testing.T, engineOpts []routermesh.Option, opts ...consumer.Option) *consumer.Reference {
+	t.Helper()
+	engine := router.BuildEngine(routermesh.Builder(append([]routermesh.Option{routermesh.WithLogger(quiet)}, engineOpts...)...),
+		router.EngineOptions{Service: target, Logger: quiet})
+	ref, err := consumer.New(registry.Key{Interface: target}, e.reg, tri.NewTransport(),
+		append([]consumer.Option{consumer.WithEngine(engine), consumer.WithLogger(quiet), consumer.WithWaitForReady()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }
 
 // apply applies rules and waits until the consumer's own registry serves a

@@ -4,5 +4,8 @@
 // as Pods behind the interface's ServiceEntry, Shoal consumers that name only
 // the interface (or only the providing application, providedBy, through its
 // Kubernetes Service), an istiod outage under load, and grpc-go's own xDS client
-// calling a Shoal provider through istiod.
+// calling a Shoal provider through istiod. TestFollowIstiod checks that the
+// registry follows istiod where it used to lose it: VirtualService
+// headers.request edits reaching the providers, references closed and
+// reopened, and a change applied right after istiod restarts.
 package registrye2e

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -64,24 +63,7 @@ func TestDiscovery(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	m, err := localmesh.Start(ctx, localmesh.WithIstiods(2), localmesh.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
-	eng, err := localmesh.NewEngine(ctx, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = eng.Close() }()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	image, err := eng.BuildGoImage(ctx, localmesh.GoImage{Name: "shoal-meshgreeter", Dir: filepath.Dir(wd), Package: "./cmd/meshgreeter"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, eng, image := startMesh(ctx, t, 2)
 	manifest, err := mapping.Scheme{}.Manifest(mapping.Application{Name: app, Namespace: ns, Interfaces: []registry.Key{key}, TargetPort: port})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -92,6 +93,9 @@ type resourceState struct {
 	timer *time.Timer
 	// timerGen tells a stale timer's callback from the current one's.
 	timerGen uint64
+	// absent: a response lacked this never-received listener or cluster
+	// (see missing).
+	absent bool
 }
 
 // stopTimer cancels the does-not-exist timer. Call with c.mu held.
@@ -118,10 +122,34 @@ func (c *Client) startTimers(ts *typeState) {
 		if rs.state != StateRequested || rs.timer != nil {
 			continue
 		}
-		rs.timerGen++
-		gen := rs.timerGen
-		rs.timer = time.AfterFunc(c.conf.notFound, func() { c.resourceTimedOut(ts, rs, gen) })
+		rs.absent = false
+		c.armTimer(ts, rs, c.conf.notFound)
 	}
+}
+
+// absentGrace is how long a listener or cluster that was asked for and
+// never received may stay missing from istiod's responses before it is
+// reported as not existing. A push that crossed the request lacks it, and
+// istiod answers the ACK that follows (its names changed) at once.
+const absentGrace = time.Second
+
+// missing notes that a response lacked rs, a listener or cluster never
+// received: unless a response brings it within absentGrace (or the
+// resource timeout, if shorter), it does not exist. Call with c.mu held.
+func (c *Client) missing(ts *typeState, rs *resourceState) {
+	if rs.absent || rs.state != StateRequested {
+		return
+	}
+	rs.absent = true
+	rs.stopTimer()
+	c.armTimer(ts, rs, min(absentGrace, c.conf.notFound))
+}
+
+// armTimer starts rs's does-not-exist timer. Call with c.mu held.
+func (c *Client) armTimer(ts *typeState, rs *resourceState, d time.Duration) {
+	rs.timerGen++
+	gen := rs.timerGen
+	rs.timer = time.AfterFunc(d, func() { c.resourceTimedOut(ts, rs, gen) })
 }
 
 func (c *Client) resourceTimedOut(ts *typeState, rs *resourceState, gen uint64) {
@@ -143,6 +171,11 @@ type connState struct {
 	lastError string
 	since     time.Time
 	streams   int
+	// nextRetry is when the next stream is due while not Ready.
+	nextRetry time.Time
+	// refusedProbes counts the connection probes istiod's address refused
+	// since the stream last opened.
+	refusedProbes int
 }
 
 // New returns a client for the istiod cfg names. Nothing is sent, and no
@@ -171,10 +204,10 @@ func New(cfg *bootstrap.Config, opts ...Option) (*Client, error) {
 	// restarted istiod is found as soon as the stream retries.
 	dialOpts = append(dialOpts, grpc.WithConnectParams(grpc.ConnectParams{
 		Backoff: backoff.Config{
-			BaseDelay:  conf.minBackoff,
-			Multiplier: 1.6,
+			BaseDelay:  conf.backoff.Base,
+			Multiplier: 2,
 			Jitter:     0.2,
-			MaxDelay:   conf.maxBackoff,
+			MaxDelay:   conf.backoff.Max,
 		},
 		MinConnectTimeout: 5 * time.Second,
 	}))
@@ -243,7 +276,7 @@ func (c *Client) helloRequest() *discoveryv3.DiscoveryRequest {
 		return nil
 	}
 	for _, ts := range c.types {
-		if len(ts.resources) > 0 {
+		if ts.watched() {
 			return nil // the first real request carries the node
 		}
 	}
@@ -282,38 +315,101 @@ func (c *Client) markDirty(t xdsresource.Type) {
 // run keeps one ADS stream open until ctx ends, reconnecting with backoff.
 func (c *Client) run(ctx context.Context) {
 	defer close(c.done)
-	attempt := 0
+	var attempt uint32
+	// down: a connection probe found istiod's address refusing connections
+	// and none has found it accepting since.
+	down := false
 	for {
 		gotResponse, err := c.runStream(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if gotResponse {
-			attempt = 0
+			attempt, down = 0, false
 		}
 		c.disconnected(err)
-		delay := backoffDelay(c.conf.minBackoff, c.conf.maxBackoff, attempt)
+		delay := c.conf.backoff.Delay(attempt, rand.Uint64N)
 		attempt++
 		c.logger.Warn("ADS stream to istiod failed; serving from cache and retrying", "error", err, "retry_in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		var back bool
+		if back, down = c.waitToRetry(ctx, delay, down); back {
+			attempt = 0
+		}
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
 	}
 }
 
-// backoffDelay is min * 1.6^attempt, capped at max, with +/-20% jitter.
-func backoffDelay(minDelay, maxDelay time.Duration, attempt int) time.Duration {
-	d := float64(minDelay)
-	for i := 0; i < attempt && d < float64(maxDelay); i++ {
-		d *= 1.6
+// waitToRetry waits delay before the next stream, or less when istiod comes
+// back: while the retry is further away than probeAfter, it dials istiod's
+// address every probeEvery, and returns early, reporting back, when the
+// address accepts connections after having refused them. A dial that
+// succeeds while the address was not seen down ends the probing, so a live
+// istiod whose streams fail is not dialled again and again. down is whether
+// the address was last seen refusing, before and after the wait.
+func (c *Client) waitToRetry(ctx context.Context, delay time.Duration, down bool) (back, stillDown bool) {
+	network, addr := probeAddress(c.cfg.ServerURI)
+	due := time.Now().Add(delay)
+	c.mu.Lock()
+	c.conn.nextRetry = due
+	c.mu.Unlock()
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	var tick <-chan time.Time
+	if c.conf.probeEvery > 0 && delay > c.conf.probeAfter && network != "" {
+		ticker := time.NewTicker(c.conf.probeEvery)
+		defer ticker.Stop()
+		tick = ticker.C
 	}
-	d = min(d, float64(maxDelay))
-	d *= 0.8 + 0.4*rand.Float64()
-	return time.Duration(d)
+	for {
+		select {
+		case <-ctx.Done():
+			return false, down
+		case <-timer.C:
+			return false, down
+		case <-tick:
+		}
+		d := net.Dialer{Timeout: c.conf.probeEvery}
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			down = true
+			c.mu.Lock()
+			c.conn.refusedProbes++
+			c.mu.Unlock()
+			continue
+		}
+		_ = conn.Close()
+		if !down {
+			tick = nil // up, and the stream failed anyway: wait the full delay
+			continue
+		}
+		c.logger.Info("istiod accepts connections again; reconnecting now", "retry_was_in", time.Until(due).Round(time.Millisecond))
+		// gRPC's own reconnect backoff would hold the channel back.
+		c.cc.ResetConnectBackoff()
+		return true, false
+	}
+}
+
+// probeAddress is where a connection probe dials: host:port, or a unix
+// socket; empty when the address is neither.
+func probeAddress(uri string) (network, addr string) {
+	if path, ok := strings.CutPrefix(uri, "unix:"); ok {
+		if p, ok := strings.CutPrefix(path, "//"); ok {
+			path = p
+		}
+		return "unix", path
+	}
+	for _, scheme := range []string{"dns:", "passthrough:"} {
+		if rest, ok := strings.CutPrefix(uri, scheme); ok {
+			// dns:///host:port, dns://resolver/host:port
+			uri = rest[strings.LastIndex(rest, "/")+1:]
+		}
+	}
+	if _, port, err := net.SplitHostPort(uri); err != nil || port == "" || strings.Contains(uri, "/") {
+		return "", ""
+	}
+	return "tcp", uri
 }
 
 // connError turns a stream error into a message that says what to do.
@@ -364,6 +460,7 @@ func (c *Client) runStream(ctx context.Context) (bool, error) {
 	c.conn.since = time.Now()
 	c.conn.lastError = ""
 	c.conn.streams++
+	c.conn.nextRetry, c.conn.refusedProbes = time.Time{}, 0
 	for _, ts := range c.types {
 		// Resume: every subscription again, with the last accepted version.
 		ts.nonce, ts.nack, ts.requested, ts.sentNames = "", "", false, nil
@@ -439,19 +536,21 @@ func (c *Client) pendingRequests() []*discoveryv3.DiscoveryRequest {
 		}
 		ts.dirty = false
 		names := make([]string, 0, len(ts.resources))
-		for n := range ts.resources {
-			names = append(names, n)
+		for n, rs := range ts.resources {
+			if len(rs.watchers) > 0 {
+				names = append(names, n)
+			}
 		}
-		if len(names) == 0 {
-			if !ts.requested {
-				continue // never subscribed on this stream: nothing to say
-			}
-			if ts.typ == xdsresource.ListenerType || ts.typ == xdsresource.ClusterType {
-				// An empty LDS/CDS list means "everything" to istiod
-				// (wildcard), so the last names stay subscribed on the
-				// server; their updates are ignored until the next stream.
-				names = ts.sentNames
-			}
+		if len(names) == 0 && ts.requested && (ts.typ == xdsresource.ListenerType || ts.typ == xdsresource.ClusterType) {
+			// An empty LDS/CDS list means "everything" to istiod
+			// (wildcard), so the last names stay subscribed on the
+			// server, and cached here: istiod keeps them up to date, and
+			// will not answer when they are watched again.
+			names = ts.sentNames
+		}
+		ts.dropUnsubscribed(names)
+		if len(names) == 0 && !ts.requested {
+			continue // never subscribed on this stream: nothing to say
 		}
 		slices.Sort(names)
 		ts.sentNames = names
@@ -470,6 +569,31 @@ func (c *Client) pendingRequests() []*discoveryv3.DiscoveryRequest {
 		out = append(out, req)
 	}
 	return out
+}
+
+// watched reports whether any resource of ts has a watcher. Call with c.mu
+// held.
+func (ts *typeState) watched() bool {
+	for _, rs := range ts.resources {
+		if len(rs.watchers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// dropUnsubscribed forgets the unwatched resources that names (the
+// subscription about to be sent) leaves out: from then on istiod no longer
+// sends them. Call with c.mu held.
+func (ts *typeState) dropUnsubscribed(names []string) {
+	for n, rs := range ts.resources {
+		if len(rs.watchers) > 0 || slices.Contains(names, n) {
+			continue
+		}
+		rs.stopTimer()
+		ts.setRaw(rs, "")
+		delete(ts.resources, n)
+	}
 }
 
 // setRaw records the encoding of the resource rs now holds.
@@ -547,8 +671,7 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 	ts.lastUpdateAt = now
 	for name, rs := range ts.resources {
 		p, present := results[name]
-		if present || t == xdsresource.ListenerType || t == xdsresource.ClusterType {
-			// Answered, or (LDS, CDS) known absent from the state of the world.
+		if present {
 			rs.stopTimer()
 		}
 		switch {
@@ -577,10 +700,16 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 		case !unnamedErr && (t == xdsresource.ListenerType || t == xdsresource.ClusterType):
 			// State of the world: a listener or cluster missing from the
 			// response no longer exists. (Routes and endpoints are only
-			// ever removed by their parent.)
-			if rs.state == StateNotFound {
+			// ever removed by their parent.) This holds only for one this
+			// client has received: a name it has just asked for may be
+			// missing because the response was built before istiod saw the
+			// request (a push crossing it), so it is reported missing only
+			// if no response brings it within absentGrace.
+			if rs.resource == nil {
+				c.missing(ts, rs)
 				continue
 			}
+			rs.stopTimer()
 			ts.setRaw(rs, "")
 			rs.state, rs.resource, rs.err, rs.updated = StateNotFound, nil, "", now
 			for w := range rs.watchers {

@@ -299,8 +299,10 @@ func TestEndpointsAddAndRemove(t *testing.T) {
 	}
 }
 
-// A listener that disappears from LDS is reported as gone; one that never
-// existed too.
+// A listener that disappears from LDS is reported as gone at once; one that
+// never existed once no response has brought it for a second (not at the
+// first response lacking it, which may predate the request naming it; not
+// after the 15 s resource timeout either).
 func TestListenerRemovedAndUnknown(t *testing.T) {
 	srv := xdstest.NewServer(t)
 	srv.Set(xdstest.Service(host, port))

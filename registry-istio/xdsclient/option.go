@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/shoalmesh/shoal/sdk/mesh"
 )
 
 // Option configures a Client.
@@ -18,10 +20,13 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	logger     *slog.Logger
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	dialOpts   []grpc.DialOption
+	logger *slog.Logger
+	// backoff spaces the stream retries (Base > 0 and Max >= Base here).
+	backoff mesh.Backoff
+	// probeAfter and probeEvery: while the next retry is further away than
+	// probeAfter, istiod's address is dialled every probeEvery.
+	probeAfter, probeEvery time.Duration
+	dialOpts               []grpc.DialOption
 	// notFound is how long a requested resource may go unanswered on a
 	// working stream before it is reported as not existing.
 	notFound time.Duration
@@ -30,15 +35,19 @@ type config struct {
 func newConfig(opts []Option) (config, error) {
 	c := config{
 		logger:     slog.Default(),
-		minBackoff: 200 * time.Millisecond,
-		maxBackoff: 30 * time.Second,
+		backoff:    mesh.Backoff{Base: 200 * time.Millisecond, Max: 30 * time.Second},
+		probeAfter: time.Second,
+		probeEvery: 500 * time.Millisecond,
 		notFound:   15 * time.Second,
 	}
 	for _, o := range opts {
 		o.apply(&c)
 	}
-	if c.minBackoff <= 0 || c.maxBackoff < c.minBackoff {
+	if c.backoff.Base <= 0 || c.backoff.Max < c.backoff.Base {
 		return c, errors.New("registry-istio: WithBackoff needs 0 < min <= max")
+	}
+	if c.probeAfter < 0 || c.probeEvery < 0 {
+		return c, errors.New("registry-istio: WithReconnectProbe needs durations >= 0")
 	}
 	if c.notFound <= 0 {
 		return c, errors.New("registry-istio: WithResourceTimeout needs a positive duration")
@@ -54,11 +63,23 @@ func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
 }
 
-// WithBackoff sets the reconnect delays: the first retry waits about min,
-// each next one 1.6 times longer (plus or minus 20% jitter), at most max.
+// WithBackoff sets the reconnect delays, as an sdk/mesh.Backoff with Base
+// min and Max max: before retry n the client waits a random time below
+// min(min*2^n, max); a stream that got a response starts again from n = 0.
 // Defaults: 200ms and 30s.
 func WithBackoff(minDelay, maxDelay time.Duration) Option {
-	return optionFunc(func(c *config) { c.minBackoff, c.maxBackoff = minDelay, maxDelay })
+	return optionFunc(func(c *config) { c.backoff = mesh.Backoff{Base: minDelay, Max: maxDelay} })
+}
+
+// WithReconnectProbe sets how a long reconnect delay is cut short: while
+// the next retry is more than after away, the client dials istiod's address
+// (a TCP or unix connection, closed at once) every interval, and retries at
+// once when the address accepts connections again after refusing them. So
+// a restarted istiod is found within about interval, while a dead address
+// gets one cheap dial per interval. Interval 0 turns probing off. Defaults:
+// 1s and 500ms.
+func WithReconnectProbe(after, interval time.Duration) Option {
+	return optionFunc(func(c *config) { c.probeAfter, c.probeEvery = after, interval })
 }
 
 // WithResourceTimeout sets how long a requested resource may go unanswered

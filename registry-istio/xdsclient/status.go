@@ -87,7 +87,13 @@ type Status struct {
 	LastConnError string
 	// Streams counts the ADS streams opened so far.
 	Streams int
-	Types   []TypeStatus
+	// NextRetryAt is when the next stream attempt is due, while not Ready
+	// (zero before the first failure).
+	NextRetryAt time.Time `json:",omitzero"`
+	// RefusedProbes counts the connection probes istiod's address refused
+	// since the last stream opened (see WithReconnectProbe).
+	RefusedProbes int
+	Types         []TypeStatus
 }
 
 // TypeStatus describes one resource type.
@@ -134,6 +140,8 @@ func (c *Client) Status() Status {
 		StateSince:    c.conn.since,
 		LastConnError: c.conn.lastError,
 		Streams:       c.conn.streams,
+		NextRetryAt:   c.conn.nextRetry,
+		RefusedProbes: c.conn.refusedProbes,
 	}
 	for _, ts := range c.types {
 		t := TypeStatus{

@@ -100,6 +100,9 @@ func (c *Client) watch(t xdsresource.Type, name string, w *watcher) func() {
 		rs = &resourceState{name: name, state: StateRequested, watchers: map[*watcher]struct{}{}}
 		ts.resources[name] = rs
 		c.markDirty(t)
+	} else if len(rs.watchers) == 0 {
+		// Unwatched but still subscribed: the next request names it again.
+		c.markDirty(t)
 	}
 	rs.watchers[w] = struct{}{}
 	switch {
@@ -135,8 +138,10 @@ func (c *Client) unwatch(t xdsresource.Type, name string, w *watcher) {
 	if len(rs.watchers) > 0 {
 		return
 	}
-	rs.stopTimer()
-	ts.setRaw(rs, "")
-	delete(ts.resources, name)
+	// The resource stays cached until a request that no longer names it
+	// goes out (see pendingRequests): istiod answers a request only when
+	// the subscribed names change, so a name that is watched again before
+	// then, or that stays subscribed (the last LDS/CDS names), gets no new
+	// answer and must be served from the cache.
 	c.markDirty(t)
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
@@ -29,6 +30,11 @@ func FuzzTranslateBytes(f *testing.F) {
 				xdstest.WeightedCluster{Name: c1, Weight: 80}, xdstest.WeightedCluster{Name: c2, Weight: 20}), time.Second),
 				time.Millisecond, 10, 14, 5)),
 	}
+	edited := xdstest.WeightedRoute("headers", nil, xdstest.WeightedCluster{Name: c1, Weight: 80}, xdstest.WeightedCluster{Name: c2, Weight: 20})
+	edited.RequestHeadersToAdd = []*corev3.HeaderValueOption{set("x-env", "prod"), add("x-tenant", "blue")}
+	edited.RequestHeadersToRemove = []string{"x-debug"}
+	edited.GetRoute().GetWeightedClusters().GetClusters()[1].RequestHeadersToAdd = []*corev3.HeaderValueOption{set("x-canary", "1")}
+	seeds = append(seeds, xdstest.RouteConfig(host, port, edited))
 	for _, m := range seeds {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 		if err != nil {

@@ -148,7 +148,7 @@ func Translate(in Input) (mesh.Spec, error) {
 		if len(r.Match.QueryParameters) > 0 {
 			continue // needs a query string, which calls never have
 		}
-		mr, err := translateRoute(r, rename)
+		mr, err := translateRoute(r, rename, headerLevels{config: &in.Routes.RequestHeaders, virtualHost: &vh.RequestHeaders, mostSpecificWins: in.Routes.MostSpecificHeaderMutationsWins})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("route %d %q: %w", i, r.Name, err))
 			continue
@@ -214,7 +214,7 @@ func hashKey(hps []xdsresource.HashPolicy) *mesh.ConsistentHash {
 	return nil
 }
 
-func translateRoute(r *xdsresource.Route, rename func(mesh.Destination) mesh.Destination) (mesh.Route, error) {
+func translateRoute(r *xdsresource.Route, rename func(mesh.Destination) mesh.Destination, around headerLevels) (mesh.Route, error) {
 	mr := mesh.Route{Name: r.Name}
 	if r.Action != xdsresource.ActionRoute {
 		return mr, errors.New("only forwarding routes are supported (redirects, direct responses and non-forwarding routes are not)")
@@ -263,6 +263,9 @@ func translateRoute(r *xdsresource.Route, rename func(mesh.Destination) mesh.Des
 	}
 	for _, m := range r.Mirrors {
 		mr.Policy.Mirrors = append(mr.Policy.Mirrors, mesh.Mirror{Destination: rename(ParseClusterName(m.Cluster)), Percentage: percent(m.PPM)})
+	}
+	if err := requestHeaders(&mr, r, around); err != nil {
+		return mr, err
 	}
 	return mr, nil
 }

@@ -9,6 +9,12 @@ import (
 type RouteConfig struct {
 	Name         string
 	VirtualHosts []VirtualHost
+	// RequestHeaders are edits for every request routed by this
+	// configuration.
+	RequestHeaders HeaderMutations
+	// MostSpecificHeaderMutationsWins reverses the order in which the
+	// levels' header edits are applied (see HeaderMutations).
+	MostSpecificHeaderMutationsWins bool
 }
 
 // ResourceName implements Resource.
@@ -25,6 +31,8 @@ type VirtualHost struct {
 	Routes []Route
 	// RetryPolicy applies to routes without their own policy.
 	RetryPolicy *RetryPolicy
+	// RequestHeaders are edits for every request this virtual host routes.
+	RequestHeaders HeaderMutations
 }
 
 // PathMatchKind says how Route.Match.Path is compared.
@@ -118,12 +126,74 @@ type Route struct {
 	HashPolicies []HashPolicy
 	// Mirrors copies traffic to other clusters without waiting for them.
 	Mirrors []MirrorPolicy
+	// RequestHeaders are edits for every request this route matches.
+	RequestHeaders HeaderMutations
 }
 
 // WeightedCluster is a destination of a route with its share.
 type WeightedCluster struct {
 	Name   string
 	Weight uint32
+	// RequestHeaders are edits for the requests sent to this cluster.
+	RequestHeaders HeaderMutations
+}
+
+// HeaderMutations are one level's request header edits (Envoy's
+// request_headers_to_add and request_headers_to_remove of a route
+// configuration, virtual host, route or weighted cluster). Within a level
+// Envoy removes first, then adds in order. Across levels it applies the
+// weighted cluster's, then the route's, the virtual host's and the route
+// configuration's, so a less specific level has the last word; with
+// RouteConfig.MostSpecificHeaderMutationsWins the order is reversed.
+type HeaderMutations struct {
+	// Add holds the headers to add or overwrite, in order.
+	Add []HeaderValueOption
+	// Remove holds the lower-case names of the headers to remove.
+	Remove []string
+}
+
+// IsZero reports whether the level edits nothing.
+func (h *HeaderMutations) IsZero() bool { return len(h.Add) == 0 && len(h.Remove) == 0 }
+
+// HeaderValueOption is one header to add.
+type HeaderValueOption struct {
+	// Name is lower-case.
+	Name  string
+	Value string
+	// Action says what happens when the header is already there.
+	Action HeaderAppendAction
+	// KeepEmptyValue adds the header even when Value is empty (Envoy drops
+	// it otherwise).
+	KeepEmptyValue bool
+}
+
+// HeaderAppendAction is Envoy's HeaderValueOption.append_action.
+type HeaderAppendAction int
+
+// Header append actions.
+const (
+	// AppendIfExistsOrAdd adds another value (Istio's headers.request.add).
+	AppendIfExistsOrAdd HeaderAppendAction = iota
+	// AddIfAbsent adds the header only when it is not there.
+	AddIfAbsent
+	// OverwriteIfExistsOrAdd replaces any value (Istio's headers.request.set).
+	OverwriteIfExistsOrAdd
+	// OverwriteIfExists replaces the value only when the header is there.
+	OverwriteIfExists
+)
+
+func (a HeaderAppendAction) String() string {
+	switch a {
+	case AppendIfExistsOrAdd:
+		return "APPEND_IF_EXISTS_OR_ADD"
+	case AddIfAbsent:
+		return "ADD_IF_ABSENT"
+	case OverwriteIfExistsOrAdd:
+		return "OVERWRITE_IF_EXISTS_OR_ADD"
+	case OverwriteIfExists:
+		return "OVERWRITE_IF_EXISTS"
+	}
+	return "UNKNOWN"
 }
 
 // RetryPolicy describes when and how to retry a call.

@@ -31,7 +31,12 @@ func unmarshalRouteConfig(b []byte) (string, *RouteConfig, error) {
 }
 
 func routeConfigFromProto(pb *routev3.RouteConfiguration) (*RouteConfig, error) {
-	rc := &RouteConfig{Name: pb.GetName(), VirtualHosts: make([]VirtualHost, 0, len(pb.GetVirtualHosts()))}
+	rc := &RouteConfig{Name: pb.GetName(), VirtualHosts: make([]VirtualHost, 0, len(pb.GetVirtualHosts())), MostSpecificHeaderMutationsWins: pb.GetMostSpecificHeaderMutationsWins()}
+	hm, err := headerMutationsFromProto(pb.GetRequestHeadersToAdd(), pb.GetRequestHeadersToRemove())
+	if err != nil {
+		return nil, err
+	}
+	rc.RequestHeaders = hm
 	for i, vpb := range pb.GetVirtualHosts() {
 		vh, err := virtualHostFromProto(vpb)
 		if err != nil {
@@ -52,6 +57,9 @@ func virtualHostFromProto(pb *routev3.VirtualHost) (VirtualHost, error) {
 		return vh, fmt.Errorf("retry_policy: %w", err)
 	}
 	vh.RetryPolicy = rp
+	if vh.RequestHeaders, err = headerMutationsFromProto(pb.GetRequestHeadersToAdd(), pb.GetRequestHeadersToRemove()); err != nil {
+		return vh, err
+	}
 	vhFault, err := faultFromFilterConfigs(pb.GetTypedPerFilterConfig())
 	if err != nil {
 		return vh, err
@@ -82,6 +90,9 @@ func routeFromProto(pb *routev3.Route) (Route, error) {
 		return r, err
 	}
 	r.Fault = fault
+	if r.RequestHeaders, err = headerMutationsFromProto(pb.GetRequestHeadersToAdd(), pb.GetRequestHeadersToRemove()); err != nil {
+		return r, err
+	}
 	switch a := pb.GetAction().(type) {
 	case *routev3.Route_Route:
 		if err := routeActionFromProto(a.Route, &r); err != nil {
@@ -238,7 +249,11 @@ func routeActionFromProto(pb *routev3.RouteAction, r *Route) error {
 				return fmt.Errorf("route.weighted_clusters: %w", err)
 			}
 			r.TotalWeight = total
-			r.WeightedClusters = append(r.WeightedClusters, WeightedCluster{Name: c.GetName(), Weight: w})
+			hm, err := headerMutationsFromProto(c.GetRequestHeadersToAdd(), c.GetRequestHeadersToRemove())
+			if err != nil {
+				return fmt.Errorf("route.weighted_clusters.clusters[%d] %q: %w", i, c.GetName(), err)
+			}
+			r.WeightedClusters = append(r.WeightedClusters, WeightedCluster{Name: c.GetName(), Weight: w, RequestHeaders: hm})
 		}
 		if r.TotalWeight == 0 {
 			return fmt.Errorf("route.weighted_clusters: total weight is 0; give at least one cluster a positive weight")

@@ -199,7 +199,7 @@ func TestRouteConfig(t *testing.T) {
 					t.Fatalf("headers %+v", h)
 				}
 				s := routes[1]
-				if s.TotalWeight != 100 || len(s.WeightedClusters) != 2 || s.WeightedClusters[0] != (xdsresource.WeightedCluster{Name: v1, Weight: 80}) {
+				if s.TotalWeight != 100 || len(s.WeightedClusters) != 2 || s.WeightedClusters[0].Name != v1 || s.WeightedClusters[0].Weight != 80 {
 					t.Fatalf("clusters %+v total %d", s.WeightedClusters, s.TotalWeight)
 				}
 				if s.Timeout != 100*time.Millisecond {

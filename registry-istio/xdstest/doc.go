@@ -7,10 +7,15 @@
 // proxyless "grpc" generator sends (API listeners named `host:port` whose
 // HttpConnectionManager names the RDS route `outbound|port||host`, EDS clusters
 // named `outbound|port|subset|host`, ClusterLoadAssignments with localities).
-// Like istiod, it does not resend a configuration the client NACKed (it sends
-// again on the next update), it sends the full state when the LDS or CDS names
-// change, and it answers for every route configuration and endpoint set the
-// listeners and clusters name, with empty ones when the test set none.
+// It answers when istiod would and only then (istiod's ShouldRespond): a new
+// or resumed subscription (empty nonce), changed LDS/CDS names or added
+// RDS/EDS names, and a new version (each Set); never an ACK or NACK with the
+// same names whatever version it carries, an RDS/EDS unsubscription, or a
+// request with a stale nonce. So a NACKed configuration is not sent again
+// until the next Set, and a client that waits for an answer to an unchanged
+// subscription waits forever, as it would with istiod. Like istiod, it
+// answers for every route configuration and endpoint set the listeners and
+// clusters name, with empty ones when the test set none.
 //
 // A test can replace the resources (each Set is a new version), stop and
 // restart the server on the same port, and observe every DiscoveryRequest the

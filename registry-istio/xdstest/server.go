@@ -6,7 +6,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -89,7 +88,7 @@ func NewServer(tb TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.istiod = &istiodLike{cache: s.cache, names: map[int64]map[string]string{}}
+	s.istiod = &istiodLike{cache: s.cache, streams: map[int64]map[string]*watched{}}
 	s.cond = sync.NewCond(&s.mu)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -217,6 +216,9 @@ func (s *Server) serve(lis net.Listener) {
 			s.istiod.adjust(gid, req)
 			return nil
 		},
+		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+			s.istiod.sent(global(id), resp)
+		},
 	}
 	xds := serverv3.NewServer(context.Background(), s.cache, callbacks)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
@@ -310,54 +312,129 @@ type constantHash struct{}
 
 func (constantHash) ID(*corev3.Node) string { return snapshotKey }
 
-// istiodLike makes go-control-plane's snapshot cache answer like istiod. It
-// sees each request before the cache does and may adjust the version the
-// cache compares with its snapshot:
+// istiodLike makes go-control-plane's snapshot cache answer requests when
+// istiod would, and only then (istiod's ShouldRespond in pkg/xds/server.go).
+// It sees each request before the cache does and sets the version the cache
+// compares with its snapshot: empty to make it answer, the snapshot's own to
+// keep it silent until the next Set. Istiod ignores version_info; it
+// answers
 //
-//   - after a NACK, the rejected version is not sent again until the
-//     resources change (go-control-plane alone would resend it at once,
-//     since the NACK carries the previous version);
-//   - when the names of an LDS or CDS subscription change, the full current
-//     state is sent even if none of the new names exists, so the client
-//     learns that they do not (go-control-plane would stay silent).
+//   - the first request of a type on a stream, and any request with an
+//     empty response nonce (a new or resumed subscription);
+//   - an ACK whose names differ from the last ones: for LDS and CDS any
+//     change, for RDS and EDS only added names;
+//
+// and stays silent on a NACK (so a rejected version is not sent again until
+// the resources change), on an ACK with the same names (even if they were
+// removed and added again between two requests), on an RDS or EDS request
+// naming nothing (an unsubscription, after which the next request is a new
+// subscription), and on a request with a stale nonce (ignored altogether).
+// go-control-plane alone answers whenever the request's version differs
+// from its snapshot's and stays silent when new LDS/CDS names do not exist.
 type istiodLike struct {
 	cache cachev3.SnapshotCache
 
-	mu    sync.Mutex
-	names map[int64]map[string]string // stream -> type URL -> sorted names
+	mu      sync.Mutex
+	streams map[int64]map[string]*watched // stream -> type URL -> subscription
+}
+
+// watched is one type's subscription on a stream, as istiod records it.
+type watched struct {
+	names       map[string]bool
+	nonceSent   string
+	versionSent string
 }
 
 func (c *istiodLike) adjust(stream int64, req *discoveryv3.DiscoveryRequest) {
-	if req.GetErrorDetail() != nil {
+	respond, versionSent, nonceSent := c.shouldRespond(stream, req)
+	switch {
+	case respond:
+		req.VersionInfo = ""
+		// go-control-plane drops a request with an empty nonce on a stream
+		// that has seen an answer of its type as stale; istiod answers it.
+		req.ResponseNonce = nonceSent
+	case versionSent != "":
+		// Silent until a newer version than the last one sent on this
+		// stream exists, which is istiod's push on a config change.
+		req.VersionInfo = versionSent
+	default:
+		req.VersionInfo = ""
 		if snap, err := c.cache.GetSnapshot(snapshotKey); err == nil {
 			req.VersionInfo = snap.GetVersion(req.GetTypeUrl())
 		}
-		return
 	}
+}
+
+func (c *istiodLike) shouldRespond(stream int64, req *discoveryv3.DiscoveryRequest) (respond bool, versionSent, nonceSent string) {
 	t := req.GetTypeUrl()
-	if t != resourcev3.ListenerType && t != resourcev3.ClusterType {
-		return
-	}
-	names := slices.Clone(req.GetResourceNames())
-	slices.Sort(names)
-	key := strings.Join(names, "\n")
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	byType, ok := c.names[stream]
+	byType, ok := c.streams[stream]
 	if !ok {
-		byType = map[string]string{}
-		c.names[stream] = byType
+		byType = map[string]*watched{}
+		c.streams[stream] = byType
 	}
-	prev, seen := byType[t]
-	byType[t] = key
-	if !seen || prev != key {
-		req.VersionInfo = ""
+	prev := byType[t]
+	if prev != nil {
+		versionSent, nonceSent = prev.versionSent, prev.nonceSent
 	}
+	if req.GetErrorDetail() != nil {
+		return false, versionSent, nonceSent
+	}
+	wildcardType := t == resourcev3.ListenerType || t == resourcev3.ClusterType
+	if !wildcardType && len(req.GetResourceNames()) == 0 {
+		delete(byType, t) // unsubscribed
+		return false, versionSent, nonceSent
+	}
+	names := map[string]bool{}
+	for _, n := range req.GetResourceNames() {
+		names[n] = true
+	}
+	if prev == nil || req.GetResponseNonce() == "" {
+		w := &watched{names: names}
+		if prev != nil {
+			w.nonceSent, w.versionSent = prev.nonceSent, prev.versionSent
+		}
+		byType[t] = w
+		return true, versionSent, nonceSent
+	}
+	if req.GetResponseNonce() != prev.nonceSent {
+		return false, versionSent, nonceSent // stale: istiod ignores it, names included
+	}
+	added, removed := false, false
+	for n := range names {
+		added = added || !prev.names[n]
+	}
+	for n := range prev.names {
+		removed = removed || !names[n]
+	}
+	prev.names = names
+	if wildcardType {
+		return added || removed, versionSent, nonceSent
+	}
+	return added, versionSent, nonceSent
+}
+
+// sent records the nonce of a response about to go out on stream.
+func (c *istiodLike) sent(stream int64, resp *discoveryv3.DiscoveryResponse) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	byType, ok := c.streams[stream]
+	if !ok {
+		byType = map[string]*watched{}
+		c.streams[stream] = byType
+	}
+	w, ok := byType[resp.GetTypeUrl()]
+	if !ok {
+		w = &watched{names: map[string]bool{}}
+		byType[resp.GetTypeUrl()] = w
+	}
+	w.nonceSent, w.versionSent = resp.GetNonce(), resp.GetVersionInfo()
 }
 
 func (c *istiodLike) closed(stream int64) {
 	c.mu.Lock()
-	delete(c.names, stream)
+	delete(c.streams, stream)
 	c.mu.Unlock()
 }
 

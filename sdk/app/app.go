@@ -51,7 +51,6 @@ type options struct {
 	logger     *slog.Logger
 	builders   *registry.Builders
 	balancers  *balancer.Registry
-	routers    *router.Registry
 	engines    *router.Engines
 	filters    *filter.Registry
 	transport  consumer.Transport
@@ -81,12 +80,9 @@ func WithBalancers(r *balancer.Registry) Option {
 	return optionFunc(func(o *options) { o.balancers = r })
 }
 
-// WithRouters sets where router names are looked up (default router.Default).
-func WithRouters(r *router.Registry) Option { return optionFunc(func(o *options) { o.routers = r }) }
-
 // WithEngines sets where routing engines are looked up by the references'
-// router names (default router.DefaultEngines). A name found here wins over
-// a router of the same name.
+// router names (default router.DefaultEngines). "service", the trivial
+// engine, is always known; a set may replace it with its own.
 func WithEngines(e *router.Engines) Option { return optionFunc(func(o *options) { o.engines = e }) }
 
 // WithFilters sets where the configured filter names are looked up.
@@ -145,7 +141,7 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 	if cfg == nil {
 		return nil, errors.New("app: nil configuration; load one with config.Load()")
 	}
-	o := options{balancers: balancer.Default, routers: router.Default, engines: router.DefaultEngines, filters: filter.NewRegistry()}
+	o := options{balancers: balancer.Default, engines: router.DefaultEngines, filters: filter.NewRegistry()}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
@@ -199,10 +195,8 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 		if _, err := a.balancerFor(r); err != nil {
 			errs = append(errs, fmt.Errorf("app: references[%d].balancer: %w", i, err))
 		}
-		if _, err := o.engines.Get(r.Router); err != nil {
-			if _, err := o.routers.Get(r.Router); err != nil {
-				errs = append(errs, fmt.Errorf("app: references[%d].router: %w (routing engines: %s)", i, err, namesOrNone(o.engines.Names())))
-			}
+		if _, err := a.engineFor(r); err != nil {
+			errs = append(errs, fmt.Errorf("app: references[%d].router: %w", i, err))
 		}
 	}
 	if len(cfg.References) > 0 && o.transport == nil {
@@ -245,6 +239,15 @@ func (a *App) balancerFor(r config.Reference) (balancer.Builder, error) {
 		return balancer.RingHash(balancer.WithHashKey(r.HashKey)), nil
 	}
 	return a.opts.balancers.Get(r.Balancer)
+}
+
+// engineFor is the engine builder a reference's router names.
+func (a *App) engineFor(r config.Reference) (router.EngineBuilder, error) {
+	b, err := a.opts.engines.Get(r.Router)
+	if err != nil && r.Router == router.ServiceName {
+		return router.ServiceBuilder(), nil
+	}
+	return b, err
 }
 
 func (a *App) buildProvider() error {
@@ -331,22 +334,18 @@ func (a *App) newReference(r config.Reference) (*consumer.Reference, error) {
 	if r.Cluster == "failover" {
 		strategy = cluster.Failover(cluster.WithRetries(*r.Retries))
 	}
+	eb, _ := a.engineFor(r)
 	opts := []consumer.Option{
-		consumer.WithBalancer(b), consumer.WithBalancers(a.opts.balancers),
-		consumer.WithStrategy(strategy), consumer.WithTimeout(time.Duration(r.Timeout)),
+		consumer.WithEngine(router.BuildEngine(eb, router.EngineOptions{
+			Service: r.Interface, Group: r.Group, Version: r.Version,
+			Balancer: b, Balancers: a.opts.balancers, Strategy: strategy,
+			SourceLabels: a.cfg.Application.Labels, Logger: a.log,
+		})),
+		consumer.WithTimeout(time.Duration(r.Timeout)),
 		consumer.WithFilters(a.client), consumer.WithLogger(a.log),
 	}
 	if r.WaitForReady {
 		opts = append(opts, consumer.WithWaitForReady())
-	}
-	if eb, err := a.opts.engines.Get(r.Router); err == nil {
-		opts = append(opts, consumer.WithEngine(router.BuildEngine(eb, router.EngineOptions{
-			Service: r.Interface, Group: r.Group, Version: r.Version,
-			SourceLabels: a.cfg.Application.Labels, Logger: a.log,
-		})))
-	} else {
-		rt, _ := a.opts.routers.Get(r.Router)
-		opts = append(opts, consumer.WithRouter(rt))
 	}
 	return consumer.New(registry.Key{Interface: r.Interface, Group: r.Group, Version: r.Version, ProvidedBy: r.ProvidedBy}, d, a.opts.transport, opts...)
 }
@@ -394,13 +393,6 @@ func advertiseHost(cfg *config.Config) string {
 		}
 	}
 	return "127.0.0.1"
-}
-
-func namesOrNone(n []string) string {
-	if len(n) == 0 {
-		return "none"
-	}
-	return strings.Join(n, ", ")
 }
 
 // Config returns the configuration the app was built from.

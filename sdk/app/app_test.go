@@ -121,7 +121,7 @@ filters: {client: [auth], server: [metrics]}
 		`app: filters.client: filter: client[0]: client filter "auth" is not registered; registered: log`,
 		`app: filters.server: filter: server[0]: server filter "metrics" is not registered; registered: log`,
 		`app: references[0].balancer: balancer "fastest" is not registered; registered: least_request, random, ring_hash, round_robin`,
-		`app: references[0].router: router "mesh" is not registered; registered: service (routing engines: none)`,
+		`app: references[0].router: routing engine "mesh" is not registered; registered: service`,
 		"there is no transport",
 		"there is no server factory",
 	} {
@@ -147,13 +147,17 @@ type countingEngine struct {
 
 func (e *countingEngine) Update(s *mesh.Snapshot) error { e.snap.Store(s); return nil }
 
-func (e *countingEngine) Invoke(ctx context.Context, info *call.Info, invoke router.Invoker) error {
+func (e *countingEngine) Invoke(ctx context.Context, info *call.Info, req, resp any, invoke router.Invoker) error {
 	e.calls.Add(1)
 	c, ok := e.snap.Load().Cluster(mesh.Destination{Service: info.Service})
 	if !ok || len(c.Ready()) == 0 {
 		return call.Errorf(call.Unavailable, "no endpoint")
 	}
-	return invoke(ctx, c.Ready()[0], info)
+	return invoke(ctx, c.Ready()[0], info, req, resp)
+}
+
+func (e *countingEngine) NewStream(context.Context, *call.Info, router.StreamOpener) (filter.ClientStream, error) {
+	return nil, call.Errorf(call.Unimplemented, "no streams in this test engine")
 }
 
 func (e *countingEngine) Close() {}
@@ -206,7 +210,7 @@ references: [{name: greeter, interface: greet.GreetService, router: mesh}]
 	if err := ref.Invoke(ctx, "Greet", "bob", &out); err != nil || out != "hello bob from " || calls.Load() != 1 {
 		t.Fatalf("call: %q, %v, engine ran %d calls", out, err, calls.Load())
 	}
-	if built.Service != "greet.GreetService" || built.SourceLabels["app"] != "web" || built.Logger == nil {
+	if built.Service != "greet.GreetService" || built.SourceLabels["app"] != "web" || built.Logger == nil || built.Strategy == nil || built.Balancer == nil {
 		t.Errorf("engine built with %+v", built)
 	}
 }

@@ -5,7 +5,7 @@
 //
 // The wire protocol comes in through two seams: a consumer.Transport for
 // references and a server factory for protocols (the Triple adapter
-// provides both). Plug-ins (registry kinds, balancers, routers, filters)
+// provides both). Plug-ins (registry kinds, balancers, routing engines, filters)
 // are looked up in instance-level sets given as options, falling back to
 // the packages' global defaults.
 //

@@ -210,7 +210,7 @@ func TestFailoverBackoffHonoursCancel(t *testing.T) {
 func TestPickErrorsAreReturned(t *testing.T) {
 	h := balancer.NewHandle(balancer.RoundRobin(), balancer.BuildOptions{Target: "greet.GreetService"})
 	f := &fake{answer: func(context.Context, string) error { return nil }}
-	for _, s := range []cluster.Strategy{cluster.Failfast(), cluster.Failover()} {
+	for _, s := range []*cluster.Strategy{cluster.Failfast(), cluster.Failover()} {
 		if err := s.Invoke(context.Background(), info, h, nil, nil, f.invoke); call.CodeOf(err) != call.Unavailable {
 			t.Errorf("%s with no endpoints: %v", s.Name(), err)
 		}

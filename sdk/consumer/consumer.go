@@ -53,8 +53,7 @@ type Option interface{ apply(*options) }
 type options struct {
 	balancer  balancer.Builder
 	balancers *balancer.Registry
-	router    router.Router
-	strategy  cluster.Strategy
+	strategy  *cluster.Strategy
 	timeout   time.Duration
 	filters   *filter.ClientChain
 	logger    *slog.Logger
@@ -67,24 +66,21 @@ type optionFunc func(*options)
 
 func (f optionFunc) apply(o *options) { f(o) }
 
-// WithBalancer sets the balancer for clusters whose mesh policy names none
-// (default round robin).
+// WithBalancer sets the balancer of the default engine (router.Service)
+// for clusters whose mesh policy names none (default round robin).
 func WithBalancer(b balancer.Builder) Option { return optionFunc(func(o *options) { o.balancer = b }) }
 
-// WithBalancers sets where balancers named by mesh policies are looked up
-// (default balancer.Default).
+// WithBalancers sets where the default engine looks up balancers named by
+// mesh policies (default balancer.Default).
 func WithBalancers(r *balancer.Registry) Option {
 	return optionFunc(func(o *options) { o.balancers = r })
 }
 
-// WithRouter sets the router (default router.Service()).
-func WithRouter(r router.Router) Option { return optionFunc(func(o *options) { o.router = r }) }
-
-// WithEngine hands routing, retries and balancing of every call to a
-// routing engine (router-mesh's Istio engine), in place of the router, the
-// balancers and the cluster strategy. The reference feeds it every
-// snapshot, owns it and closes it. The reference's timeout still bounds
-// each call.
+// WithEngine sets the routing engine that every call and stream goes
+// through (default router.Service built from WithBalancer, WithBalancers
+// and WithStrategy; router-mesh's Istio engine for "router: mesh"). The
+// reference feeds it every snapshot, owns it and closes it. The
+// reference's timeout applies to unary calls whose route sets none.
 func WithEngine(e router.Engine) Option { return optionFunc(func(o *options) { o.engine = e }) }
 
 // WithRetireGrace sets how long the connection of an endpoint that left
@@ -98,15 +94,16 @@ func WithRetireGrace(d time.Duration) Option { return optionFunc(func(o *options
 // once with UNAVAILABLE (gRPC's wait-for-ready; Dubbo's check=false).
 func WithWaitForReady() Option { return optionFunc(func(o *options) { o.waitReady = true }) }
 
-// WithStrategy sets the cluster strategy for calls whose route has no retry
-// policy (default cluster.Failover()).
-func WithStrategy(s cluster.Strategy) Option { return optionFunc(func(o *options) { o.strategy = s }) }
+// WithStrategy sets the cluster strategy of the default engine
+// (router.Service; default cluster.Failover()).
+func WithStrategy(s *cluster.Strategy) Option { return optionFunc(func(o *options) { o.strategy = s }) }
 
-// WithTimeout sets the per-call timeout for calls whose route sets none
-// (default 3s, as Dubbo; 0 for none beyond the caller's context). A unary
-// call's timeout covers its retries; the reference sets it as
-// call.Info.Deadline once the call is routed (filters, which run before,
-// see a zero Deadline).
+// WithTimeout sets the timeout of unary calls whose route sets none
+// (default 3s, as Dubbo; 0 for none beyond the caller's context): a
+// route's own timeout wins, longer or shorter, as in Istio. A unary call's
+// timeout covers its retries; the reference sets it as call.Info.Deadline
+// after the filters (which see a zero Deadline) and before the engine.
+// Streams are bounded only by their route's timeout and their context.
 func WithTimeout(d time.Duration) Option { return optionFunc(func(o *options) { o.timeout = d }) }
 
 // WithFilters sets the client filter chain.
@@ -132,10 +129,11 @@ type Reference struct {
 	changed atomic.Pointer[chan struct{}] // closed and replaced on every state
 	unary   filter.UnaryInvoker
 	stream  filter.StreamInvoker
+	invoke  router.Invoker      // r.invokeEndpoint, made once
+	open    router.StreamOpener // r.openEndpoint, made once
 
 	// Owned by the update loop.
-	clusters map[mesh.Destination]*clusterState
-	pool     map[string]*conn
+	pool map[string]*conn
 
 	retiringMu sync.Mutex
 	retiring   map[*conn]*time.Timer
@@ -148,7 +146,7 @@ type Reference struct {
 // New starts watching key with d and returns the reference at once; calls
 // made before the first discovery state wait for it, within their context.
 func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*Reference, error) {
-	o := options{balancers: balancer.Default, router: router.Service(), timeout: DefaultTimeout, logger: slog.Default(), grace: 2 * time.Second}
+	o := options{balancers: balancer.Default, timeout: DefaultTimeout, logger: slog.Default(), grace: 2 * time.Second}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
@@ -168,17 +166,17 @@ func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*
 	if o.grace < 0 {
 		errs = append(errs, fmt.Errorf("consumer: negative retire grace %s; use 0 to close at once", o.grace))
 	}
-	if o.balancer == nil {
-		o.balancer = balancer.RoundRobin()
-	}
-	if o.strategy == nil {
-		o.strategy = cluster.Failover()
-	}
 	if o.filters == nil {
 		o.filters, _ = filter.NewClientChain()
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if o.engine == nil {
+		o.engine = router.Service(router.EngineOptions{
+			Service: key.Interface, Group: key.Group, Version: key.Version,
+			Balancer: o.balancer, Balancers: o.balancers, Strategy: o.strategy, Logger: o.logger,
+		})
 	}
 	w, err := d.Watch(context.Background(), key)
 	if err != nil {
@@ -188,7 +186,6 @@ func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*
 		key: key, opts: o, transport: t, watcher: w,
 		log:      o.logger.With("reference", key.String()),
 		ready:    make(chan struct{}),
-		clusters: map[mesh.Destination]*clusterState{},
 		pool:     map[string]*conn{},
 		retiring: map[*conn]*time.Timer{},
 		done:     make(chan struct{}),
@@ -197,6 +194,8 @@ func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*
 	r.changed.Store(&ch)
 	r.unary = o.filters.Unary(r.routeUnary)
 	r.stream = o.filters.Stream(r.routeStream)
+	r.invoke = r.invokeEndpoint
+	r.open = r.openEndpoint
 	r.wg.Add(1)
 	go r.loop()
 	return r, nil
@@ -215,8 +214,9 @@ func (r *Reference) Invoke(ctx context.Context, method string, req, resp any) er
 	return r.unary(ctx, info, req, resp)
 }
 
-// NewStream opens a stream to one endpoint (no failover once open). The
-// method is written as for Invoke.
+// NewStream opens a stream (client, server or bidi) through the engine,
+// which may open it again on another endpoint until the provider answers
+// (see cluster.Strategy.NewStream). The method is written as for Invoke.
 func (r *Reference) NewStream(ctx context.Context, method string) (filter.ClientStream, error) {
 	svc, full := r.names(method)
 	info := &call.Info{Service: svc, Group: r.key.Group, Version: r.key.Version, Method: methodName(method), Attachments: call.AttachmentsFrom(ctx), Streaming: true, FullMethod: full}
@@ -248,9 +248,7 @@ func (r *Reference) Close() error {
 	r.closeOnce.Do(func() { close(r.done) })
 	err := r.watcher.Close()
 	r.wg.Wait()
-	if r.opts.engine != nil {
-		r.opts.engine.Close()
-	}
+	r.opts.engine.Close()
 	for _, c := range r.pool {
 		c.retire()
 	}
@@ -292,104 +290,73 @@ func (r *Reference) current(ctx context.Context) (*state, error) {
 	return r.state.Load(), nil
 }
 
-func (r *Reference) decide(ctx context.Context, info *call.Info) (*state, *clusterState, cluster.Strategy, time.Duration, error) {
-	s, err := r.current(ctx)
-	if err != nil {
-		return nil, nil, nil, 0, err
-	}
-	d, err := r.opts.router.Route(info, s.snap)
-	if err != nil {
-		return nil, nil, nil, 0, err
-	}
-	if d.Attachments != nil {
-		info.Attachments = d.Attachments
-	}
-	cs := s.clusters[d.Cluster]
-	if cs == nil {
-		return nil, nil, nil, 0, call.Errorf(call.Unavailable, "consumer %s: no balancer for cluster %s", r.key, d.Cluster.Destination())
-	}
-	strategy, timeout := r.opts.strategy, r.opts.timeout
-	if d.Route != nil {
-		if st, ok := s.strategies[d.Route]; ok {
-			strategy = st
-		}
-		if d.Route.Policy.Timeout > 0 {
-			timeout = d.Route.Policy.Timeout
-		}
-	}
-	return s, cs, strategy, timeout, nil
-}
-
 func (r *Reference) routeUnary(ctx context.Context, info *call.Info, req, resp any) error {
-	if !r.opts.waitReady {
-		return r.routeOnce(ctx, info, req, resp)
+	if r.opts.timeout > 0 {
+		info.Deadline = cluster.Deadline(ctx, r.opts.timeout)
 	}
 	for {
-		changed := *r.changed.Load()
-		err := r.routeOnce(ctx, info, req, resp)
-		if !errors.Is(err, balancer.ErrNoReadyEndpoint) {
-			return err
-		}
-		select {
-		case <-changed:
-		case <-r.done:
-			return err
-		case <-ctx.Done():
+		changed := r.changed.Load()
+		err := r.unaryOnce(ctx, info, req, resp)
+		if !r.retryWhenReady(ctx, err, *changed) {
 			return err
 		}
 	}
 }
 
-func (r *Reference) routeOnce(ctx context.Context, info *call.Info, req, resp any) error {
-	if e := r.opts.engine; e != nil {
-		return r.engineUnary(ctx, e, info, req, resp)
-	}
-	s, cs, strategy, timeout, err := r.decide(ctx, info)
-	if err != nil {
-		return err
-	}
-	if timeout > 0 {
-		info.Deadline = cluster.Deadline(ctx, timeout)
-	}
-	return strategy.Invoke(ctx, info, cs.handle, req, resp, s.invoke)
-}
-
-func (r *Reference) engineUnary(ctx context.Context, e router.Engine, info *call.Info, req, resp any) error {
+func (r *Reference) unaryOnce(ctx context.Context, info *call.Info, req, resp any) error {
 	if _, err := r.current(ctx); err != nil {
 		return err
 	}
-	if r.opts.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = cluster.WithTimeout(ctx, r.opts.timeout)
-		defer cancel()
-	}
-	return e.Invoke(ctx, info, func(ctx context.Context, ep *mesh.Endpoint, info *call.Info) error {
-		c := r.state.Load().byAddr[ep.Address]
-		if c == nil {
-			return &call.Error{Code: call.Unavailable, Connect: true, Message: "consumer: " + ep.Address + " is not in the current discovery state"}
-		}
-		return c.invoke(ctx, info, req, resp)
-	})
+	return r.opts.engine.Invoke(ctx, info, req, resp, r.invoke)
 }
 
 func (r *Reference) routeStream(ctx context.Context, info *call.Info) (filter.ClientStream, error) {
-	s, cs, _, _, err := r.decide(ctx, info)
-	if err != nil {
+	for {
+		changed := r.changed.Load()
+		st, err := r.streamOnce(ctx, info)
+		if !r.retryWhenReady(ctx, err, *changed) {
+			return st, err
+		}
+	}
+}
+
+func (r *Reference) streamOnce(ctx context.Context, info *call.Info) (filter.ClientStream, error) {
+	if _, err := r.current(ctx); err != nil {
 		return nil, err
 	}
-	p, err := cs.handle.Pick(balancer.PickInfo{Ctx: ctx, Call: info})
-	if err != nil {
-		return nil, err
+	return r.opts.engine.NewStream(ctx, info, r.open)
+}
+
+// retryWhenReady reports whether a call that failed with err goes again:
+// under WithWaitForReady, a call that found no ready endpoint waits for
+// the next discovery state (changed closes then) within its context.
+func (r *Reference) retryWhenReady(ctx context.Context, err error, changed chan struct{}) bool {
+	if err == nil || !r.opts.waitReady || !errors.Is(err, balancer.ErrNoReadyEndpoint) {
+		return false
 	}
-	c := s.conn(p.Endpoint)
+	select {
+	case <-changed:
+		return true
+	case <-r.done:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+func (r *Reference) invokeEndpoint(ctx context.Context, ep *mesh.Endpoint, info *call.Info, req, resp any) error {
+	c := r.state.Load().conn(ep)
+	if c == nil { // the endpoint left before the call reached it: retryable
+		return &call.Error{Code: call.Unavailable, Connect: true, Message: "consumer: " + ep.Address + " is not in the current discovery state"}
+	}
+	return c.invoke(ctx, info, req, resp)
+}
+
+func (r *Reference) openEndpoint(ctx context.Context, ep *mesh.Endpoint, info *call.Info) (filter.ClientStream, error) {
+	c := r.state.Load().conn(ep)
 	if c == nil {
-		return nil, &call.Error{Code: call.Unavailable, Connect: true, Message: "consumer: " + p.Endpoint.Address + " left the cluster"}
+		return nil, &call.Error{Code: call.Unavailable, Connect: true, Message: "consumer: " + ep.Address + " is not in the current discovery state"}
 	}
-	st, err := c.newStream(ctx, info)
-	if p.Done != nil {
-		p.Done(balancer.DoneInfo{Err: err}) // the balancer counts stream opens
-	}
-	return st, err
+	return c.newStream(ctx, info)
 }
 
 // fullMethod returns method when it is this reference's own

@@ -25,7 +25,6 @@ import (
 	"github.com/shoalmesh/shoal/sdk/mesh"
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/registry/file"
-	"github.com/shoalmesh/shoal/sdk/router"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -302,102 +301,6 @@ func TestFiltersAttachmentsAndTimeout(t *testing.T) {
 	_, err = greet(call.WithAttachments(context.Background(), call.Attachments{"x-hang": "1"}), r)
 	if call.CodeOf(err) != call.DeadlineExceeded || time.Since(start) > 2*time.Second {
 		t.Errorf("hanging call: %v after %s, want DEADLINE_EXCEEDED after 30ms", err, time.Since(start))
-	}
-}
-
-// firstRoute is a minimal router: first matching route, first destination.
-type firstRoute struct{}
-
-func (firstRoute) Name() string { return "first" }
-
-func (firstRoute) Route(info *call.Info, s *mesh.Snapshot) (router.Decision, error) {
-	rt := s.Match(info.Path(), info.Attachments, nil)
-	if rt == nil {
-		return router.Service().Route(info, s)
-	}
-	c, ok := s.Cluster(rt.Destinations[0].Destination)
-	if !ok {
-		return router.Decision{}, call.Errorf(call.Unavailable, "no cluster")
-	}
-	return router.Decision{Cluster: c, Route: rt}, nil
-}
-
-func TestRoutePoliciesAndSubsetBalancers(t *testing.T) {
-	n := newNet()
-	var tries atomic.Int64
-	n.handle("10.0.0.1:1", func(ctx context.Context, info *call.Info, _ any) (any, error) {
-		tries.Add(1)
-		if info.Method == "Flaky" {
-			return nil, call.Errorf(call.Internal, "flaky")
-		}
-		if info.Method == "Slow" {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}
-		return "v1", nil
-	})
-	for i := 2; i <= 4; i++ {
-		a := "10.0.0." + strconv.Itoa(i) + ":1"
-		n.handle(a, hello(a))
-	}
-	on, _ := mesh.ParseRetryOn("internal")
-	f := &registry.Feed{}
-	publish(t, f, mesh.Spec{
-		Revision: "1",
-		Services: []mesh.Service{{
-			Name: svc,
-			Endpoints: []mesh.Endpoint{
-				{Address: "10.0.0.1:1", Labels: map[string]string{"v": "1"}},
-				{Address: "10.0.0.2:1", Labels: map[string]string{"v": "2"}},
-				{Address: "10.0.0.3:1", Labels: map[string]string{"v": "2"}},
-				{Address: "10.0.0.4:1", Labels: map[string]string{"v": "2"}},
-			},
-			Subsets: []mesh.Subset{
-				{Name: "v1", Labels: map[string]string{"v": "1"}},
-				{Name: "v2", Labels: map[string]string{"v": "2"}, Policy: mesh.ClusterPolicy{LoadBalancer: &mesh.LoadBalancer{
-					Kind: mesh.LBRingHash, ConsistentHash: &mesh.ConsistentHash{Source: mesh.HashHeader, Name: "x-user"},
-				}}},
-			},
-		}},
-		Routes: []mesh.Route{
-			{
-				Matches:      []mesh.RouteMatch{{Headers: []mesh.HeaderMatch{{Name: "x-user"}}}},
-				Destinations: []mesh.WeightedDestination{{Destination: mesh.Destination{Service: svc, Subset: "v2"}}},
-			},
-			{
-				Destinations: []mesh.WeightedDestination{{Destination: mesh.Destination{Service: svc, Subset: "v1"}}},
-				Policy: mesh.RoutePolicy{Timeout: 20 * time.Millisecond, Retry: &mesh.RetryPolicy{
-					Attempts: 3, On: on, Backoff: mesh.Backoff{Base: time.Microsecond},
-				}},
-			},
-		},
-	})
-	r := newRef(t, f, n, consumer.WithRouter(firstRoute{}), consumer.WithStrategy(cluster.Failfast()))
-	// Ring hash on the v2 subset: one user always lands on one endpoint.
-	for _, user := range []string{"alice", "bob", "carol"} {
-		ctx := call.WithAttachments(context.Background(), call.Attachments{"x-user": user})
-		first, err := greet(ctx, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 20 {
-			if out, _ := greet(ctx, r); out != first {
-				t.Fatalf("user %s went to %s and %s", user, first, out)
-			}
-		}
-	}
-	// The v1 route's retry policy replaces the reference's failfast:
-	// 1 try + 3 retries on the only endpoint.
-	var out string
-	err := r.Invoke(context.Background(), "Flaky", nil, &out)
-	if call.CodeOf(err) != call.Internal || tries.Load() != 4 {
-		t.Errorf("flaky: %v after %d tries, want INTERNAL after 4", err, tries.Load())
-	}
-	// Its timeout replaces the reference's 3s.
-	start := time.Now()
-	err = r.Invoke(context.Background(), "Slow", nil, &out)
-	if call.CodeOf(err) != call.DeadlineExceeded || time.Since(start) > 2*time.Second {
-		t.Errorf("slow: %v after %s, want DEADLINE_EXCEEDED after 20ms", err, time.Since(start))
 	}
 }
 

@@ -6,28 +6,24 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/shoalmesh/shoal/sdk/balancer"
 	"github.com/shoalmesh/shoal/sdk/call"
-	"github.com/shoalmesh/shoal/sdk/cluster"
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/mesh"
 	"github.com/shoalmesh/shoal/sdk/registry"
 )
 
-// state is one discovery snapshot made ready for calls. Immutable.
+// state is one discovery snapshot's connections, ready for calls.
+// Immutable.
 type state struct {
-	snap       *mesh.Snapshot
-	clusters   map[*mesh.Cluster]*clusterState
-	conns      map[*mesh.Endpoint]*conn
-	byAddr     map[string]*conn
-	strategies map[*mesh.Route]cluster.Strategy
-	invoke     cluster.Invoker
-	latest     *atomic.Pointer[state]
+	snap   *mesh.Snapshot
+	conns  map[*mesh.Endpoint]*conn
+	byAddr map[string]*conn
+	latest *atomic.Pointer[state]
 }
 
-// conn finds the connection of ep. Balancer handles outlive states, so a
-// call that loaded this state may pick an endpoint of the next one while
-// it is being installed: then the latest state has it.
+// conn finds the connection of ep. The engine's balancers outlive states,
+// so a call that loaded this state may pick an endpoint of the next one
+// while it is being installed: then the latest state has it.
 func (s *state) conn(ep *mesh.Endpoint) *conn {
 	if c := s.conns[ep]; c != nil {
 		return c
@@ -39,19 +35,6 @@ func (s *state) conn(ep *mesh.Endpoint) *conn {
 		return l.byAddr[ep.Address]
 	}
 	return nil
-}
-
-func (s *state) invokeEndpoint(ctx context.Context, ep *mesh.Endpoint, info *call.Info, req, resp any) error {
-	c := s.conn(ep)
-	if c == nil { // the endpoint left before the call reached it: retryable
-		return &call.Error{Code: call.Unavailable, Connect: true, Message: "consumer: " + ep.Address + " left the cluster"}
-	}
-	return c.invoke(ctx, info, req, resp)
-}
-
-type clusterState struct {
-	builder string
-	handle  *balancer.Handle
 }
 
 func (r *Reference) loop() {
@@ -77,35 +60,17 @@ func (r *Reference) loop() {
 	}
 }
 
-// apply builds the routing state for snap and swaps it in.
+// apply builds the connections for snap, swaps them in, then hands snap
+// to the engine.
 func (r *Reference) apply(snap *mesh.Snapshot) {
 	s := &state{
-		snap:       snap,
-		clusters:   make(map[*mesh.Cluster]*clusterState, len(snap.Clusters())),
-		conns:      map[*mesh.Endpoint]*conn{},
-		byAddr:     map[string]*conn{},
-		strategies: map[*mesh.Route]cluster.Strategy{},
-		latest:     &r.state,
+		snap:   snap,
+		conns:  map[*mesh.Endpoint]*conn{},
+		byAddr: map[string]*conn{},
+		latest: &r.state,
 	}
-	s.invoke = s.invokeEndpoint
 	live := map[string]bool{}
-	next := make(map[mesh.Destination]*clusterState, len(snap.Clusters()))
 	for _, c := range snap.Clusters() {
-		dest := c.Destination()
-		b, err := r.builderFor(c)
-		if err != nil {
-			r.log.Error("consumer: cluster skipped", "cluster", dest.String(), "error", err)
-			continue
-		}
-		cs := r.clusters[dest]
-		if cs == nil || cs.builder != b.Name() {
-			cs = &clusterState{builder: b.Name(), handle: balancer.NewHandle(b, balancer.BuildOptions{Target: dest.String(), LoadBalancer: c.Policy().LoadBalancer})}
-		}
-		if err := cs.handle.Update(balancer.State{Endpoints: c.Ready()}); err != nil {
-			r.log.Error("consumer: balancer rejected the update; the previous endpoints stay in use", "cluster", dest.String(), "error", err)
-		}
-		s.clusters[c] = cs
-		next[dest] = cs
 		for _, ep := range c.Endpoints() {
 			cn := r.pool[ep.Address]
 			if cn == nil {
@@ -117,20 +82,11 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 			live[ep.Address] = true
 		}
 	}
-	for i := range snap.Routes() {
-		rt := &snap.Routes()[i]
-		if rt.Policy.Retry != nil {
-			s.strategies[rt] = cluster.FromRetryPolicy(rt.Policy.Retry)
-		}
-	}
-	r.clusters = next
 	r.state.Store(s)
-	if e := r.opts.engine; e != nil {
-		// After the state: every endpoint the engine can pick has a
-		// connection by then.
-		if err := e.Update(snap); err != nil {
-			r.log.Error("consumer: routing engine rejected the snapshot; it keeps the previous one", "revision", snap.Revision(), "error", err)
-		}
+	// After the state: every endpoint the engine can pick has a connection
+	// by then.
+	if err := r.opts.engine.Update(snap); err != nil {
+		r.log.Error("consumer: routing engine rejected the snapshot; it keeps the previous one", "revision", snap.Revision(), "error", err)
 	}
 	for addr, c := range r.pool {
 		if !live[addr] {
@@ -145,15 +101,7 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 	}
 	fresh := make(chan struct{})
 	close(*r.changed.Swap(&fresh))
-	r.log.Debug("consumer: state updated", "revision", snap.Revision(), "clusters", len(s.clusters), "endpoints", len(live))
-}
-
-func (r *Reference) builderFor(c *mesh.Cluster) (balancer.Builder, error) {
-	lb := c.Policy().LoadBalancer
-	if lb == nil || lb.Kind == mesh.LBDefault {
-		return r.opts.balancer, nil
-	}
-	return r.opts.balancers.ForKind(lb.Kind)
+	r.log.Debug("consumer: state updated", "revision", snap.Revision(), "clusters", len(snap.Clusters()), "endpoints", len(live))
 }
 
 // conn dials lazily and closes once retired and idle. The call path reads

@@ -188,3 +188,12 @@ func check(n int, at func(int) (string, int)) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Committer is a ClientStream that the consumer may still open again on
+// another endpoint (a retry before the provider answered). Commit ends
+// that: it returns the stream of the attempt in use, whose response
+// headers and trailers are the call's.
+type Committer interface {
+	ClientStream
+	Commit() ClientStream
+}

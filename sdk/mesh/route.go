@@ -99,36 +99,6 @@ type RetryPolicy struct {
 	RetryRemoteLocalities bool
 }
 
-// Backoff is an exponential backoff with full jitter: before retry n the
-// caller waits a random time in [0, min(Base*2^n, Max)).
-type Backoff struct {
-	// Base is the first interval; 0 means 25ms, Envoy's default.
-	Base time.Duration
-	// Max caps the interval; 0 means 10 times Base.
-	Max time.Duration
-}
-
-// DefaultBackoffBase is Envoy's default base retry interval.
-const DefaultBackoffBase = 25 * time.Millisecond
-
-// Interval returns the upper bound of the wait before retry n (0-based),
-// with the defaults applied.
-func (b Backoff) Interval(n uint32) time.Duration {
-	base := b.Base
-	if base <= 0 {
-		base = DefaultBackoffBase
-	}
-	maxInterval := b.Max
-	if maxInterval <= 0 {
-		maxInterval = 10 * base
-	}
-	d := base
-	for i := uint32(0); i < n && d < maxInterval; i++ {
-		d *= 2
-	}
-	return min(d, maxInterval)
-}
-
 // FaultPolicy injects faults into a share of the calls (Istio
 // HTTPFaultInjection). Delay and Abort are independent; nil disables one.
 type FaultPolicy struct {

@@ -4,29 +4,45 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/shoalmesh/shoal/sdk/balancer"
 	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/cluster"
+	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/internal/plugin"
 	"github.com/shoalmesh/shoal/sdk/mesh"
 )
 
-// Invoker sends one try of a call to one endpoint; the consumer supplies
-// it, over its connection to ep. info is the call as the engine edited it
-// (header operations applied).
-type Invoker func(ctx context.Context, ep *mesh.Endpoint, info *call.Info) error
+// Invoker sends one try of a unary call to one endpoint; the consumer
+// supplies it, over its connection to ep. info is the call as the engine
+// edited it (header operations applied, Deadline set). It ends the try at
+// info.Deadline.
+type Invoker = cluster.Invoker
 
-// Engine runs whole calls against mesh snapshots: route matching, weighted
-// destinations, faults, mirrors, timeouts, retries, balancing and outlier
-// detection. It is the richer alternative to Router for implementations
-// that own the retry loop, such as router-mesh's Istio engine (whose
-// *Router satisfies Engine when its Invoker is this type). A consumer feeds
-// it every snapshot with Update and sends every call through Invoke; it
-// owns the engine and closes it.
+// StreamOpener opens one attempt of a stream on one endpoint; the consumer
+// supplies it.
+type StreamOpener = cluster.StreamOpener
+
+// Engine runs every call of a consumer against mesh snapshots: route
+// matching, weighted destinations, faults, mirrors, timeouts, retries,
+// balancing and outlier detection, as far as the engine implements them.
+// A consumer feeds it every snapshot with Update, sends every unary call
+// through Invoke and opens every stream through NewStream; it owns the
+// engine and closes it.
+//
+// Timeouts follow one rule (Istio's): the consumer puts its reference's
+// timeout in info.Deadline; an engine whose route sets a timeout replaces
+// it with the route's, longer or shorter (cluster.Deadline), and bounds a
+// stream's whole life by it. The caller's own ctx deadline always holds.
 type Engine interface {
 	// Update installs a snapshot; on error the previous one stays in use.
-	// It must not block Invoke.
+	// It must not block calls.
 	Update(snap *mesh.Snapshot) error
-	// Invoke runs one call, calling invoke once per try.
-	Invoke(ctx context.Context, info *call.Info, invoke Invoker) error
+	// Invoke runs one unary call, calling invoke once per try.
+	Invoke(ctx context.Context, info *call.Info, req, resp any, invoke Invoker) error
+	// NewStream opens a stream (client, server or bidi), calling open once
+	// per attempt; the stream may be retried until the provider answers
+	// (see cluster.Strategy.NewStream).
+	NewStream(ctx context.Context, info *call.Info, open StreamOpener) (filter.ClientStream, error)
 	// Close stops background work (mirrors) and releases the engine.
 	Close()
 }
@@ -56,6 +72,15 @@ func BuildEngine(b EngineBuilder, opts EngineOptions) Engine {
 
 // EngineOptions describe the consumer an engine serves.
 type EngineOptions struct {
+	// Balancer is the reference's balancer, for clusters whose mesh policy
+	// names none (nil: round robin).
+	Balancer balancer.Builder
+	// Balancers is where balancers named by mesh policies are looked up
+	// (nil: balancer.Default).
+	Balancers *balancer.Registry
+	// Strategy is the reference's cluster strategy, for calls no mesh
+	// route gives a retry policy (nil: cluster.Failover()).
+	Strategy *cluster.Strategy
 	// Service is the referenced interface name.
 	Service string
 	// Group and Version are the reference's.
@@ -94,6 +119,7 @@ func (e *Engines) Get(name string) (EngineBuilder, error) { return e.set.Get(nam
 // Names lists the registered engines.
 func (e *Engines) Names() []string { return e.set.Names() }
 
-// DefaultEngines is the global set of engines; router-mesh can register
-// "mesh" here, or applications in a set of their own.
-var DefaultEngines = NewEngines()
+// DefaultEngines is the global set of engines, holding "service";
+// router-mesh can register "mesh" here, or applications in a set of their
+// own.
+var DefaultEngines = NewEngines(ServiceBuilder())

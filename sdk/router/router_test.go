@@ -2,35 +2,61 @@ package router_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/mesh"
 	"github.com/shoalmesh/shoal/sdk/router"
 )
 
-func TestServiceRouter(t *testing.T) {
+// TestServiceEngine: the trivial engine sends unary calls and streams to
+// the called service's cluster, all subsets together, ignoring routes.
+func TestServiceEngine(t *testing.T) {
 	snap, err := mesh.NewSnapshot(mesh.Spec{
 		Revision: "7",
-		Services: []mesh.Service{{Name: "greet.GreetService", Endpoints: []mesh.Endpoint{{Address: "127.0.0.1:1"}}, Subsets: []mesh.Subset{{Name: "v1"}}}},
-		Routes:   []mesh.Route{{Destinations: []mesh.WeightedDestination{{Destination: mesh.Destination{Service: "greet.GreetService", Subset: "v1"}}}}},
+		Services: []mesh.Service{{
+			Name:      "greet.GreetService",
+			Endpoints: []mesh.Endpoint{{Address: "127.0.0.1:1", Labels: map[string]string{"v": "1"}}, {Address: "127.0.0.1:2"}},
+			Subsets:   []mesh.Subset{{Name: "v1", Labels: map[string]string{"v": "1"}}},
+		}},
+		Routes: []mesh.Route{{Destinations: []mesh.WeightedDestination{{Destination: mesh.Destination{Service: "greet.GreetService", Subset: "v1"}}}}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := router.Default.Get(router.ServiceName)
+	b, err := router.DefaultEngines.Get(router.ServiceName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := r.Route(&call.Info{Service: "greet.GreetService", Method: "Greet"}, snap)
-	if err != nil {
+	e := router.BuildEngine(b, router.EngineOptions{})
+	defer e.Close()
+	if err := e.Update(snap); err != nil {
 		t.Fatal(err)
 	}
-	if d.Cluster.Destination() != (mesh.Destination{Service: "greet.GreetService"}) || d.Route != nil || d.Policy() != nil {
-		t.Errorf("decision = %+v, want the whole service and no route", d)
+	info := &call.Info{Service: "greet.GreetService", Method: "Greet"}
+	seen := map[string]int{}
+	for range 4 {
+		err := e.Invoke(context.Background(), info, nil, nil, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info, _, _ any) error {
+			seen[ep.Address]++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.NewStream(context.Background(), info, func(_ context.Context, ep *mesh.Endpoint, _ *call.Info) (filter.ClientStream, error) {
+			seen[ep.Address]++
+			return nil, errors.New("no stream here")
+		}); err == nil {
+			t.Fatal("a stream that failed to open opened")
+		}
 	}
-	_, err = r.Route(&call.Info{Service: "other.Service"}, snap)
+	if seen["127.0.0.1:1"] == 0 || seen["127.0.0.1:2"] == 0 {
+		t.Errorf("calls and streams by endpoint: %v, want both endpoints (the v1 route ignored)", seen)
+	}
+	err = e.Invoke(context.Background(), &call.Info{Service: "other.Service"}, nil, nil, nil)
 	if call.CodeOf(err) != call.Unavailable || !strings.Contains(err.Error(), `other.Service in snapshot "7"`) {
 		t.Errorf("unknown service: %v", err)
 	}
@@ -38,9 +64,12 @@ func TestServiceRouter(t *testing.T) {
 
 type nopEngine struct{ built string }
 
-func (*nopEngine) Update(*mesh.Snapshot) error                              { return nil }
-func (*nopEngine) Invoke(context.Context, *call.Info, router.Invoker) error { return nil }
-func (*nopEngine) Close()                                                   {}
+func (*nopEngine) Update(*mesh.Snapshot) error                                        { return nil }
+func (*nopEngine) Invoke(context.Context, *call.Info, any, any, router.Invoker) error { return nil }
+func (*nopEngine) NewStream(context.Context, *call.Info, router.StreamOpener) (filter.ClientStream, error) {
+	return nil, nil
+}
+func (*nopEngine) Close() {}
 
 type plainBuilder struct{}
 

@@ -14,7 +14,7 @@
 // the hooks of whatever it depends on. Plug-ins come in through value
 // groups: client and server filters (ordered by their explicit Order field,
 // or by the configuration's list, never by the group's order, which fx does
-// not define), registry builders, balancers and routers. Constructors take
+// not define), registry builders, balancers and routing engines. Constructors take
 // Params structs (fx.In) and return Result structs (fx.Out), so fields can
 // be added without breaking users. A *slog.Logger is used if the graph has
 // one; this package does not provide one.

@@ -23,7 +23,6 @@ const (
 	ServerFilters = "shoal.server_filters"
 	Registries    = "shoal.registries"
 	Balancers     = "shoal.balancers"
-	Routers       = "shoal.routers"
 	Engines       = "shoal.engines"
 )
 
@@ -77,7 +76,6 @@ type AppParams struct {
 	ServerFilters []filter.Server        `group:"shoal.server_filters"`
 	Registries    []registry.Builder     `group:"shoal.registries"`
 	Balancers     []balancer.Builder     `group:"shoal.balancers"`
-	Routers       []router.Router        `group:"shoal.routers"`
 	Engines       []router.EngineBuilder `group:"shoal.engines"`
 }
 
@@ -119,13 +117,6 @@ func NewApp(p AppParams) (AppResult, error) {
 			r.Register(x)
 		}
 		opts = append(opts, app.WithBalancers(r))
-	}
-	if len(p.Routers) > 0 {
-		r := router.NewRegistry(router.Service())
-		for _, x := range p.Routers {
-			r.Register(x)
-		}
-		opts = append(opts, app.WithRouters(r))
 	}
 	if len(p.Engines) > 0 {
 		e := router.NewEngines()
@@ -186,9 +177,4 @@ func Balancer(b balancer.Builder) fx.Option {
 // reference whose router names it runs its calls through it.
 func Engine(b router.EngineBuilder) fx.Option {
 	return fx.Supply(fx.Annotate(b, fx.As(new(router.EngineBuilder)), fx.ResultTags(`group:"shoal.engines"`)))
-}
-
-// Router adds a router to the group.
-func Router(r router.Router) fx.Option {
-	return fx.Supply(fx.Annotate(r, fx.As(new(router.Router)), fx.ResultTags(`group:"shoal.routers"`)))
 }

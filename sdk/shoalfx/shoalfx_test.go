@@ -140,7 +140,7 @@ func TestFullModuleWithPlugins(t *testing.T) {
 			config.Modify(func(c *config.Config) { c.References[0].Balancer = "first" })),
 		wire(n),
 		shoalfx.Balancer(renamed{Builder: balancer.RoundRobin(), name: "first"}),
-		shoalfx.Router(router.Service()),
+		shoalfx.Engine(router.ServiceBuilder()),
 		shoalfx.Registry(direct.Builder()),
 		shoalfx.ServerFilter(filter.Server{Name: "noop", Order: 1}),
 		fx.Populate(&a),

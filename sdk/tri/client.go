@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 
@@ -121,7 +122,19 @@ func (c *conn) NewStream(ctx context.Context, info *call.Info) (filter.ClientStr
 	if err != nil {
 		return nil, classify(err)
 	}
-	return st, nil
+	return stream{st}, nil
+}
+
+// stream is a triple stream that tells the consumer's retries whether the
+// provider had answered (cluster.ResponseStarter).
+type stream struct{ triple.ClientStream }
+
+// ResponseStarted reports whether response headers arrived before the
+// status; asked once RecvMsg has failed, when Header no longer waits. A
+// trailers-only answer (a status alone) has no headers.
+func (s stream) ResponseStarted() bool {
+	_, err := s.Header()
+	return err == nil
 }
 
 func (c *conn) Close() error { return c.cc.Close() }
@@ -162,10 +175,50 @@ func (c *Client) NewStream(ctx context.Context, desc *triple.StreamDesc, method 
 	if err != nil {
 		return nil, toTriple(err)
 	}
-	if ts, ok := st.(triple.ClientStream); ok {
-		return ts, nil
+	switch s := st.(type) {
+	case triple.ClientStream:
+		return s, nil
+	case filter.Committer:
+		return &routedStream{Committer: s}, nil
 	}
 	return nil, fmt.Errorf("tri: a client filter replaced the stream with %T, which is not a triple.ClientStream", st)
+}
+
+// routedStream is a stream the reference may still retry, as a
+// triple.ClientStream: its headers and trailers are those of the attempt
+// that answered, and asking for the headers ends the retries.
+type routedStream struct{ filter.Committer }
+
+func (s *routedStream) attempt() (triple.ClientStream, error) {
+	if ts, ok := s.Commit().(triple.ClientStream); ok {
+		return ts, nil
+	}
+	return nil, triple.NewError(triple.CodeInternal, "tri: a stream attempt is not a triple stream")
+}
+
+func (s *routedStream) Header() (triple.Metadata, error) {
+	ts, err := s.attempt()
+	if err != nil {
+		return nil, err
+	}
+	return ts.Header()
+}
+
+func (s *routedStream) Trailer() triple.Metadata {
+	ts, err := s.attempt()
+	if err != nil {
+		return nil
+	}
+	return ts.Trailer()
+}
+
+// RecvMsg and SendMsg keep sdk errors in triple's type, as Invoke does.
+func (s *routedStream) RecvMsg(m any) error {
+	err := s.Committer.RecvMsg(m)
+	if err == nil || errors.Is(err, io.EOF) {
+		return err
+	}
+	return toTriple(err)
 }
 
 func withAttachments(ctx context.Context) context.Context {

@@ -71,6 +71,11 @@ type echo struct {
 	name   string
 	work   time.Duration
 	served atomic.Int64
+	// chatFail makes Chat fail with UNAVAILABLE: "at once" before
+	// answering anything (a status alone), "after one" after answering
+	// the first message.
+	chatFail string
+	chats    atomic.Int64
 }
 
 func (e *echo) Echo(ctx context.Context, req *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
@@ -88,7 +93,14 @@ func (e *echo) Echo(ctx context.Context, req *wrapperspb.StringValue) (*wrappers
 
 // Chat answers every message until the client closes its side.
 func (e *echo) Chat(st triple.BidiStreamServer[wrapperspb.StringValue, wrapperspb.StringValue]) error {
-	for {
+	e.chats.Add(1)
+	if e.chatFail == "at once" {
+		return triple.NewError(triple.CodeUnavailable, e.name+" refuses streams")
+	}
+	for n := 0; ; n++ {
+		if e.chatFail == "after one" && n == 1 {
+			return triple.NewError(triple.CodeUnavailable, e.name+" broke mid-stream")
+		}
 		m, err := st.Recv()
 		if errors.Is(err, io.EOF) {
 			return nil

@@ -1,5 +1,6 @@
-// Command shoal scaffolds Shoal applications, calls and inspects services,
-// shows what istiod knows and runs a local control plane for development.
+// Command shoal creates Shoal applications, generates their code, calls and
+// inspects Triple and gRPC services and checks the machine for what Shoal
+// development needs.
 //
 // Run `shoal help` for the list of commands.
 package main

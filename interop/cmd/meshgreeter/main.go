@@ -2,6 +2,9 @@
 // containers: greet.GreetService over Triple with Shoal's sdk, answering with
 // its Pod name and version so a test can tell which workload served a call.
 //
+// Greet also reports the call's x- headers in GreetResponse.seen, so a test
+// can check the headers the mesh set, added or removed.
+//
 // Test controls, all per request or per process:
 //   - GreetRequest.sleep_ms and fail_code, as in the interop suite;
 //   - the name "flaky" fails every third such call with UNAVAILABLE (a
@@ -26,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -74,7 +78,23 @@ func (g *greeter) Greet(ctx context.Context, req *greet.GreetRequest) (*greet.Gr
 	if err := g.check(ctx, req); err != nil {
 		return nil, err
 	}
-	return &greet.GreetResponse{Greeting: "Hello, " + req.GetName(), ServedBy: g.name}, nil
+	return &greet.GreetResponse{Greeting: "Hello, " + req.GetName(), ServedBy: g.name, Seen: seenHeaders(ctx)}, nil
+}
+
+// seenHeaders reports the call's x- headers (attachments), lower-cased, so a
+// test can see what the mesh added, set or removed on the way.
+func seenHeaders(ctx context.Context) map[string]string {
+	md, ok := triple.FromIncomingContext(ctx)
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for k := range md {
+		if k = strings.ToLower(k); strings.HasPrefix(k, "x-") {
+			out[k] = md.Get(k)
+		}
+	}
+	return out
 }
 
 func (g *greeter) GreetServerStream(req *greet.GreetRequest, s triple.ServerStreamServer[greet.GreetResponse]) error {
