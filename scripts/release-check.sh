@@ -11,6 +11,7 @@
 #      protoc-gen-go-triple, builds every package of every released module,
 #      builds a copy of samples/go/helloworld whose go.mod requires only
 #      released versions and makes its provider and consumer talk on loopback,
+#      builds and tests an application the installed `shoal new` makes,
 #      and checks a module requiring only triple (a service on well-known
 #      types, generated, served and called) pulls no sdk, registry-istio or fx;
 #   4. runs gorelease against each module's previous release tag, if any.
@@ -115,6 +116,14 @@ kill -TERM "$server_pid"
 wait "$server_pid" || die "helloworld server exited with status $? after SIGTERM:"$'\n'"$(cat "$srv_log")"
 server_pid=
 log "helloworld provider and consumer talked: $unary unary calls and a server stream"
+
+log "==> release-check: an application made by the installed shoal new (no checkout)"
+(cd "$scratch" && PATH=$GOBIN:$PATH timeout 300 "$GOBIN/shoal" new demoapp --dir "$scratch/demoapp")
+if bad=$(cd "$scratch/demoapp" && grep -n -e '^replace' -e "$repo/.* v0\.0\.0-" go.mod); then
+	die "shoal new (released) wrote a go.mod that needs this checkout:"$'\n'"$bad"
+fi
+(cd "$scratch/demoapp" && go build ./... && go test ./...)
+log "shoal new: the app requires the released sdk and triple, builds and passes its tests"
 
 log "==> release-check: a module requiring only triple"
 to=$scratch/tripleonly
