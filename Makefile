@@ -15,6 +15,10 @@ export GOFLAGS := -buildvcs=false
 # Library modules are released on their own (versions.yaml); the others are
 # workspace-only consumers of them.
 LIB_MODULES := triple sdk registry-istio router-mesh localmesh observability
+# Released modules (versions.yaml) keep no replace: `go mod tidy`, which
+# ignores go.work, resolves their Shoal requires from a module proxy packed
+# from this tree (scripts/tidy-released.sh).
+RELEASED := $(LIB_MODULES) cli
 APP_MODULES := cli proto samples/go interop bench
 MODULES := $(LIB_MODULES) $(APP_MODULES)
 # Modules outside go.work, built with GOWORK=off: interop/dubbogo pins the old
@@ -62,12 +66,14 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10000 inputs) each.
 	@scripts/fuzz.sh $(FUZZTIME) $(MODULES)
 
 .PHONY: release-check
-release-check: ## Build and test every library module on its own (GOWORK=off), as users get it.
-	@for m in $(LIB_MODULES) cli; do \
-		echo "==> release-check $$m"; \
-		(cd $$m && GOWORK=off go build ./... && GOWORK=off go test -short -count=1 ./...); \
-	done
-	@scripts/verify-release.sh
+release-check: ## Release dry run: pack released modules into a local module proxy, build and run them as a user would.
+	@echo "==> test tools/release"
+	@cd tools/release && GOWORK=off go test -count=1 ./...
+	@scripts/release-check.sh
+
+.PHONY: release
+release: ## Bump versions.yaml and requires to VERSION, commit, tag <dir>/VERSION in dependency order (DRY_RUN=1: only show).
+	@scripts/release.sh $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run) $(VERSION)
 
 ##@ Benchmarks
 
@@ -114,10 +120,11 @@ vuln/%:
 .PHONY: tidy
 tidy: ## Regenerate go.work (go work sync), then run go mod tidy in every module.
 	@scripts/update-workspace.sh
-	@$(MAKE) $(addprefix tidy/,$(MODULES) $(OUT_MODULES))
+	@scripts/tidy-released.sh $(RELEASED)
+	@$(MAKE) $(addprefix tidy/,$(filter-out $(RELEASED),$(MODULES)) $(OUT_MODULES))
 
 tidy/%:
-	@cd $* && $(call gowork,$*) go mod tidy
+	@$(if $(filter $*,$(RELEASED)),scripts/tidy-released.sh $*,cd $* && $(call gowork,$*) go mod tidy)
 
 .PHONY: generate
 generate: tools ## Regenerate all generated code (protobuf, Triple stubs).
@@ -130,7 +137,8 @@ verify: verify-tidy verify-work verify-deps verify-generate ## Run every verify-
 
 .PHONY: verify-tidy
 verify-tidy: ## Fail if a go.mod or go.sum is not tidy.
-	@scripts/verify-tidy.sh $(MODULES) $(OUT_MODULES) tools/lint tools/proto tools/grpcurl tools/buf tools/controlplane/etcd tools/controlplane/kube tools/controlplane/istiod interop/dubbogo/tools
+	@scripts/tidy-released.sh --check $(RELEASED)
+	@scripts/verify-tidy.sh $(filter-out $(RELEASED),$(MODULES)) $(OUT_MODULES) tools/lint tools/release tools/proto tools/grpcurl tools/buf tools/controlplane/etcd tools/controlplane/kube tools/controlplane/istiod interop/dubbogo/tools
 
 .PHONY: verify-work
 verify-work: ## Fail if go.work does not match the modules in the repository.

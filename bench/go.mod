@@ -14,7 +14,7 @@ replace github.com/shoalmesh/shoal/proto => ../proto
 
 require (
 	github.com/shoalmesh/shoal/proto v0.0.0-00010101000000-000000000000
-	github.com/shoalmesh/shoal/triple v0.0.0-00010101000000-000000000000
+	github.com/shoalmesh/shoal/triple v0.1.0
 	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.85.0
 )

@@ -18,8 +18,8 @@ require (
 require (
 	github.com/bufbuild/protocompile v0.14.1
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/shoalmesh/shoal/sdk v0.0.0-00010101000000-000000000000
-	github.com/shoalmesh/shoal/triple v0.0.0-00010101000000-000000000000
+	github.com/shoalmesh/shoal/sdk v0.1.0
+	github.com/shoalmesh/shoal/triple v0.1.0
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10 // indirect
 	golang.org/x/sync v0.24.0 // indirect
@@ -29,7 +29,3 @@ require (
 	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
 )
-
-replace github.com/shoalmesh/shoal/triple => ../triple
-
-replace github.com/shoalmesh/shoal/sdk => ../sdk

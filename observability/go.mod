@@ -2,16 +2,11 @@ module github.com/shoalmesh/shoal/observability
 
 go 1.26.0
 
-replace (
-	github.com/shoalmesh/shoal/sdk => ../sdk
-	github.com/shoalmesh/shoal/triple => ../triple
-)
-
 require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
-	github.com/shoalmesh/shoal/sdk v0.0.0-00010101000000-000000000000
-	github.com/shoalmesh/shoal/triple v0.0.0-00010101000000-000000000000
+	github.com/shoalmesh/shoal/sdk v0.1.0
+	github.com/shoalmesh/shoal/triple v0.1.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc v1.47.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0

@@ -2,11 +2,6 @@ module github.com/shoalmesh/shoal/registry-istio
 
 go 1.26.0
 
-replace (
-	github.com/shoalmesh/shoal/sdk => ../sdk
-	github.com/shoalmesh/shoal/triple => ../triple
-)
-
 require (
 	github.com/envoyproxy/go-control-plane v0.14.0
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
@@ -82,7 +77,7 @@ require (
 	github.com/envoyproxy/go-control-plane/ratelimit v0.1.0 // indirect
 	github.com/envoyproxy/protoc-gen-validate v1.3.3 // indirect
 	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10 // indirect
-	github.com/shoalmesh/shoal/sdk v0.0.0-00010101000000-000000000000
+	github.com/shoalmesh/shoal/sdk v0.1.0
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect

@@ -2,12 +2,7 @@ module github.com/shoalmesh/shoal/router-mesh
 
 go 1.26.0
 
-replace (
-	github.com/shoalmesh/shoal/sdk => ../sdk
-	github.com/shoalmesh/shoal/triple => ../triple
-)
-
-require github.com/shoalmesh/shoal/sdk v0.0.0-00010101000000-000000000000
+require github.com/shoalmesh/shoal/sdk v0.1.0
 
 require go.uber.org/goleak v1.3.0
 

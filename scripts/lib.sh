@@ -42,3 +42,38 @@ cache_dir() {
 in_workspace() {
 	grep -qx "[[:space:]]*\./$1" "$ROOT/go.work"
 }
+
+# user_env PROXY exports the environment of a user's build for the modules
+# packed into the file-system module proxy PROXY (tools/release pack): no
+# workspace, no sum database for Shoal's modules, and a module cache of its
+# own, so the packed versions never reach the machine's cache (each pack puts
+# new content under the same version: they are dropped first). The machine's
+# cache directory serves every other module, so a warm run downloads nothing.
+user_env() {
+	local upstream machine_cache modcache
+	upstream=$(go env GOPROXY)
+	machine_cache=$(go env GOMODCACHE)/cache/download
+	modcache=$(cache_dir)/release-check-modcache
+	# One user of that cache at a time, until this shell exits.
+	exec 9>"$modcache.lock"
+	flock 9
+	chmod -R u+w "$modcache/github.com/shoalmesh" "$modcache/cache/download/github.com/shoalmesh" 2>/dev/null || true
+	rm -rf "$modcache/github.com/shoalmesh" "$modcache/cache/download/github.com/shoalmesh"
+	export GOWORK=off
+	export GOFLAGS="-mod=mod -buildvcs=false"
+	export GOMODCACHE=$modcache
+	export GOPROXY="file://$1,file://$machine_cache,$upstream"
+	export GONOSUMDB="github.com/shoalmesh/*"
+	export GOPRIVATE= GONOPROXY=
+	# The go command's module index (in GOCACHE) takes module@version as
+	# immutable; a pack puts new content under the same version, and a stale
+	# index then misses imports the new files have. Do without it.
+	export GODEBUG=goindex=0
+}
+
+# release_tool builds tools/release (its own module, outside go.work) into
+# DIR/shoalrelease, and gorelease into DIR/gorelease, from the tree at ROOT.
+release_tool() {
+	(cd "$2/tools/release" && GOWORK=off go build -o "$1/shoalrelease" . &&
+		GOWORK=off go build -o "$1/gorelease" golang.org/x/exp/cmd/gorelease)
+}

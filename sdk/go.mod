@@ -2,11 +2,9 @@ module github.com/shoalmesh/shoal/sdk
 
 go 1.26.0
 
-replace github.com/shoalmesh/shoal/triple => ../triple
-
 require (
 	github.com/fsnotify/fsnotify v1.9.0
-	github.com/shoalmesh/shoal/triple v0.0.0-00010101000000-000000000000
+	github.com/shoalmesh/shoal/triple v0.1.0
 	go.uber.org/fx v1.24.0
 	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.85.0

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/apache/dubbo-go-hessian2 v1.13.2
+	github.com/dubbogo/gost v1.13.1
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.60.0
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261026165753-2ffab32bce7e
@@ -12,7 +13,6 @@ require (
 )
 
 require (
-	github.com/dubbogo/gost v1.13.1 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	go.uber.org/atomic v1.9.0 // indirect

@@ -13,8 +13,8 @@ replace (
 
 require (
 	github.com/shoalmesh/shoal/proto v0.0.0-00010101000000-000000000000
-	github.com/shoalmesh/shoal/sdk v0.0.0-00010101000000-000000000000
-	github.com/shoalmesh/shoal/triple v0.0.0-00010101000000-000000000000
+	github.com/shoalmesh/shoal/sdk v0.1.0
+	github.com/shoalmesh/shoal/triple v0.1.0
 )
 
 require (

@@ -59,32 +59,72 @@ func Value(v any) Arg { return Arg{Type: javaTypeOf(v), Value: v} }
 
 // javaTypeOf guesses the Java class name Dubbo would report for v.
 func javaTypeOf(v any) string {
-	if rv := reflect.ValueOf(v); !rv.IsValid() || rv.Kind() == reflect.Pointer && rv.IsNil() {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || rv.Kind() == reflect.Pointer && rv.IsNil() {
 		return TypeObject
 	}
-	switch x := v.(type) {
-	case string:
-		return TypeString
-	case int32:
-		return TypeInt
-	case int, int64:
-		return TypeLong
-	case bool:
-		return TypeBoolean
-	case float64:
-		return TypeDouble
-	case []byte:
-		return TypeBytes
-	case time.Time:
-		return TypeDate
-	case POJO:
-		return x.JavaClassName()
+	if p, ok := v.(POJO); ok {
+		return p.JavaClassName()
 	}
-	switch reflect.TypeOf(v).Kind() {
+	if rv.Kind() == reflect.Pointer {
+		return TypeObject
+	}
+	return javaTypeOfType(rv.Type())
+}
+
+var (
+	pojoType = reflect.TypeFor[POJO]()
+	timeType = reflect.TypeFor[time.Time]()
+)
+
+// javaTypeOfType is the Java type a value of Go type t stands for: the
+// declared parameter type Bind sends. Pointers to Go basic types stand for
+// Java's boxed types (*int32: java.lang.Integer), which may be null.
+func javaTypeOfType(t reflect.Type) string {
+	switch {
+	case t == timeType:
+		return TypeDate
+	case t.Implements(pojoType):
+		if t.Kind() == reflect.Pointer {
+			return reflect.New(t.Elem()).Interface().(POJO).JavaClassName()
+		}
+		return reflect.Zero(t).Interface().(POJO).JavaClassName()
+	case t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface && reflect.PointerTo(t).Implements(pojoType):
+		return reflect.New(t).Interface().(POJO).JavaClassName()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return TypeString
+	case reflect.Int32:
+		return TypeInt
+	case reflect.Int, reflect.Int64:
+		return TypeLong
+	case reflect.Bool:
+		return TypeBoolean
+	case reflect.Float64:
+		return TypeDouble
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return TypeBytes
+		}
+		return TypeList
+	case reflect.Array:
+		return TypeList
 	case reflect.Map:
 		return TypeMap
-	case reflect.Slice, reflect.Array:
-		return TypeList
+	case reflect.Pointer:
+		switch t.Elem().Kind() {
+		case reflect.String:
+			return TypeString
+		case reflect.Int32:
+			return "java.lang.Integer"
+		case reflect.Int, reflect.Int64:
+			return "java.lang.Long"
+		case reflect.Bool:
+			return "java.lang.Boolean"
+		case reflect.Float64:
+			return "java.lang.Double"
+		}
 	}
 	return TypeObject
 }

@@ -17,6 +17,37 @@
 //	}))
 //	err := svc.Register(srv, triple.ServiceGroup("g1"))
 //
+// A Java method of any arity is served by a plain Go function, whose
+// signature is checked when it is registered, and called through a typed
+// func variable bound with Bind:
+//
+//	// BigDecimal quote(String symbol, int qty)
+//	err := svc.HandleFunc("quote", func(ctx context.Context, symbol string, qty int32) (*big.Decimal, error) { ... })
+//
+//	var quote func(ctx context.Context, symbol string, qty int32) (*big.Decimal, error)
+//	err = hessian.Bind(&quote, cc, "org.example.QuoteService", "quote")
+//	total, err := quote(ctx, "ACME", 3)
+//
+// # Java and Go types
+//
+// A typed function's Go types give the Java parameter types a call declares
+// (TestJavaTypes), and the arguments convert to them on the serving side
+// (TestMethodRoundTrip):
+//
+//	Java                      Go
+//	String                    string
+//	String (may be null)      *string (a nil pointer is null), also as a POJO field
+//	int / Integer             int32 / *int32   (not int: Go's int declares long)
+//	long                      int64
+//	boolean, double, byte[]   bool, float64, []byte
+//	BigDecimal                *big.Decimal of github.com/dubbogo/gost/math/big
+//	Map<K, V>                 map[K]V (java.util.Map); a raw Func receives map[any]any
+//	List<Pojo>                []*Pojo, the POJO registered with RegisterPOJO
+//	a Java class              a pointer to a registered POJO struct
+//
+// These were checked between Go peers in process; against Dubbo Java only
+// String and POJO arguments are tested (interop wrapper-* cases).
+//
 // Java objects map to Go structs registered with RegisterPOJO (their
 // JavaClassName names the Java class). A Java exception thrown by the far
 // side surfaces as an *Exception error with the Java class name and message;

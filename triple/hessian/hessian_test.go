@@ -81,12 +81,20 @@ func newService() *hessian.Service {
 // start serves the test service plain and under group g1, version 2.0.0.
 func start(t *testing.T, opts ...triple.ServerOption) *triple.ClientConn {
 	t.Helper()
+	return serve(t, func(srv *triple.Server) error {
+		svc := newService()
+		if err := svc.Register(srv); err != nil {
+			return err
+		}
+		return svc.Register(srv, triple.ServiceGroup("g1"), triple.ServiceVersion("2.0.0"))
+	}, opts...)
+}
+
+// serve runs a server on loopback with what register adds, and dials it.
+func serve(t *testing.T, register func(*triple.Server) error, opts ...triple.ServerOption) *triple.ClientConn {
+	t.Helper()
 	srv := triple.NewServer(opts...)
-	svc := newService()
-	if err := svc.Register(srv); err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Register(srv, triple.ServiceGroup("g1"), triple.ServiceVersion("2.0.0")); err != nil {
+	if err := register(srv); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

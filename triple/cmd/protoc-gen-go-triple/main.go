@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime/debug"
 	"strings"
 
 	"google.golang.org/protobuf/compiler/protogen"
@@ -26,11 +27,18 @@ const (
 	contextPkg = protogen.GoImportPath("context")
 )
 
-var version = "0.1.0"
+// version is the module version it was installed at (go install ...@v0.2.0),
+// or "devel" when built from a checkout.
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && strings.HasPrefix(info.Main.Version, "v") {
+		return info.Main.Version
+	}
+	return "devel"
+}
 
 func main() {
 	if len(os.Args) == 2 && os.Args[1] == "--version" {
-		fmt.Println("protoc-gen-go-triple", version)
+		fmt.Println("protoc-gen-go-triple", version())
 		return
 	}
 	var flags flag.FlagSet
