@@ -104,6 +104,7 @@ func TestSecurity(t *testing.T) {
 	t.Run("Renewal", func(t *testing.T) { testRenewal(ctx, t, m) })
 	t.Run("MutualTLSBetweenWorkloads", func(t *testing.T) { testMutualTLS(ctx, t, m) })
 	t.Run("WrongAudienceToken", func(t *testing.T) { testWrongAudience(ctx, t, m) })
+	t.Run("XDSOverTLSWithToken", func(t *testing.T) { testXDSOverTLS(ctx, t, m) })
 }
 
 // testWorkloadCertificate: istiod issues a P-256 certificate whose only
