@@ -3,6 +3,7 @@ package identity_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -146,6 +147,46 @@ func TestIssueAndMutualTLS(t *testing.T) {
 	}
 }
 
+// TestResumedConnectionsAreVerified: a resumed TLS session still runs the
+// SPIFFE check (VerifyConnection), so a server that stops accepting an
+// identity refuses a client resuming an earlier session.
+func TestResumedConnectionsAreVerified(t *testing.T) {
+	ca := newFakeCA(t, time.Hour)
+	ca.accept("consumer-token", consumerID)
+	ca.accept("provider-token", providerID)
+	consumer := newSource(t, ca, writeToken(t, t.TempDir(), "consumer-token"))
+	provider := newSource(t, ca, writeToken(t, t.TempDir(), "provider-token"))
+
+	var mu sync.Mutex
+	allowed, checks := true, 0
+	srv := provider.ServerTLSConfig(func(id identity.ID) error {
+		mu.Lock()
+		defer mu.Unlock()
+		checks++
+		if !allowed {
+			return errors.New("identity no longer allowed: " + id.String())
+		}
+		return nil
+	})
+	cli := consumer.ClientTLSConfig(identity.AllowIDs(providerID))
+	cli.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	cli.ServerName = "provider" // the cache key; each handshake uses a new port
+	if err := handshake(srv, cli); err != nil {
+		t.Fatalf("first handshake: %v", err)
+	}
+	mu.Lock()
+	allowed = false
+	mu.Unlock()
+	if err := handshake(srv, cli); err == nil {
+		t.Fatal("a resumed session skipped the server's identity check")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if checks != 2 {
+		t.Fatalf("server identity checks = %d, want 2 (one per connection)", checks)
+	}
+}
+
 // handshake runs a TLS handshake over loopback TCP and returns the
 // client's error, else the server's.
 func handshake(server, client *tls.Config) error {
@@ -166,8 +207,10 @@ func handshake(server, client *tls.Config) error {
 		_ = s.SetDeadline(time.Now().Add(10 * time.Second))
 		err = s.Handshake()
 		if err == nil {
-			// TLS 1.3 servers finish before the client's certificate is
-			// checked on the client side: wait for the client to close.
+			// Send a byte (the client reads it, and with it TLS 1.3's
+			// session ticket), then wait for the client to close: a TLS 1.3
+			// server finishes before the client has checked its certificate.
+			_, _ = s.Write([]byte{1})
 			_, _ = s.Read(make([]byte, 1))
 		}
 		srvErr <- err
@@ -179,6 +222,9 @@ func handshake(server, client *tls.Config) error {
 	c := tls.Client(conn, client)
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	cerr := c.Handshake()
+	if cerr == nil {
+		_, cerr = c.Read(make([]byte, 1))
+	}
 	_ = c.Close()
 	serr := <-srvErr
 	if cerr != nil {
