@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"google.golang.org/grpc"
@@ -50,8 +49,16 @@ type fakeCA struct {
 	down     bool // answer Unavailable to every request
 }
 
+// testingT is the part of *testing.T the fake CA uses (an Example passes
+// its own).
+type testingT interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // newFakeCA starts a fake CA on loopback, stopped when t ends.
-func newFakeCA(t *testing.T, ttl time.Duration) *fakeCA {
+func newFakeCA(t testingT, ttl time.Duration) *fakeCA {
 	t.Helper()
 	root, rootKey := newRoot(t, "fake mesh root")
 	ca := &fakeCA{
@@ -159,7 +166,7 @@ func (ca *fakeCA) CreateCertificate(ctx context.Context, req *securityv1alpha1.I
 }
 
 // newRoot makes a self-signed CA certificate.
-func newRoot(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+func newRoot(t testingT, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -182,7 +189,7 @@ func newRoot(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
 }
 
 // sign issues tmpl for pub under the CA, failing t on error.
-func sign(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate, pub any) *x509.Certificate {
+func sign(t testingT, ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate, pub any) *x509.Certificate {
 	t.Helper()
 	c := signCert(ca, caKey, tmpl, pub)
 	if c == nil {

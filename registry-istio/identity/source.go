@@ -210,14 +210,19 @@ func renewDelay(now, notAfter time.Time, below func(uint64) uint64) time.Duratio
 // retried, and the current certificate keeps serving until it expires.
 func (s *Source) fetchRetrying(ctx context.Context, startup bool) (*issued, error) {
 	expiredLogged := false
+	var last error // the last answer before ctx ended, for the final error
 	for n := uint32(0); ; n++ {
 		got, err := s.fetch(ctx)
 		if err == nil {
 			return got, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("identity: no certificate from istiod at %s: %w", s.addr, errors.Join(err, ctx.Err()))
+			if last == nil {
+				last = err
+			}
+			return nil, fmt.Errorf("identity: no certificate from istiod at %s: %w", s.addr, errors.Join(last, ctx.Err()))
 		}
+		last = err
 		if startup && !retryable(err) {
 			return nil, err
 		}

@@ -290,17 +290,26 @@ func TestStartupBackoff(t *testing.T) {
 }
 
 // TestStartupGivesUpWithContext: with istiod away for good, New returns
-// when its context ends, naming istiod's address.
+// when its context ends, naming istiod's address and its last answer.
 func TestStartupGivesUpWithContext(t *testing.T) {
 	ca := newFakeCA(t, time.Hour)
 	ca.accept("token", consumerID)
 	ca.setDown(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	go func() { // end New's context once the CA has refused twice
+		for ctx.Err() == nil {
+			if n, _ := ca.stats(); n >= 2 {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	_, err := identity.New(ctx, ca.addr, identity.WithRootPEM(ca.rootPEM),
 		identity.WithTokenFile(writeToken(t, t.TempDir(), "token")), fastBackoff,
 		identity.WithLogger(slog.New(slog.DiscardHandler)))
-	if err == nil || !strings.Contains(err.Error(), ca.addr) || !strings.Contains(err.Error(), "fake CA is down") {
+	if err == nil || !strings.Contains(err.Error(), ca.addr) || !strings.Contains(err.Error(), "fake CA is down") || !strings.Contains(err.Error(), "context canceled") {
 		t.Fatalf("New with istiod away: %v; want an error naming %s and its answer", err, ca.addr)
 	}
 }
