@@ -105,6 +105,8 @@ func TestSecurity(t *testing.T) {
 	t.Run("MutualTLSBetweenWorkloads", func(t *testing.T) { testMutualTLS(ctx, t, m) })
 	t.Run("WrongAudienceToken", func(t *testing.T) { testWrongAudience(ctx, t, m) })
 	t.Run("XDSOverTLSWithToken", func(t *testing.T) { testXDSOverTLS(ctx, t, m) })
+	// Last: it restarts istiod.
+	t.Run("RenewalAcrossIstiodRestart", func(t *testing.T) { testRenewalAcrossIstiodRestart(ctx, t, m) })
 }
 
 // testWorkloadCertificate: istiod issues a P-256 certificate whose only
