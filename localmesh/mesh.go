@@ -189,29 +189,36 @@ func (m *Mesh) Dynamic() dynamic.Interface { return m.dyn }
 func (m *Mesh) RESTConfig() *rest.Config { return rest.CopyConfig(m.restCfg) }
 
 // IstiodAddr returns the plaintext xDS address (host:port) of replica i.
-func (m *Mesh) IstiodAddr(i int) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if i < 0 || i >= len(m.istiods) || m.istiods[i] == nil {
+func (m *Mesh) IstiodAddr(i int) string { return loopbackAddr(m.istiodPort(i, "grpc")) }
+
+// IstiodTLSAddr returns the TLS address (host:port) of replica i: istiod's
+// 15012-style port serving xDS and the CA (IstioCertificateService) to
+// callers with a service-account token. Its certificate names
+// IstiodServerName, not the address.
+func (m *Mesh) IstiodTLSAddr(i int) string { return loopbackAddr(m.istiodPort(i, "secure")) }
+
+// loopbackAddr is 127.0.0.1:port, "" for port 0.
+func loopbackAddr(port int) string {
+	if port == 0 {
 		return ""
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.istiods[i].ports["grpc"]))
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
-// istiodPort is replica i's plaintext xDS port, 0 if there is none.
-func (m *Mesh) istiodPort(i int) int {
+// istiodPort is replica i's port of the given name, 0 if there is none.
+func (m *Mesh) istiodPort(i int, name string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if i < 0 || i >= len(m.istiods) || m.istiods[i] == nil {
 		return 0
 	}
-	return m.istiods[i].ports["grpc"]
+	return m.istiods[i].ports[name]
 }
 
 // IstiodAddrFrom returns replica i's plaintext xDS address as seen from a
 // workload container of e (the host's address on the container network).
 func (m *Mesh) IstiodAddrFrom(e *Engine, i int) string {
-	p := m.istiodPort(i)
+	p := m.istiodPort(i, "grpc")
 	if p == 0 {
 		return ""
 	}

@@ -99,7 +99,7 @@ func (m *Mesh) RunWorkload(ctx context.Context, e *Engine, spec WorkloadSpec) (_
 	if err := m.ensureNode(ctx, e); err != nil {
 		return nil, err
 	}
-	xds := m.istiodPort(spec.Istiod)
+	xds := m.istiodPort(spec.Istiod, "grpc")
 	if xds == 0 {
 		return nil, fmt.Errorf("localmesh: no istiod replica %d for workload %s", spec.Istiod, spec.Name)
 	}

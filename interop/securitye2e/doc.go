@@ -1,0 +1,7 @@
+// Package securitye2e holds the end-to-end tests of Istio workload
+// identity in Shoal: a real istiod and kube-apiserver (localmesh), service
+// accounts and TokenRequest tokens written as a kubelet's projected token
+// files, and registry-istio/identity getting and renewing workload
+// certificates from istiod's CA with no istio-agent; and registry-istio's
+// xDS client on istiod's TLS port with the same token.
+package securitye2e
