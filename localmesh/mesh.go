@@ -153,21 +153,26 @@ func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.readyLimit)
 	defer cancel()
 	start := time.Now()
+	cfg.logger.Info("localmesh: starting etcd", "logs", m.LogDir())
 	if err := m.startEtcd(ctx); err != nil {
 		return nil, err
 	}
+	cfg.logger.Info("localmesh: starting kube-apiserver")
 	if err := m.startAPIServer(ctx); err != nil {
 		return nil, err
 	}
 	if cfg.kcm {
+		cfg.logger.Info("localmesh: starting kube-controller-manager")
 		if err := m.startControllerManager(); err != nil {
 			return nil, err
 		}
 	}
+	cfg.logger.Info("localmesh: installing Istio's CRDs")
 	if err := m.installCRDs(ctx); err != nil {
 		return nil, err
 	}
 	for i := range cfg.istiods {
+		cfg.logger.Info("localmesh: starting istiod", "replica", i)
 		if err := m.StartIstiod(ctx, i); err != nil {
 			return nil, err
 		}

@@ -133,6 +133,7 @@ machine for what Shoal development needs.`,
 		newGenCmd(e),
 		newToolsCmd(e),
 		newDoctorCmd(e),
+		newDevCmd(e),
 	)
 	return root
 }
