@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// EnvKeepLogs, when set to any value, makes Stop keep the component logs
-// of a mesh started without WithLogDir (they are kept anyway when Start
-// fails).
+// EnvKeepLogs is the variable that, set to any value, makes Stop keep the
+// component logs of a mesh started without WithLogDir (they are kept anyway
+// when Start fails).
 const EnvKeepLogs = "SHOAL_KEEP_LOGS"
 
 // WithLogDir sets the directory the components' logs go to

@@ -2,9 +2,11 @@ package localmesh
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -42,7 +44,7 @@ func failingBinDir(t *testing.T) string {
 	}
 	for _, b := range requiredBinaries(LocalImages) {
 		script := "#!/bin/sh\necho \"" + b + " cannot start: fake binary\" >&2\nexit 1\n"
-		if err := os.WriteFile(filepath.Join(bin, b), []byte(script), 0o700); err != nil { //nolint:gosec // an executable test script
+		if err := os.WriteFile(filepath.Join(bin, b), []byte(script), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,6 +84,53 @@ func TestFailedStartKeepsLogs(t *testing.T) {
 			}
 			if len(opts) == 0 {
 				_ = os.RemoveAll(m[1])
+			}
+		})
+	}
+}
+
+// TestStopKeepsLogsOnRequest stops a mesh whose run directory holds logs,
+// a key and etcd's data: Stop removes all of it, or with WithKeepLogs or
+// SHOAL_KEEP_LOGS everything but the logs.
+func TestStopKeepsLogsOnRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		env  string
+		keep bool
+	}{
+		{name: "default"},
+		{name: "WithKeepLogs", opts: []Option{WithKeepLogs()}, keep: true},
+		{name: EnvKeepLogs, env: "1", keep: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(EnvKeepLogs, tc.env)
+			cfg := config{logger: slog.New(slog.DiscardHandler)}
+			for _, o := range tc.opts {
+				o.applyToMesh(&cfg)
+			}
+			dir := filepath.Join(t.TempDir(), "run")
+			for _, f := range []string{"istiod-0.log", "sa.key", "etcd/member/wal"} {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o750); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m := &Mesh{cfg: cfg, dir: dir}
+			m.Stop()
+			var left []string
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				left = append(left, e.Name())
+			}
+			want := []string(nil)
+			if tc.keep {
+				want = []string{"istiod-0.log"}
+			}
+			if !slices.Equal(left, want) {
+				t.Fatalf("after Stop the run directory holds %v, want %v", left, want)
 			}
 		})
 	}

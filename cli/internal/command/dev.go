@@ -200,7 +200,7 @@ func startSupervisor(ctx context.Context, e *env, p devPaths, timeout time.Durat
 		select {
 		case err := <-exited:
 			tail.copy()
-			return nil, fmt.Errorf("the control plane did not start (supervisor: %v); its log is %s", err, p.supervisorLog())
+			return nil, fmt.Errorf("the control plane did not start (supervisor: %w); its log is %s", err, p.supervisorLog())
 		case <-deadline.C:
 			_ = sup.Process.Signal(syscall.SIGTERM)
 			tail.copy()
