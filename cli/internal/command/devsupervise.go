@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +48,16 @@ func supervise(ctx context.Context, e *env, p devPaths) error {
 		},
 	}))
 	fmt.Fprintf(e.stderr, "=== shoal dev supervise (pid %d) started at %s ===\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))
+	// One supervisor per directory: the lock is held until this process
+	// exits (two 'shoal dev up' at once start one control plane).
+	lock, err := os.OpenFile(filepath.Join(p.dir, "lock"), os.O_WRONLY|os.O_CREATE, 0o600) //nolint:gosec // shoal dev's own directory
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lock.Close() }()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil { //nolint:gosec // a file descriptor fits in an int
+		return fmt.Errorf("another shoal dev supervisor runs in %s (%w); use 'shoal dev status' or 'shoal dev down'", p.dir, err)
+	}
 	m, err := localmesh.Start(ctx, localmesh.WithLogDir(p.logs()), localmesh.WithLogger(logger))
 	if err != nil {
 		return err
