@@ -50,12 +50,12 @@ func supervise(ctx context.Context, e *env, p devPaths) error {
 	fmt.Fprintf(e.stderr, "=== shoal dev supervise (pid %d) started at %s ===\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))
 	// One supervisor per directory: the lock is held until this process
 	// exits (two 'shoal dev up' at once start one control plane).
-	lock, err := os.OpenFile(filepath.Join(p.dir, "lock"), os.O_WRONLY|os.O_CREATE, 0o600) //nolint:gosec // shoal dev's own directory
+	lock, err := os.OpenFile(filepath.Join(p.dir, "lock"), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = lock.Close() }()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil { //nolint:gosec // a file descriptor fits in an int
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return fmt.Errorf("another shoal dev supervisor runs in %s (%w); use 'shoal dev status' or 'shoal dev down'", p.dir, err)
 	}
 	m, err := localmesh.Start(ctx, localmesh.WithLogDir(p.logs()), localmesh.WithLogger(logger))
@@ -72,7 +72,7 @@ func supervise(ctx context.Context, e *env, p devPaths) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(p.kubeconfig(), kc, 0o600); err != nil { //nolint:gosec // shoal dev's own directory
+	if err := os.WriteFile(p.kubeconfig(), kc, 0o600); err != nil {
 		return err
 	}
 	st := &devState{
