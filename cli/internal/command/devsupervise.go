@@ -72,7 +72,7 @@ func supervise(ctx context.Context, e *env, p devPaths) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(p.kubeconfig(), kc, 0o600); err != nil {
+	if err := os.WriteFile(p.kubeconfig(), kc, 0o600); err != nil { //nolint:gosec // shoal dev's own directory
 		return err
 	}
 	st := &devState{
