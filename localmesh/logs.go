@@ -69,7 +69,7 @@ func appendLog(path string, b []byte) {
 }
 
 // removeRunDir removes the run directory at Stop: all of it, or with keep
-// everything but the logs.
+// everything but the logs (and the directory too when it holds none).
 func (m *Mesh) removeRunDir(keep bool) {
 	if m.dir == "" {
 		return
@@ -79,11 +79,23 @@ func (m *Mesh) removeRunDir(keep bool) {
 		return
 	}
 	entries, _ := os.ReadDir(m.dir)
+	logs := 0
 	for _, e := range entries {
 		if !e.IsDir() && strings.HasSuffix(e.Name(), ".log") {
+			logs++
 			continue
 		}
 		_ = os.RemoveAll(filepath.Join(m.dir, e.Name()))
 	}
+	if logs == 0 {
+		_ = os.Remove(m.dir)
+		return
+	}
 	m.cfg.logger.Info("localmesh: logs kept", "dir", m.dir)
+}
+
+// hasLogs reports whether the mesh's logs are somewhere after Stop.
+func (m *Mesh) hasLogs() bool {
+	logs, _ := filepath.Glob(filepath.Join(m.LogDir(), "*.log"))
+	return len(logs) > 0
 }

@@ -135,3 +135,20 @@ func TestStopKeepsLogsOnRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestStopKeepsNoEmptyRunDir checks that a kept run directory without a
+// log (a Start that failed before any component ran) is removed.
+func TestStopKeepsNoEmptyRunDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	if err := os.MkdirAll(filepath.Join(dir, "etcd"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	m := &Mesh{cfg: config{logger: slog.New(slog.DiscardHandler), keepLogs: true}, dir: dir}
+	m.Stop()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("run directory without logs after Stop: %v, want it removed", err)
+	}
+	if m.hasLogs() {
+		t.Fatal("hasLogs() = true for a mesh without logs")
+	}
+}

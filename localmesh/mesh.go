@@ -137,7 +137,9 @@ func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 			// Keep what the components said about the failure.
 			m.cfg.keepLogs = true
 			m.Stop()
-			err = fmt.Errorf("%w (control-plane logs: %s)", err, m.LogDir())
+			if m.hasLogs() {
+				err = fmt.Errorf("%w (control-plane logs: %s)", err, m.LogDir())
+			}
 		}
 	}()
 	if cfg.images.source == PublicImages {
