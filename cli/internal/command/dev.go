@@ -254,6 +254,12 @@ that does not stop within --timeout is killed.`,
 			}
 			st, err := readDevState(p)
 			if errors.Is(err, errDevNotRunning) {
+				if pid := startingSupervisor(p); pid > 0 {
+					stopSupervisor(pid, timeout)
+					localmesh.CleanStale() // what a killed supervisor left
+					fmt.Fprintf(e.stdout, "stopped the local control plane while it was starting; logs in %s\n", p.logs())
+					return nil
+				}
 				localmesh.CleanStale()
 				fmt.Fprintln(e.stdout, "no local control plane is running")
 				return nil
@@ -263,11 +269,7 @@ that does not stop within --timeout is killed.`,
 				return err
 			}
 			if running(st.PID) && isSupervisor(st.PID) {
-				_ = syscall.Kill(st.PID, syscall.SIGTERM)
-				if !waitGone(st.PID, timeout) {
-					_ = syscall.Kill(st.PID, syscall.SIGKILL)
-					waitGone(st.PID, 5*time.Second)
-				}
+				stopSupervisor(st.PID, timeout)
 			}
 			localmesh.CleanStale() // what a killed supervisor left
 			var left []string
@@ -289,6 +291,16 @@ that does not stop within --timeout is killed.`,
 	return cmd
 }
 
+// stopSupervisor sends the supervisor SIGTERM (it stops the control
+// plane) and SIGKILL if it has not exited within timeout.
+func stopSupervisor(pid int, timeout time.Duration) {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	if !waitGone(pid, timeout) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		waitGone(pid, 5*time.Second)
+	}
+}
+
 // waitGone waits up to limit for pid to exit.
 func waitGone(pid int, limit time.Duration) bool {
 	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
@@ -302,6 +314,7 @@ func waitGone(pid int, limit time.Duration) bool {
 // devStatus is what `shoal dev status` reports.
 type devStatus struct {
 	Running    bool              `json:"running"`
+	Starting   bool              `json:"starting,omitempty"`
 	PID        int               `json:"pid,omitempty"`
 	Started    *time.Time        `json:"started,omitempty"`
 	XDSAddress string            `json:"xdsAddress,omitempty"`
@@ -344,6 +357,10 @@ part of it is down.`,
 					fmt.Fprintln(w, "not running")
 					return nil
 				}
+				if s.Starting {
+					fmt.Fprintf(w, "starting (supervisor pid %d)\n", s.PID)
+					return nil
+				}
 				fmt.Fprintf(w, "%-24s pid %-8d %s\n", "supervisor", s.PID, upDown(s.Running))
 				for _, c := range s.Components {
 					fmt.Fprintf(w, "%-24s pid %-8d %s\n", c.Name, c.PID, upDown(c.Running))
@@ -373,6 +390,12 @@ func upDown(ok bool) string {
 
 func devStatusOf(ctx context.Context, p devPaths) devStatus {
 	st, err := readDevState(p)
+	if errors.Is(err, errDevNotRunning) {
+		if pid := startingSupervisor(p); pid > 0 {
+			return devStatus{PID: pid, Starting: true, LogDir: p.logs(), Problem: fmt.Sprintf(
+				"the local control plane is starting (supervisor pid %d); see 'shoal dev logs supervisor'", pid)}
+		}
+	}
 	if err != nil {
 		return devStatus{Problem: err.Error()}
 	}

@@ -39,6 +39,7 @@ type devPaths struct{ dir string }
 func (p devPaths) state() string      { return filepath.Join(p.dir, "state.json") }
 func (p devPaths) kubeconfig() string { return filepath.Join(p.dir, "kubeconfig") }
 func (p devPaths) logs() string       { return filepath.Join(p.dir, "logs") }
+func (p devPaths) lock() string       { return filepath.Join(p.dir, "lock") }
 func (p devPaths) supervisorLog() string {
 	return filepath.Join(p.logs(), devSupervisor+".log")
 }
@@ -130,4 +131,23 @@ func isSupervisor(pid int) bool {
 		}
 	}
 	return false
+}
+
+// startingSupervisor returns the PID of a supervisor that holds the lock
+// of p (it runs, but may not have written its state yet), or 0.
+func startingSupervisor(p devPaths) int {
+	f, err := os.Open(p.lock())
+	if err != nil {
+		return 0
+	}
+	defer func() { _ = f.Close() }()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return 0 // nobody holds it
+	}
+	var pid int
+	if _, err := fmt.Fscan(f, &pid); err != nil || !isSupervisor(pid) {
+		return 0
+	}
+	return pid
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -50,13 +49,20 @@ func supervise(ctx context.Context, e *env, p devPaths) error {
 	fmt.Fprintf(e.stderr, "=== shoal dev supervise (pid %d) started at %s ===\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))
 	// One supervisor per directory: the lock is held until this process
 	// exits (two 'shoal dev up' at once start one control plane).
-	lock, err := os.OpenFile(filepath.Join(p.dir, "lock"), os.O_WRONLY|os.O_CREATE, 0o600)
+	lock, err := os.OpenFile(p.lock(), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = lock.Close() }()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return fmt.Errorf("another shoal dev supervisor runs in %s (%w); use 'shoal dev status' or 'shoal dev down'", p.dir, err)
+	}
+	// Its PID, for 'shoal dev down' while it starts (no state file yet).
+	if err := lock.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(lock, "%d\n", os.Getpid()); err != nil {
+		return err
 	}
 	m, err := localmesh.Start(ctx, localmesh.WithLogDir(p.logs()), localmesh.WithLogger(logger))
 	if err != nil {
