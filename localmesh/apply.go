@@ -35,6 +35,36 @@ func newApplier(cfg *rest.Config, dyn dynamic.Interface) *applier {
 }
 
 func (a *applier) apply(ctx context.Context, data []byte) error {
+	return a.each(data, func(obj *unstructured.Unstructured) error {
+		if err := a.applyOne(ctx, obj); err != nil {
+			return fmt.Errorf("localmesh: apply %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+		}
+		return nil
+	})
+}
+
+// delete deletes the objects of a YAML stream, like kubectl delete -f: it
+// goes on past an object it cannot delete (one that does not exist, say)
+// and returns every such error.
+func (a *applier) delete(ctx context.Context, data []byte) error {
+	var errs []error
+	err := a.each(data, func(obj *unstructured.Unstructured) error {
+		ri, err := a.resource(obj)
+		if err == nil {
+			policy := metav1.DeletePropagationBackground
+			err = ri.Delete(ctx, obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &policy})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("localmesh: delete %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err))
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
+}
+
+// each decodes a YAML or JSON stream and calls f for every object in it,
+// stopping at the first error.
+func (a *applier) each(data []byte, f func(*unstructured.Unstructured) error) error {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for n := 0; ; n++ {
 		var obj unstructured.Unstructured
@@ -42,38 +72,47 @@ func (a *applier) apply(ctx context.Context, data []byte) error {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			return fmt.Errorf("localmesh: apply: document %d: %w", n, err)
+			return fmt.Errorf("localmesh: document %d: %w", n, err)
 		}
 		if len(obj.Object) == 0 {
 			continue
 		}
-		if err := a.applyOne(ctx, &obj); err != nil {
-			return fmt.Errorf("localmesh: apply %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+		if err := f(&obj); err != nil {
+			return err
 		}
 	}
 }
 
 func (a *applier) applyOne(ctx context.Context, obj *unstructured.Unstructured) error {
+	ri, err := a.resource(obj)
+	if err != nil {
+		return err
+	}
+	_, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: "localmesh", Force: true})
+	return err
+}
+
+// resource is the API of obj's kind, in its namespace ("default" if it has
+// none and the kind is namespaced).
+func (a *applier) resource(obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
 	gvk := obj.GroupVersionKind()
 	mapping, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
 		// A CRD created moments ago: refresh discovery once.
 		a.mapper.Reset()
 		if mapping, err = a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	var ri dynamic.ResourceInterface = a.dyn.Resource(mapping.Resource)
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		ns := obj.GetNamespace()
-		if ns == "" {
-			ns = "default"
-			obj.SetNamespace(ns)
-		}
-		ri = a.dyn.Resource(mapping.Resource).Namespace(ns)
+	if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+		return a.dyn.Resource(mapping.Resource), nil
 	}
-	_, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: "localmesh", Force: true})
-	return err
+	ns := obj.GetNamespace()
+	if ns == "" {
+		ns = "default"
+		obj.SetNamespace(ns)
+	}
+	return a.dyn.Resource(mapping.Resource).Namespace(ns), nil
 }
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}

@@ -103,7 +103,7 @@ func (m *Mesh) startIstiodProcess(name string, pm map[string]int) (component, er
 	if err := os.WriteFile(mesh, []byte(meshConfig), 0o600); err != nil {
 		return nil, err
 	}
-	return startProc(m.dir, name, filepath.Join(m.bin, "pilot-discovery"),
+	return startProc(m.LogDir(), name, filepath.Join(m.bin, "pilot-discovery"),
 		istiodArgs(m.Kubeconfig(), mesh, pm, false), envList(istiodEnv(name)))
 }
 
@@ -168,7 +168,7 @@ func (m *Mesh) startIstiodContainer(ctx context.Context, name string, pm map[str
 		}
 		return nil, fmt.Errorf("localmesh: start %s (%s): %w", name, m.cfg.istiodImage, err)
 	}
-	return &ctrComponent{name: name, ctr: ctr, log: filepath.Join(m.dir, name+".log")}, nil
+	return &ctrComponent{name: name, ctr: ctr, log: filepath.Join(m.LogDir(), name+".log")}, nil
 }
 
 // ctrComponent is a control-plane part running as a container.
@@ -239,7 +239,7 @@ func (c *ctrComponent) stop(grace time.Duration) {
 		_ = c.ctr.Stop(ctx, &grace)
 	}
 	if b := c.logs(); b != nil {
-		_ = os.WriteFile(c.log, b, 0o600)
+		appendLog(c.log, b)
 	}
 	_ = c.ctr.Terminate(ctx)
 }

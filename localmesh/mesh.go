@@ -40,6 +40,7 @@ type config struct {
 	kcm        bool
 	logger     *slog.Logger
 	keepLogs   bool
+	logDir     string
 	readyLimit time.Duration
 	images     imageConfig
 	// istiodImage is the image istiod containers run (PublicIstiodImage;
@@ -133,8 +134,12 @@ func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 	m := &Mesh{cfg: cfg, dir: dir, bin: bin}
 	defer func() {
 		if err != nil {
-			m.cfg.keepLogs = os.Getenv("SHOAL_KEEP_LOGS") != ""
+			// Keep what the components said about the failure.
+			m.cfg.keepLogs = true
 			m.Stop()
+			if m.hasLogs() {
+				err = fmt.Errorf("%w (control-plane logs: %s)", err, m.LogDir())
+			}
 		}
 	}()
 	if cfg.images.source == PublicImages {
@@ -150,21 +155,26 @@ func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.readyLimit)
 	defer cancel()
 	start := time.Now()
+	cfg.logger.Info("localmesh: starting etcd", "logs", m.LogDir())
 	if err := m.startEtcd(ctx); err != nil {
 		return nil, err
 	}
+	cfg.logger.Info("localmesh: starting kube-apiserver")
 	if err := m.startAPIServer(ctx); err != nil {
 		return nil, err
 	}
 	if cfg.kcm {
+		cfg.logger.Info("localmesh: starting kube-controller-manager")
 		if err := m.startControllerManager(); err != nil {
 			return nil, err
 		}
 	}
+	cfg.logger.Info("localmesh: installing Istio's CRDs")
 	if err := m.installCRDs(ctx); err != nil {
 		return nil, err
 	}
 	for i := range cfg.istiods {
+		cfg.logger.Info("localmesh: starting istiod", "replica", i)
 		if err := m.StartIstiod(ctx, i); err != nil {
 			return nil, err
 		}
@@ -226,7 +236,8 @@ func (m *Mesh) IstiodAddrFrom(e *Engine, i int) string {
 }
 
 // Stop stops everything in order: istiods, controller-manager, API server,
-// etcd (the API server hangs if etcd goes first), and removes the state.
+// etcd (the API server hangs if etcd goes first), and removes the run
+// directory (see WithLogDir and WithKeepLogs for the logs).
 func (m *Mesh) Stop() {
 	m.mu.Lock()
 	ids := m.istiods
@@ -243,9 +254,7 @@ func (m *Mesh) Stop() {
 	if m.eng != nil {
 		_ = m.eng.Close()
 	}
-	if !m.cfg.keepLogs && m.dir != "" {
-		_ = os.RemoveAll(m.dir)
-	}
+	m.removeRunDir(m.cfg.keepLogs || os.Getenv(EnvKeepLogs) != "")
 }
 
 func (m *Mesh) startEtcd(ctx context.Context) error {
@@ -256,7 +265,7 @@ func (m *Mesh) startEtcd(ctx context.Context) error {
 	client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	m.etcdURL = client
 	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	m.etcd, err = startProc(m.dir, "etcd", filepath.Join(m.bin, "etcd"), []string{
+	m.etcd, err = startProc(m.LogDir(), "etcd", filepath.Join(m.bin, "etcd"), []string{
 		"--name=localmesh", "--data-dir=" + filepath.Join(m.dir, "etcd"),
 		"--listen-client-urls=" + client, "--advertise-client-urls=" + client,
 		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
@@ -312,7 +321,7 @@ func (m *Mesh) startAPIServer(ctx context.Context) error {
 		return err
 	}
 	m.apiAddr = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
-	m.api, err = startProc(m.dir, "kube-apiserver", filepath.Join(m.bin, "kube-apiserver"), []string{
+	m.api, err = startProc(m.LogDir(), "kube-apiserver", filepath.Join(m.bin, "kube-apiserver"), []string{
 		"--etcd-servers=" + m.etcdURL,
 		// All interfaces, so that workload containers given KubeAccess reach
 		// it at the container network's gateway (token auth and RBAC apply).
@@ -386,7 +395,7 @@ current-context: localmesh
 
 func (m *Mesh) startControllerManager() error {
 	var err error
-	m.kcm, err = startProc(m.dir, "kube-controller-manager", filepath.Join(m.bin, "kube-controller-manager"), []string{
+	m.kcm, err = startProc(m.LogDir(), "kube-controller-manager", filepath.Join(m.bin, "kube-controller-manager"), []string{
 		"--kubeconfig=" + m.Kubeconfig(),
 		"--controllers=endpoint,endpointslice,endpointslicemirroring,namespace,garbagecollector",
 		"--leader-elect=false",
@@ -472,6 +481,16 @@ func (m *Mesh) Apply(ctx context.Context, yaml string) error {
 		return errors.New("localmesh: Apply before the API server started")
 	}
 	return m.applier.apply(ctx, []byte(yaml))
+}
+
+// Delete deletes the Kubernetes objects of a YAML stream, like kubectl
+// delete -f: it tries every object and returns the errors of those it could
+// not delete (apierrors.IsNotFound tells a missing one).
+func (m *Mesh) Delete(ctx context.Context, yaml string) error {
+	if m.applier == nil {
+		return errors.New("localmesh: Delete before the API server started")
+	}
+	return m.applier.delete(ctx, []byte(yaml))
 }
 
 // Component is one running control-plane process (for PublicImages,

@@ -38,10 +38,11 @@ type proc struct {
 	err  error
 }
 
-// startProc starts bin with args and env, logging to dir/name.log. The child
-// gets its own process group and dies with this process (Pdeathsig).
-func startProc(dir, name, bin string, args, env []string) (*proc, error) {
-	logf, err := os.Create(filepath.Join(dir, name+".log")) //nolint:gosec // our own temp dir
+// startProc starts bin with args and env, appending its output to
+// logDir/name.log (see openLog). The child gets its own process group and
+// dies with this process (Pdeathsig).
+func startProc(logDir, name, bin string, args, env []string) (*proc, error) {
+	logf, err := openLog(logDir, name)
 	if err != nil {
 		return nil, err
 	}

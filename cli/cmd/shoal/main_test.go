@@ -9,6 +9,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"go.uber.org/goleak"
+
+	"github.com/shoalmesh/shoal/localmesh"
 )
 
 func TestMain(m *testing.M) {
@@ -24,7 +26,8 @@ func TestMain(m *testing.M) {
 // $CLOSED (a port nothing listens on), $FREEPORT (a port free a moment ago),
 // grpc-go servers $GRPCGO and $GRPCALPHA (see grpcserver_test.go); PATH
 // has no protoc plugins (hermeticPath); $SHOAL_DIR is this checkout, $GOEXE
-// the go command, and the Go caches and proxy settings pass through.
+// the go command, $CONTROLPLANE_DIR the control-plane build localmesh uses,
+// and the Go caches and proxy settings pass through.
 func TestScripts(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	goEnv := goEnvironment(t)
@@ -34,6 +37,7 @@ func TestScripts(t *testing.T) {
 			for k, v := range goEnv {
 				env.Setenv(k, v)
 			}
+			env.Setenv("CONTROLPLANE_DIR", localmesh.DefaultBinDir())
 			if err := hermeticPath(env); err != nil {
 				return err
 			}

@@ -95,8 +95,9 @@ func newRoot(e *env) *cobra.Command {
 		Short: "The command-line tool of the Shoal proxyless service mesh",
 		Long: `shoal is the command-line tool of the Shoal proxyless service mesh for Go:
 it scaffolds applications, generates Triple code from .proto files, calls and
-inspects Triple and gRPC services through server reflection, and checks the
-machine for what Shoal development needs.`,
+inspects Triple and gRPC services through server reflection, runs a local
+Istio control plane (shoal dev), and checks the machine for what Shoal
+development needs.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		// No arguments: show the help and fail, so scripts notice.
@@ -133,6 +134,7 @@ machine for what Shoal development needs.`,
 		newGenCmd(e),
 		newToolsCmd(e),
 		newDoctorCmd(e),
+		newDevCmd(e),
 	)
 	return root
 }
