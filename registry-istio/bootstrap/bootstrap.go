@@ -159,7 +159,8 @@ type Identity struct {
 	// after it disconnects. Also ISTIO_META_AUTO_REGISTER_GROUP.
 	AutoRegisterGroup string
 	// Metadata holds extra node metadata (ISTIO_META_* keys without the
-	// prefix); it cannot override the fields above.
+	// prefix); it cannot override the fields above. PROXY_CONFIG defaults
+	// to an empty object so that istiod's syncz lists the client.
 	Metadata map[string]any
 }
 
@@ -180,6 +181,11 @@ func (id Identity) Node() Node {
 	md := maps.Clone(id.Metadata)
 	if md == nil {
 		md = map[string]any{}
+	}
+	// istiod's syncz (what istioctl proxy-status reads over xDS) lists only
+	// nodes that carry PROXY_CONFIG; an empty one keeps istiod's defaults.
+	if _, ok := md["PROXY_CONFIG"]; !ok {
+		md["PROXY_CONFIG"] = map[string]any{}
 	}
 	md["GENERATOR"] = GeneratorGRPC
 	md["NAMESPACE"] = id.Namespace

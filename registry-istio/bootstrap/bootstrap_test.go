@@ -260,3 +260,18 @@ func TestNodeNamespaceAndClusterDomain(t *testing.T) {
 		})
 	}
 }
+
+// PROXY_CONFIG is what istiod's syncz needs to list a node: the identity
+// adds an empty one and keeps one the operator gave.
+func TestNodeProxyConfig(t *testing.T) {
+	n := bootstrap.Identity{PodName: "p", Namespace: "n"}.Node()
+	pc, ok := n.Metadata["PROXY_CONFIG"].(map[string]any)
+	if !ok || len(pc) != 0 {
+		t.Fatalf("PROXY_CONFIG = %#v, want an empty object", n.Metadata["PROXY_CONFIG"])
+	}
+	given := map[string]any{"discoveryAddress": "istiod:15012"}
+	n = bootstrap.Identity{PodName: "p", Namespace: "n", Metadata: map[string]any{"PROXY_CONFIG": given}}.Node()
+	if got, _ := n.Metadata["PROXY_CONFIG"].(map[string]any); got["discoveryAddress"] != "istiod:15012" {
+		t.Fatalf("PROXY_CONFIG = %#v, want the operator's", n.Metadata["PROXY_CONFIG"])
+	}
+}
