@@ -112,6 +112,7 @@ require (
 	github.com/bufbuild/protocompile v0.14.1
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/shoalmesh/shoal/localmesh v0.1.0
+	github.com/shoalmesh/shoal/registry-istio v0.1.0
 	github.com/shoalmesh/shoal/sdk v0.1.0
 	github.com/shoalmesh/shoal/triple v0.1.0
 	github.com/spf13/cobra v1.10.2

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"time"
@@ -90,13 +91,14 @@ func Syncz(ctx context.Context, cfg *bootstrap.Config) ([]ProxySync, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
-	if err == nil {
-		err = stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: SynczURL})
+	if err != nil {
+		return nil, synczError(q.ServerURI, err)
 	}
-	var resp *discoveryv3.DiscoveryResponse
-	if err == nil {
-		resp, err = stream.Recv()
+	// A Send that fails with io.EOF leaves the stream's status to Recv.
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: SynczURL}); err != nil && !errors.Is(err, io.EOF) {
+		return nil, synczError(q.ServerURI, err)
 	}
+	resp, err := stream.Recv()
 	if err != nil {
 		return nil, synczError(q.ServerURI, err)
 	}

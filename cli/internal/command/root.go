@@ -135,6 +135,7 @@ development needs.`,
 		newToolsCmd(e),
 		newDoctorCmd(e),
 		newDevCmd(e),
+		newStatusCmd(e),
 	)
 	return root
 }
