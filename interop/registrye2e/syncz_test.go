@@ -2,7 +2,9 @@ package registrye2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,7 +30,8 @@ const (
 // (istio.io/debug/syncz over xDS, what istioctl proxy-status reads) with
 // all four types SYNCED, that is with the last nonce istiod sent acked; a
 // node without PROXY_CONFIG (what registry-istio sent before) is not
-// listed at all.
+// listed at all. `shoal status`, built from the cli module, reports the
+// client as synced.
 func TestSyncz(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real control plane; run without -short (make test)")
@@ -75,6 +78,7 @@ spec:
 				t.Fatalf("syncz node %s: cluster %q namespace %q, want Kubernetes/%s", got.ID, got.ClusterID, got.Namespace, ns)
 			}
 			t.Logf("istiod's syncz: %+v", got)
+			shoalStatus(ctx, t, query, shoal)
 			return
 		}
 		if attempt == 60 || ctx.Err() != nil {
@@ -169,4 +173,40 @@ func allSynced(p xdsclient.ProxySync, want []string) bool {
 		}
 	}
 	return true
+}
+
+// shoalStatus runs `shoal status -o json`, built from the cli module, with
+// query's TLS settings, and checks that it reports client as synced.
+func shoalStatus(ctx context.Context, t *testing.T, query *bootstrap.Config, client string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "shoal")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/shoal")
+	build.Dir = filepath.Join("..", "..", "cli")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build the shoal cli: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin, "status", "-o", "json", "--xds", query.ServerURI)
+	cmd.Env = append(os.Environ(),
+		"SHOAL_XDS_TLS=true", "SHOAL_XDS_ROOT_CERT="+query.TLS.RootCertFile, "SHOAL_XDS_TOKEN="+query.TLS.TokenFile,
+		"SHOAL_XDS_SERVER_NAME="+query.TLS.ServerName, "SERVICE_ACCOUNT="+synczSA,
+		"POD_NAME=", "POD_NAMESPACE=", "INSTANCE_IP=")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("shoal status: %v\n%s%s", err, out, stderr.String())
+	}
+	var rows []struct {
+		ID     string `json:"id"`
+		Synced bool   `json:"synced"`
+	}
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("shoal status -o json: %v\n%s", err, out)
+	}
+	for _, r := range rows {
+		if r.ID == client && r.Synced {
+			return
+		}
+	}
+	t.Fatalf("shoal status does not report %s as synced:\n%s", client, out)
 }

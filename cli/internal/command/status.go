@@ -47,7 +47,8 @@ are listed from registry-istio's node metadata (PROXY_CONFIG).
 
 istiod is at --xds, else SHOAL_XDS_ADDRESS. istiod answers only an
 authenticated caller by default (ENABLE_DEBUG_ENDPOINT_AUTH): use its TLS port
-(15012) with SHOAL_XDS_ROOT_CERT and SHOAL_XDS_TOKEN, a token (audience
+(15012, or SHOAL_XDS_TLS=true on another port) with SHOAL_XDS_ROOT_CERT and
+SHOAL_XDS_TOKEN, a token (audience
 istio-ca) of a ServiceAccount in istio-system, or of another namespace to see
 only that namespace's clients. The node shoal presents is POD_NAME
 (default shoal-status) in POD_NAMESPACE (default istio-system) with
