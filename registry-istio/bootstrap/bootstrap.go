@@ -183,7 +183,10 @@ func (id Identity) Node() Node {
 		md = map[string]any{}
 	}
 	// istiod's syncz (what istioctl proxy-status reads over xDS) lists only
-	// nodes that carry PROXY_CONFIG; an empty one keeps istiod's defaults.
+	// nodes that carry PROXY_CONFIG. An empty one is read by istiod only
+	// where Envoy-facing code takes it instead of the mesh's defaultConfig
+	// (SDS private key provider, Envoy listener and cluster builders), none
+	// of which the grpc generator a Shoal client uses reaches.
 	if _, ok := md["PROXY_CONFIG"]; !ok {
 		md["PROXY_CONFIG"] = map[string]any{}
 	}
