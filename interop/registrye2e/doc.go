@@ -7,5 +7,8 @@
 // calling a Shoal provider through istiod. TestFollowIstiod checks that the
 // registry follows istiod where it used to lose it: VirtualService
 // headers.request edits reaching the providers, references closed and
-// reopened, and a change applied right after istiod restarts.
+// reopened, and a change applied right after istiod restarts. TestSyncz
+// checks that istiod's syncz (what istioctl proxy-status reads) lists a
+// Shoal client with its listener, routes, cluster and endpoints SYNCED, and
+// that the cli's shoal status reports it.
 package registrye2e
