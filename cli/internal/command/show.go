@@ -124,8 +124,11 @@ type showSubset struct {
 }
 
 type showEndpoint struct {
-	Address  string            `json:"address"`
-	Health   string            `json:"health"`
+	Address string `json:"address"`
+	Health  string `json:"health"`
+	// Ready says whether the router calls the endpoint (unknown, healthy
+	// and degraded ones).
+	Ready    bool              `json:"ready"`
 	Weight   uint32            `json:"weight,omitempty"`
 	Locality string            `json:"locality,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
@@ -202,7 +205,7 @@ func firstSnapshot(ctx context.Context, w registry.Watcher, client *xdsclient.Cl
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	unreachable := func(st xdsclient.Status) error {
-		return fmt.Errorf("cannot reach istiod at %s: %s; start it ('shoal dev up') or pass its address with --xds or SHOAL_XDS_ADDRESS", st.Server, st.LastConnError)
+		return fmt.Errorf("%s; for a local istiod run 'shoal dev up' and pass the address it prints with --xds or SHOAL_XDS_ADDRESS", st.LastConnError)
 	}
 	for {
 		select {
@@ -329,7 +332,7 @@ func stringMatchText(s mesh.StringMatch) string {
 func showEndpoints(eps []mesh.Endpoint) []showEndpoint {
 	out := make([]showEndpoint, 0, len(eps))
 	for _, ep := range eps {
-		se := showEndpoint{Address: ep.Address, Health: ep.Health.String(), Weight: ep.Weight}
+		se := showEndpoint{Address: ep.Address, Health: ep.Health.String(), Ready: ep.Ready(), Weight: ep.Weight}
 		if l := ep.Locality; l != (mesh.Locality{}) {
 			se.Locality = l.String()
 		}
@@ -412,14 +415,18 @@ func (r *showResult) writeText(w io.Writer) error {
 		}
 		fmt.Fprintln(w, ":")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SUBSET\tENDPOINT\tHEALTH\tWEIGHT\tLOCALITY")
+		fmt.Fprintln(tw, "SUBSET\tENDPOINT\tHEALTH\tCALLED\tWEIGHT\tLOCALITY")
 		rows := 0
 		row := func(subset string, ep showEndpoint) {
 			weight := "-"
 			if ep.Weight != 0 {
 				weight = fmt.Sprint(ep.Weight)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", subset, ep.Address, ep.Health, weight, dash(ep.Locality))
+			called := "no"
+			if ep.Ready {
+				called = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", subset, ep.Address, ep.Health, called, weight, dash(ep.Locality))
 			rows++
 		}
 		for _, ep := range s.Endpoints {

@@ -78,10 +78,10 @@ func TestShowTable(t *testing.T) {
 		`(?m)^1\s+path prefix "/greet.GreetService/", header x-canary exact "true"\s+greet\.GreetService subset v2\s+1 \(100%\)\s+-\s+-\s+-$`,
 		`(?m)^2\s+any\s+greet\.GreetService subset v1\s+90 \(90%\)\s+3s\s+2 x 1s on unavailable\s+delay 50ms 5%$`,
 		`(?m)^\s+greet\.GreetService subset v2\s+10 \(10%\)\s*$`,
-		`(?m)^v1\s+127\.0\.0\.1:20001\s+healthy\b`,
-		`(?m)^v2\s+127\.0\.0\.2:20002\s+healthy\b`,
-		`(?m)^v2\s+127\.0\.0\.3:20002\s+unhealthy\b`,
-		`(?m)^\(all\)\s+127\.0\.0\.3:20002\s+unhealthy\b`,
+		`(?m)^v1\s+127\.0\.0\.1:20001\s+healthy\s+yes\b`,
+		`(?m)^v2\s+127\.0\.0\.2:20002\s+healthy\s+yes\b`,
+		`(?m)^v2\s+127\.0\.0\.3:20002\s+unhealthy\s+no\b`,
+		`(?m)^\(all\)\s+127\.0\.0\.3:20002\s+unhealthy\s+no\b`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output does not match %s", re)
@@ -182,7 +182,7 @@ func TestShowUnreachableIstiod(t *testing.T) {
 	if code != ExitError || out != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	for _, want := range []string{"cannot reach istiod at " + addr, "shoal dev up", "--xds"} {
+	for _, want := range []string{"no istiod at " + addr, "connection refused", "shoal dev up", "--xds"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr %q lacks %q", errOut, want)
 		}
