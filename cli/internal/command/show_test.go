@@ -141,6 +141,21 @@ func TestShowJSON(t *testing.T) {
 	}
 }
 
+// A host-level target names the host itself; --group, --domain and --port
+// change the host an interface maps to (here to one the fake does not serve).
+func TestShowTargetAndConvention(t *testing.T) {
+	noLeaks(t)
+	srv := splitServer(t)
+	code, out, errOut := runShow(t, "xds:///"+showHost+":50051", "--xds", srv.Address())
+	if code != ExitOK || !regexp.MustCompile(`(?m)^v2\s+127\.0\.0\.2:20002\s+healthy`).MatchString(out) {
+		t.Errorf("target: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runShow(t, "greet.GreetService", "--xds", srv.Address(), "--group", "canary", "--domain", "mesh.internal", "--port", "7000")
+	if code != ExitError || !strings.Contains(errOut, "(host greet.greetservice.canary.mesh.internal:7000)") {
+		t.Errorf("convention: exit %d, stderr %s", code, errOut)
+	}
+}
+
 func jsonString(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
