@@ -135,6 +135,7 @@ development needs.`,
 		newToolsCmd(e),
 		newDoctorCmd(e),
 		newDevCmd(e),
+		newShowCmd(e),
 	)
 	return root
 }
