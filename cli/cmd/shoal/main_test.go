@@ -44,8 +44,33 @@ func TestScripts(t *testing.T) {
 			if err := setupGRPCGo(env); err != nil {
 				return err
 			}
+			stopDevOnExit(env)
 			return setupServers(env)
 		},
+	})
+}
+
+// stopDevOnExit runs `shoal dev down` when a script ends, so a script that
+// fails between `shoal dev up` and its own `down` leaves no control plane
+// running. Scripts keep the state in $WORK/dev (SHOAL_DEV_DIR).
+func stopDevOnExit(env *testscript.Env) {
+	dir := filepath.Join(env.WorkDir, "dev")
+	var shoal string
+	for _, p := range filepath.SplitList(env.Getenv("PATH")) {
+		if isProgram(filepath.Join(p, "shoal")) {
+			shoal = filepath.Join(p, "shoal")
+			break
+		}
+	}
+	env.Defer(func() {
+		if _, err := os.Stat(dir); err != nil || shoal == "" {
+			return
+		}
+		cmd := exec.Command(shoal, "dev", "down")
+		cmd.Env = append(os.Environ(), "SHOAL_DEV_DIR="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			env.T().Log("shoal dev down after the script:", err, string(out))
+		}
 	})
 }
 

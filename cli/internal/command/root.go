@@ -93,7 +93,7 @@ func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "shoal",
 		Short: "The command-line tool of the Shoal proxyless service mesh",
-		Long: `shoal is the command-line tool of the Shoal proxyless service mesh for Go:
+		Long: `The shoal command is the command-line tool of the Shoal proxyless service mesh for Go:
 it scaffolds applications, generates Triple code from .proto files, calls and
 inspects Triple and gRPC services through server reflection, runs a local
 Istio control plane (shoal dev), and checks the machine for what Shoal
@@ -135,6 +135,7 @@ development needs.`,
 		newToolsCmd(e),
 		newDoctorCmd(e),
 		newDevCmd(e),
+		newShowCmd(e),
 		newStatusCmd(e),
 	)
 	return root
