@@ -280,10 +280,14 @@ func TestJavaTypes(t *testing.T) {
 		got  *[]string
 		want []string
 	}{
-		{"declared Java types", types, &gotTypes, []string{"java.lang.String", "int", "long", "boolean", "double", "[B",
-			"java.lang.String", "java.lang.Integer", "java.util.Map", "java.util.List", "java.math.BigDecimal", "org.example.Order"}},
-		{"Go types of the arguments in a hessian.Func", args, &gotArgs, []string{"string", "int32", "int64", "bool", "float64", "[]uint8",
-			"string", "int32", "map[interface {}]interface {}", "[]*hessian_test.line", "*gxbig.Decimal", "*hessian_test.order"}},
+		{"declared Java types", types, &gotTypes, []string{
+			"java.lang.String", "int", "long", "boolean", "double", "[B",
+			"java.lang.String", "java.lang.Integer", "java.util.Map", "java.util.List", "java.math.BigDecimal", "org.example.Order",
+		}},
+		{"Go types of the arguments in a hessian.Func", args, &gotArgs, []string{
+			"string", "int32", "int64", "bool", "float64", "[]uint8",
+			"string", "int32", "map[interface {}]interface {}", "[]*hessian_test.line", "*gxbig.Decimal", "*hessian_test.order",
+		}},
 	} {
 		if err := call(c.f); err != nil {
 			t.Fatal(err)
