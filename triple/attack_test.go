@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -209,11 +211,24 @@ func attack(t *testing.T, addr string) *attacker {
 	return a
 }
 
+// ethernetMSSDialer dials with an Ethernet-sized MSS (1460 bytes), so that
+// segment sizes and window arithmetic are a real network's rather than
+// loopback's (whose 64 KiB MSS moves windows in 64 KiB steps).
+var ethernetMSSDialer = net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1460)
+	}); err != nil {
+		return err
+	}
+	return serr
+}}
+
 // attackNoAck is attack without the SETTINGS ACK: a client that has not
 // yet seen the server's limits.
 func attackNoAck(t *testing.T, addr string) *attacker {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := ethernetMSSDialer.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,34 +320,46 @@ type outcome struct {
 // connection, within 30 s.
 func (a *attacker) read() outcome {
 	var o outcome
-	_ = a.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	a.readUntil(&o, time.Now().Add(30*time.Second))
+	return o
+}
+
+// readUntil scans frames into o until GOAWAY, the sync PING's ACK, the end
+// of the connection (it then reports true) or deadline (false, with
+// o.readErr the timeout). A frame is consumed only whole, so a later call
+// carries on where this one stopped.
+func (a *attacker) readUntil(o *outcome, deadline time.Time) bool {
+	_ = a.nc.SetReadDeadline(deadline)
 	for {
 		// Peek and Discard rather than copy: a flood's answers are
 		// megabytes of small frames, read against the server's grace.
 		hdr, err := a.br.Peek(9)
 		if err != nil {
-			o.readErr = err
-			return o
+			return o.fail(err)
 		}
 		n := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
 		typ, flags := http2.FrameType(hdr[3]), http2.Flags(hdr[4])
 		id := binary.BigEndian.Uint32(hdr[5:]) & (1<<31 - 1)
-		_, _ = a.br.Discard(9)
 		var p []byte
-		if n <= a.br.Size() {
-			if p, err = a.br.Peek(n); err == nil {
-				_, _ = a.br.Discard(n)
+		if 9+n <= a.br.Size() {
+			b, err := a.br.Peek(9 + n)
+			if err != nil {
+				return o.fail(err)
 			}
+			// Discard only moves bufio's read index: p stays valid until
+			// the next Peek.
+			p = b[9:]
+			_, _ = a.br.Discard(9 + n)
 		} else {
+			_, _ = a.br.Discard(9)
 			if cap(a.payload) < n {
 				a.payload = make([]byte, n)
 			}
 			p = a.payload[:n]
-			_, err = io.ReadFull(a.br, p)
-		}
-		if err != nil {
-			o.readErr = err
-			return o
+			if _, err := io.ReadFull(a.br, p); err != nil {
+				o.readErr = err
+				return true // mid-frame: the stream of frames is lost
+			}
 		}
 		switch typ {
 		case http2.FrameGoAway:
@@ -340,7 +367,7 @@ func (a *attacker) read() outcome {
 			o.lastStream = binary.BigEndian.Uint32(p) & (1<<31 - 1)
 			o.code = http2.ErrCode(binary.BigEndian.Uint32(p[4:]))
 			o.debug = string(p[8:])
-			return o
+			return true
 		case http2.FrameRSTStream:
 			o.rst[min(binary.BigEndian.Uint32(p), 15)]++
 			if len(o.rstIDs) < 1000 {
@@ -350,12 +377,20 @@ func (a *attacker) read() outcome {
 			if flags.Has(http2.FlagPingAck) {
 				if [8]byte(p) == syncPing {
 					o.synced = true
-					return o
+					return true
 				}
 				o.pingAcks++
 			}
 		}
 	}
+}
+
+// fail records err; it reports whether err ended the connection (a read
+// deadline does not).
+func (o *outcome) fail(err error) bool {
+	o.readErr = err
+	var ne net.Error
+	return !errors.As(err, &ne) || !ne.Timeout()
 }
 
 // wantGoAway checks that the connection ended with GOAWAY code.
@@ -401,22 +436,57 @@ func controlFlood(t *testing.T, f []byte) {
 	}
 	// 64 MiB of frames: far more answers than the socket buffers hold.
 	done, written := a.flood(batch, (64<<20)/len(batch))
-	select {
-	case <-calm.ch:
-		// Cut off: stop sending and read the answers, GOAWAY last.
-		_ = a.nc.SetWriteDeadline(time.Now())
-	case <-done:
-		a.sendSyncPing()
-	case <-time.After(time.Minute):
-		// Neither cut off nor done: the server stopped reading. Look.
-		buf := make([]byte, 1<<20)
-		t.Errorf("after a minute the server neither read the flood nor ended the connection; goroutines:\n%s", buf[:runtime.Stack(buf, true)])
-		_ = a.nc.SetWriteDeadline(time.Now())
+	// Over loopback TCP can stall both ways while the attacker reads
+	// nothing: its full receive buffer drops the server's segments, and
+	// with them the window updates that would let the flood go on (ss shows
+	// the server's receive queue empty, its retransmissions backed off, the
+	// attacker's send queue full and window-limited). The server has then
+	// read everything and holds nothing; the attack is stuck in the kernel,
+	// not in the server. So when the flood makes no progress for a while,
+	// the attacker reads what has arrived for a moment (still far less than
+	// it sends) and floods on; a GOAWAY among what it reads ends the attack.
+	var o outcome
+	ended, drains, last := false, 0, int64(-1)
+	progress := time.NewTicker(time.Second)
+	defer progress.Stop()
+	limit := time.After(time.Minute)
+flood:
+	for {
+		select {
+		case <-calm.ch:
+			// Cut off: stop sending and read the answers, GOAWAY last.
+			_ = a.nc.SetWriteDeadline(time.Now())
+			break flood
+		case <-done:
+			a.sendSyncPing()
+			break flood
+		case <-progress.C:
+			if n := written.Load(); n != last {
+				last = n
+				continue
+			}
+			drains++
+			if ended = a.readUntil(&o, time.Now().Add(100*time.Millisecond)); ended {
+				_ = a.nc.SetWriteDeadline(time.Now())
+				break flood
+			}
+		case <-limit:
+			// Neither cut off nor done: the server stopped reading. Look.
+			buf := make([]byte, 1<<20)
+			t.Errorf("after a minute the server neither read the flood nor ended the connection; goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+			_ = a.nc.SetWriteDeadline(time.Now())
+			break flood
+		}
 	}
 	start := time.Now()
-	o := a.read()
+	if !ended {
+		a.readUntil(&o, time.Now().Add(30*time.Second))
+	}
 	_ = a.nc.Close()
 	<-done
+	if drains > 0 {
+		t.Logf("the flood stalled in TCP %d times; the attacker read for 100 ms each time", drains)
+	}
 	t.Logf("the attacker wrote %.1f MiB, then read for %v until GOAWAY", float64(written.Load())/(1<<20), time.Since(start).Round(time.Millisecond))
 	o.wantGoAway(t, http2.ErrCodeEnhanceYourCalm)
 	g.finish(10)
