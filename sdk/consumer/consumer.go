@@ -280,9 +280,15 @@ func (r *Reference) leave(c *conn) {
 
 var errClosed = call.Errorf(call.Unavailable, "consumer: reference closed")
 
+// current returns the reference's state once the first discovery state
+// has reached both the reference and its engine: ready closes only after
+// the engine took the snapshot, so a call that sees a state but beat the
+// engine's Update still waits here instead of failing.
 func (r *Reference) current(ctx context.Context) (*state, error) {
-	if s := r.state.Load(); s != nil {
-		return s, nil
+	select {
+	case <-r.ready:
+		return r.state.Load(), nil
+	default:
 	}
 	if err := r.WaitReady(ctx); err != nil {
 		return nil, call.Errorf(call.Unavailable, "%v", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/mesh"
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/registry/file"
+	"github.com/shoalmesh/shoal/sdk/router"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -602,5 +603,63 @@ func TestWireServiceOfTargetsAndInterfaces(t *testing.T) {
 	}
 	if !slices.Equal(paths, want) {
 		t.Fatalf("calls went out as %q, want %q", paths, want)
+	}
+}
+
+// gatedEngine delays its first Update until gate closes, and records a call
+// that reached it before any Update had finished.
+type gatedEngine struct {
+	router.Engine
+	entered, gate chan struct{}
+	updated       atomic.Bool
+	early         atomic.Int64
+}
+
+func (e *gatedEngine) Update(snap *mesh.Snapshot) error {
+	if !e.updated.Load() {
+		close(e.entered)
+		<-e.gate
+	}
+	defer e.updated.Store(true)
+	return e.Engine.Update(snap)
+}
+
+func (e *gatedEngine) Invoke(ctx context.Context, info *call.Info, req, resp any, invoke router.Invoker) error {
+	if !e.updated.Load() {
+		e.early.Add(1)
+	}
+	return e.Engine.Invoke(ctx, info, req, resp, invoke)
+}
+
+// TestCallsWaitForTheEngine makes a call while the first snapshot has
+// reached the reference but not yet its engine: the call waits for the
+// engine instead of running on an engine without routing state (which
+// router-mesh answers with "no routing state yet").
+func TestCallsWaitForTheEngine(t *testing.T) {
+	n := newNet()
+	n.handle("10.0.0.1:1", hello("10.0.0.1:1"))
+	f := &registry.Feed{}
+	e := &gatedEngine{Engine: router.Service(router.EngineOptions{}), entered: make(chan struct{}), gate: make(chan struct{})}
+	r, err := consumer.New(registry.Key{Interface: svc}, feedDiscovery{f}, n, consumer.WithEngine(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	publish(t, f, service("1", "10.0.0.1:1"))
+	<-e.entered
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := greet(ctx, r)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(e.gate)
+	if err := <-done; err != nil {
+		t.Fatalf("call made while the engine took its first snapshot: %v", err)
+	}
+	if n := e.early.Load(); n != 0 {
+		t.Errorf("%d call(s) reached the engine before its first Update finished", n)
 	}
 }
