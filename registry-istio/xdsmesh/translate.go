@@ -354,6 +354,9 @@ func clusterPolicy(c *xdsresource.Cluster, hash *mesh.ConsistentHash) mesh.Clust
 		LoadBalancer:   lb,
 		ConnectionPool: &mesh.ConnectionPool{MaxRequests: c.MaxRequests, ConnectTimeout: c.ConnectTimeout},
 	}
+	if t := c.TLS; t != nil {
+		p.TLS = &mesh.TLS{Mode: mesh.TLSIstioMutual, PeerIDs: slices.Clone(t.SANs)}
+	}
 	if od := c.OutlierDetection; od != nil {
 		p.OutlierDetection = &mesh.OutlierDetection{
 			Consecutive5xxErrors:           od.Consecutive5xx,

@@ -52,8 +52,9 @@ type Cluster struct {
 	MaxRequests uint32
 	// OutlierDetection is nil when the cluster has none.
 	OutlierDetection *OutlierDetection
-	// TLS reports whether istiod asked for (ISTIO_MUTUAL) TLS to the endpoints.
-	TLS bool
+	// TLS is set when istiod asks for mutual TLS to the endpoints (a
+	// DestinationRule with tls.mode ISTIO_MUTUAL); nil means plaintext.
+	TLS *UpstreamTLS
 	// ConnectTimeout is the connection establishment limit (0: default).
 	ConnectTimeout time.Duration
 }

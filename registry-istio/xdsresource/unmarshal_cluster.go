@@ -56,10 +56,9 @@ func clusterFromProto(pb *clusterv3.Cluster) (*Cluster, error) {
 	}
 	c.OutlierDetection = od
 	if ts := pb.GetTransportSocket(); ts != nil {
-		if ts.GetName() != tlsTransportName {
-			return nil, fmt.Errorf("transport_socket %q is not supported (want %s)", ts.GetName(), tlsTransportName)
+		if c.TLS, err = upstreamTLSFromProto(ts); err != nil {
+			return nil, err
 		}
-		c.TLS = true
 	}
 	if c.ConnectTimeout, err = duration("connect_timeout", pb.GetConnectTimeout()); err != nil {
 		return nil, err

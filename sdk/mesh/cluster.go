@@ -29,17 +29,19 @@ type Subset struct {
 	// then informational.
 	Endpoints []Endpoint
 	// Policy overrides the service's policy block by block: a non-nil
-	// LoadBalancer, ConnectionPool or OutlierDetection replaces the
+	// LoadBalancer, ConnectionPool, OutlierDetection or TLS replaces the
 	// service's one.
 	Policy ClusterPolicy
 }
 
 // ClusterPolicy is a DestinationRule traffic policy. Nil blocks mean the
-// defaults: round robin, no pool limits, no outlier detection.
+// defaults: round robin, no pool limits, no outlier detection, plaintext.
 type ClusterPolicy struct {
 	LoadBalancer     *LoadBalancer
 	ConnectionPool   *ConnectionPool
 	OutlierDetection *OutlierDetection
+	// TLS secures calls to the endpoints; nil is plaintext.
+	TLS *TLS
 }
 
 func (p ClusterPolicy) overriddenBy(o ClusterPolicy) ClusterPolicy {
@@ -51,6 +53,9 @@ func (p ClusterPolicy) overriddenBy(o ClusterPolicy) ClusterPolicy {
 	}
 	if o.OutlierDetection != nil {
 		p.OutlierDetection = o.OutlierDetection
+	}
+	if o.TLS != nil {
+		p.TLS = o.TLS
 	}
 	return p
 }

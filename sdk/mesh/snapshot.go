@@ -189,6 +189,7 @@ func ValidateAddress(addr string) error {
 }
 
 func validatePolicy(path string, p ClusterPolicy, bad func(string, string, ...any)) {
+	validateTLS(path, p.TLS, bad)
 	if lb := p.LoadBalancer; lb != nil {
 		if int(lb.Kind) >= len(lbKindNames) {
 			bad(path+".loadBalancer.kind", "%d is not a load balancer kind", lb.Kind)
@@ -347,6 +348,7 @@ func clonePolicy(p ClusterPolicy) ClusterPolicy {
 		cp := *p.ConnectionPool
 		p.ConnectionPool = &cp
 	}
+	p.TLS = cloneTLS(p.TLS)
 	if p.OutlierDetection != nil {
 		od := *p.OutlierDetection
 		p.OutlierDetection = &od
