@@ -71,15 +71,17 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 	}
 	live := map[string]bool{}
 	for _, c := range snap.Clusters() {
+		tls := c.Policy().TLS
 		for _, ep := range c.Endpoints() {
-			cn := r.pool[ep.Address]
+			key := poolKey(ep, tls)
+			cn := r.pool[key]
 			if cn == nil {
-				cn = &conn{ep: ep, transport: r.transport}
-				r.pool[ep.Address] = cn
+				cn = &conn{ep: ep, tls: tls, transport: r.transport}
+				r.pool[key] = cn
 			}
 			s.conns[ep] = cn
 			s.byAddr[ep.Address] = cn
-			live[ep.Address] = true
+			live[key] = true
 		}
 	}
 	r.state.Store(s)
@@ -88,9 +90,9 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 	if err := r.opts.engine.Update(snap); err != nil {
 		r.log.Error("consumer: routing engine rejected the snapshot; it keeps the previous one", "revision", snap.Revision(), "error", err)
 	}
-	for addr, c := range r.pool {
-		if !live[addr] {
-			delete(r.pool, addr)
+	for key, c := range r.pool {
+		if !live[key] {
+			delete(r.pool, key)
 			r.leave(c)
 		}
 	}
@@ -108,6 +110,7 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 // only atomics; the mutex guards dialling and closing.
 type conn struct {
 	ep        *mesh.Endpoint
+	tls       *mesh.TLS // the cluster's; nil is plaintext
 	transport Transport
 
 	live     atomic.Pointer[liveConn] // set once dialled, until closed
@@ -148,7 +151,7 @@ func (c *conn) get(ctx context.Context, info *call.Info) (*liveConn, error) {
 	if l := c.live.Load(); l != nil {
 		return l, nil
 	}
-	cc, err := c.transport.Dial(ctx, c.ep)
+	cc, err := dial(ctx, c.transport, c.ep, c.tls)
 	if err != nil {
 		return nil, &call.Error{Code: call.Unavailable, Connect: true, Message: "dial " + c.ep.Address, Err: err}
 	}

@@ -20,7 +20,8 @@ import (
 // Transport dials one triple.ClientConn per endpoint. It implements
 // consumer.Transport.
 type Transport struct {
-	opts []triple.ClientOption
+	opts       []triple.ClientOption
+	clusterTLS ClusterTLS // nil: clusters asking for TLS cannot be dialled
 }
 
 // NewTransport returns a transport whose connections use opts (TLS,
