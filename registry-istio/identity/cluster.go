@@ -3,6 +3,7 @@ package identity
 import (
 	"crypto/tls"
 	"fmt"
+	"slices"
 
 	"github.com/shoalmesh/shoal/sdk/mesh"
 )
@@ -28,7 +29,12 @@ func (s *Source) ClusterTLS(t *mesh.TLS) (*tls.Config, error) {
 			}
 			ids = append(ids, id)
 		}
-		authorize = AllowIDs(ids...)
+		authorize = func(id ID) error {
+			if slices.Contains(ids, id) {
+				return nil
+			}
+			return fmt.Errorf("identity: the server presented %s, which is not among the identities istiod lists for this cluster %v (the destination's service accounts, sent under ISTIO_MUTUAL); check the workload behind the endpoint and its service account", id, ids)
+		}
 	}
 	return s.ClientTLSConfig(authorize), nil
 }

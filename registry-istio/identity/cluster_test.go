@@ -27,7 +27,7 @@ func TestClusterTLS(t *testing.T) {
 	}{
 		{name: "listed", tls: &mesh.TLS{Mode: mesh.TLSIstioMutual, PeerIDs: []string{consumerID.String(), providerID.String()}}},
 		{name: "no list: any workload of the mesh", tls: &mesh.TLS{Mode: mesh.TLSIstioMutual}},
-		{name: "not listed", tls: &mesh.TLS{Mode: mesh.TLSIstioMutual, PeerIDs: []string{consumerID.String()}}, wantErr: "peer " + providerID.String() + " is not among the allowed identities [" + consumerID.String() + "]"},
+		{name: "not listed", tls: &mesh.TLS{Mode: mesh.TLSIstioMutual, PeerIDs: []string{consumerID.String()}}, wantErr: "the server presented " + providerID.String() + ", which is not among the identities istiod lists for this cluster [" + consumerID.String() + "]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := consumer.ClusterTLS(tc.tls)
