@@ -40,6 +40,10 @@ type Config struct {
 	Node Node
 	// ServerFeatures are copied from a gRPC bootstrap file; informational.
 	ServerFeatures []string
+	// CertificateProviders are a gRPC bootstrap file's
+	// certificate_providers by instance name (istio-agent writes a
+	// file_watcher named "default"); identity.FromBootstrap reads them.
+	CertificateProviders map[string]CertificateProvider
 }
 
 // TLS configures the secure channel to istiod (port 15012).

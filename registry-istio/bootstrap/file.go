@@ -29,6 +29,7 @@ type grpcBootstrap struct {
 			SubZone string `json:"sub_zone"`
 		} `json:"locality"`
 	} `json:"node"`
+	CertificateProviders map[string]certificateProviderJSON `json:"certificate_providers"`
 }
 
 type tlsCredsConfig struct {
@@ -96,6 +97,11 @@ func FromJSON(b []byte, source string) (*Config, error) {
 	if l := gb.Node.Locality; l != nil {
 		cfg.Node.Locality = Locality{Region: l.Region, Zone: l.Zone, SubZone: l.SubZone}
 	}
+	cps, err := certificateProviders(gb.CertificateProviders)
+	if err != nil {
+		return nil, fmt.Errorf("registry-istio: gRPC xDS bootstrap %s: %w", source, err)
+	}
+	cfg.CertificateProviders = cps
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w (in %s)", err, source)
 	}

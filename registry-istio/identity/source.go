@@ -38,9 +38,10 @@ const maxBackoffStep = 32
 type Source struct {
 	cfg    config
 	addr   string
-	roots  *x509.CertPool
-	conn   *grpc.ClientConn
+	roots  atomic.Pointer[x509.CertPool]
+	conn   *grpc.ClientConn // nil for files (FromFiles)
 	client securityv1alpha1.IstioCertificateServiceClient
+	files  *fileState // set by FromFiles instead of istiod
 
 	cur atomic.Pointer[issued]
 
@@ -78,11 +79,11 @@ func New(ctx context.Context, addr string, opts ...Option) (*Source, error) {
 	s := &Source{
 		cfg:    cfg,
 		addr:   addr,
-		roots:  roots,
 		conn:   conn,
 		client: securityv1alpha1.NewIstioCertificateServiceClient(conn),
 		done:   make(chan struct{}),
 	}
+	s.roots.Store(roots)
 	first, err := s.fetchRetrying(ctx, true)
 	if err != nil {
 		_ = conn.Close()
@@ -123,7 +124,9 @@ func (s *Source) Close() error {
 	s.close.Do(func() {
 		s.cancel()
 		<-s.done
-		err = s.conn.Close()
+		if s.conn != nil {
+			err = s.conn.Close()
+		}
 	})
 	return err
 }
@@ -132,7 +135,7 @@ func (s *Source) Close() error {
 func (s *Source) ID() ID { return s.cur.Load().id }
 
 // Roots is the mesh's root of trust.
-func (s *Source) Roots() *x509.CertPool { return s.roots }
+func (s *Source) Roots() *x509.CertPool { return s.roots.Load() }
 
 // Leaf is the current certificate, parsed.
 func (s *Source) Leaf() *x509.Certificate { return s.cur.Load().leaf }
@@ -142,6 +145,9 @@ func (s *Source) Leaf() *x509.Certificate { return s.cur.Load().leaf }
 func (s *Source) Certificate() (*tls.Certificate, error) {
 	c := s.cur.Load()
 	if now := time.Now(); now.After(c.leaf.NotAfter) {
+		if s.files != nil {
+			return nil, s.files.expired(c)
+		}
 		return nil, fmt.Errorf("identity: the certificate of %s expired at %s and istiod at %s has not renewed it; check that istiod is reachable and accepts the token in %s",
 			c.id, c.leaf.NotAfter.Format(time.RFC3339), s.addr, s.cfg.tokenFile)
 	}
@@ -161,7 +167,7 @@ func (s *Source) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certifi
 // VerifyPeer verifies a peer's chain against the mesh's root now and
 // returns its SPIFFE ID (see the package function VerifyPeer).
 func (s *Source) VerifyPeer(rawCerts [][]byte) (ID, error) {
-	return VerifyPeer(rawCerts, s.roots, time.Now())
+	return VerifyPeer(rawCerts, s.Roots(), time.Now())
 }
 
 // run renews the certificate until ctx ends.
@@ -342,7 +348,7 @@ func (s *Source) parseChain(pems []string, key *ecdsa.PrivateKey) (*issued, erro
 		}
 		chain = append(chain, der)
 	}
-	id, err := VerifyPeer(chain, s.roots, time.Now())
+	id, err := VerifyPeer(chain, s.Roots(), time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("identity: istiod at %s issued a certificate that fails against the configured root (is the root from this mesh's istio-ca-root-cert?): %w", s.addr, err)
 	}

@@ -38,7 +38,7 @@ func (s *Source) ClientTLSConfig(authorize func(ID) error) *tls.Config {
 // verifier checks the peer of every connection, full handshake or resumed.
 func (s *Source) verifier(authorize func(ID) error) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
-		id, err := verifyChain(cs.PeerCertificates, s.roots, time.Now())
+		id, err := verifyChain(cs.PeerCertificates, s.Roots(), time.Now())
 		if err != nil {
 			return err
 		}
