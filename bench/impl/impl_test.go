@@ -2,14 +2,30 @@ package impl
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The TLS contenders read the test CA's files from EnvCertDir.
+	dir, err := os.MkdirTemp("", "impl-certs")
+	if err == nil {
+		err = WriteTestCerts(dir)
+	}
+	if err == nil {
+		err = os.Setenv(EnvCertDir, dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "impl: test certificates:", err)
+		os.Exit(1)
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { _ = os.RemoveAll(dir) }))
+}
 
 // TestEveryImplRoundTrips serves and calls every registered implementation
 // over loopback and drives a short, bounded load through it.

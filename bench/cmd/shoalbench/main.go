@@ -5,6 +5,11 @@
 //
 //	go run ./cmd/shoalbench -contenders=grpc-go,shoal,sidecar-pair -rounds=3
 //
+// The grpc-go-tls and shoal-mtls contenders call over mutual TLS with
+// certificates of a test CA shaped as istiod issues them (P-256, SPIFFE URI
+// SAN only), both stacks with the same TLS configurations from
+// registry-istio/identity; their ratios are against grpc-go-tls.
+//
 // The sidecar-pair contender puts two HAProxy HTTP/2 proxies (one per side,
 // as Envoy sidecars would be) between a grpc-go client and server. The
 // dubbo-go contender (dubbo-go v3.3.2's Triple client and server) is built
@@ -30,6 +35,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/shoalmesh/shoal/bench/impl"
 	"github.com/shoalmesh/shoal/bench/stats"
 )
 
@@ -43,6 +49,17 @@ type contender struct {
 	// bench module) whose cmd/<dir base>-benchsrv and -benchload stand in
 	// for benchsrv and benchload.
 	dir string
+	// tls contenders use mutual TLS with certificates of a test CA
+	// (impl.WriteTestCerts) and are compared with grpc-go-tls.
+	tls bool
+}
+
+// baseline is the contender c's ratios are against.
+func (c contender) baseline() string {
+	if c.tls {
+		return "grpc-go-tls"
+	}
+	return "grpc-go"
 }
 
 // binaries are the server and load commands of c in bin.
@@ -58,6 +75,8 @@ var known = map[string]contender{
 	"shoal":        {name: "shoal", server: "shoal", client: "shoal"},
 	"dubbo-go":     {name: "dubbo-go", server: "dubbo-go", client: "dubbo-go", dir: "../interop/dubbogo"},
 	"sidecar-pair": {name: "sidecar-pair", server: "grpc-go", client: "grpc-go", sidecar: true},
+	"grpc-go-tls":  {name: "grpc-go-tls", server: "grpc-go-tls", client: "grpc-go-tls", tls: true},
+	"shoal-mtls":   {name: "shoal-mtls", server: "shoal-mtls", client: "shoal-mtls", tls: true},
 }
 
 type result struct {
@@ -139,6 +158,16 @@ func run(names string, rounds int, dur, warm time.Duration, concList, payloadLis
 		}
 	}
 
+	if slices.ContainsFunc(cs, func(c contender) bool { return c.tls }) {
+		certs := filepath.Join(bin, "certs")
+		if err := impl.WriteTestCerts(certs); err != nil {
+			return fmt.Errorf("test certificates: %w", err)
+		}
+		// Inherited by every server and load process.
+		if err := os.Setenv(impl.EnvCertDir, certs); err != nil {
+			return err
+		}
+	}
 	var all []result
 	total := rounds * len(concs) * len(sizes) * len(cs)
 	step := 0
@@ -327,30 +356,32 @@ func waitListening(ctx context.Context, addr string) error {
 
 func report(w io.Writer, cs []contender, concs, sizes []int, all []result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "contender\tc\tpayload\tp50 us\tp99 us\tqps\tp50 vs grpc-go\tqps vs grpc-go\terrors\t")
+	fmt.Fprintln(tw, "contender\tc\tpayload\tp50 us\tp99 us\tqps\tbaseline\tp50 vs baseline\tqps vs baseline\terrors\t")
 	for _, size := range sizes {
 		for _, conc := range concs {
 			med := map[string][3]float64{}
+			errs := map[string]int{}
 			for _, c := range cs {
 				var p50, p99, qps []float64
-				errs := 0
 				for _, r := range all {
 					if r.Contender == c.name && r.Concurrency == conc && r.Payload == size {
 						p50, p99, qps = append(p50, r.P50us), append(p99, r.P99us), append(qps, r.QPS)
-						errs += r.Errors
+						errs[c.name] += r.Errors
 					}
 				}
-				m := [3]float64{stats.Median(p50), stats.Median(p99), stats.Median(qps)}
-				med[c.name] = m
-				base, ok := med["grpc-go"]
+				med[c.name] = [3]float64{stats.Median(p50), stats.Median(p99), stats.Median(qps)}
+			}
+			for _, c := range cs {
+				m := med[c.name]
+				base, ok := med[c.baseline()]
 				ratio := func(a, b float64) string {
 					if !ok || b == 0 {
 						return "-"
 					}
 					return fmt.Sprintf("%.2fx", a/b)
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.0f\t%s\t%s\t%d\t\n", c.name, conc, size, m[0], m[1], m[2],
-					ratio(m[0], base[0]), ratio(m[2], base[2]), errs)
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.0f\t%s\t%s\t%s\t%d\t\n", c.name, conc, size, m[0], m[1], m[2],
+					c.baseline(), ratio(m[0], base[0]), ratio(m[2], base[2]), errs[c.name])
 			}
 		}
 	}
