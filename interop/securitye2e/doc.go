@@ -3,5 +3,7 @@
 // accounts and TokenRequest tokens written as a kubelet's projected token
 // files, and registry-istio/identity getting and renewing workload
 // certificates from istiod's CA with no istio-agent; and registry-istio's
-// xDS client on istiod's TLS port with the same token.
+// xDS client on istiod's TLS port with the same token. TestClientMTLS
+// covers the client side of mTLS: a Shoal consumer toward a cluster whose
+// DestinationRule says ISTIO_MUTUAL.
 package securitye2e

@@ -13,6 +13,13 @@
 // Source.GetClientCertificate plug into a tls.Config; Source.Roots is the
 // trust root.
 //
+// With istio-agent beside the process, FromBootstrap (or FromFiles) gives a
+// Source serving the certificate files of the gRPC bootstrap's file_watcher
+// certificate provider instead, reloaded when they change.
+//
+// ClusterTLS is the client TLS configuration toward a mesh cluster whose
+// policy is ISTIO_MUTUAL (for sdk/tri's Transport.WithClusterTLS).
+//
 // Istio certificates carry their identity as a SPIFFE URI SAN
 // (spiffe://<trust domain>/ns/<namespace>/sa/<service account>) and no DNS
 // name, so Go's hostname verification cannot apply: VerifyPeer checks a

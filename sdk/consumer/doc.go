@@ -15,5 +15,8 @@
 // deregisters before stopping loses no call.
 //
 // The Transport is the seam to the wire protocol: the Triple adapter
-// implements it over triple's client; tests use an in-memory one.
+// implements it over triple's client; tests use an in-memory one. A
+// cluster whose policy asks for TLS (mesh.ClusterPolicy.TLS) is dialled
+// through a [TLSTransport], never in plaintext; a change of that TLS dials
+// the endpoint anew.
 package consumer
