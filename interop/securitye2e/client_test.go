@@ -130,6 +130,8 @@ func TestClientMTLS(t *testing.T) {
 		t.Logf("refused: %v", err)
 	})
 
+	t.Run("GRPCGoXDSServerUnderStrict", func(t *testing.T) { testGRPCGoXDSServer(ctx, t, m, disc, transport, consW) })
+
 	t.Run("BackToPlaintext", func(t *testing.T) {
 		if err := m.Delete(ctx, istioMutual("mtls-greeter", mtlsHost)); err != nil {
 			t.Fatal(err)
@@ -150,7 +152,8 @@ func mustSource(ctx context.Context, t *testing.T, m *localmesh.Mesh, w workload
 }
 
 // serviceEntry is a mesh-internal host served at 127.0.0.1:port by a
-// workload of service account sa.
+// workload of service account sa, labelled app=<name> (istiod takes a
+// proxyless server's labels, which policies select, from its endpoint).
 func serviceEntry(name, host string, port int, sa string) string {
 	return fmt.Sprintf(`
 apiVersion: networking.istio.io/v1
@@ -161,8 +164,8 @@ spec:
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{number: %d, name: grpc, protocol: GRPC, targetPort: %d}]
-  endpoints: [{address: 127.0.0.1, serviceAccount: %s}]
-`, name, host, mtlsPort, port, sa)
+  endpoints: [{address: 127.0.0.1, serviceAccount: %s, labels: {app: %s}}]
+`, name, host, mtlsPort, port, sa, name)
 }
 
 func istioMutual(name, host string) string {
