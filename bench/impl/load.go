@@ -25,6 +25,9 @@ type LoadResult struct {
 	Errors    int
 	FirstErr  error
 	Elapsed   time.Duration
+	// Calls counts every call made in the measured phase (failed ones
+	// too); WarmupCalls those of the warm-up, for per-call CPU figures.
+	Calls, WarmupCalls int
 }
 
 // RunLoad drives c with cfg.Concurrency workers: a warm-up phase whose calls
@@ -40,18 +43,24 @@ func RunLoad(ctx context.Context, c Caller, cfg LoadConfig) (LoadResult, error) 
 	for i := range payload {
 		payload[i] = byte(i)
 	}
+	warmCalls := 0
 	if cfg.Warmup > 0 {
-		if _, err := phase(ctx, c, cfg, payload, cfg.Warmup, false); err != nil {
+		w, err := phase(ctx, c, cfg, payload, cfg.Warmup, false)
+		if err != nil {
 			return LoadResult{}, fmt.Errorf("warm-up: %w", err)
 		}
+		warmCalls = w.Calls
 	}
-	return phase(ctx, c, cfg, payload, cfg.Duration, true)
+	res, err := phase(ctx, c, cfg, payload, cfg.Duration, true)
+	res.WarmupCalls = warmCalls
+	return res, err
 }
 
 func phase(ctx context.Context, c Caller, cfg LoadConfig, payload []byte, d time.Duration, record bool) (LoadResult, error) {
 	type worker struct {
 		lat   []time.Duration
 		errs  int
+		calls int
 		first error
 	}
 	workers := make([]worker, cfg.Concurrency)
@@ -72,6 +81,7 @@ func phase(ctx context.Context, c Caller, cfg LoadConfig, payload []byte, d time
 				cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 				err := c.Call(cctx, payload)
 				cancel()
+				me.calls++
 				if err != nil {
 					me.errs++
 					if me.first == nil {
@@ -90,6 +100,7 @@ func phase(ctx context.Context, c Caller, cfg LoadConfig, payload []byte, d time
 	for _, w := range workers {
 		res.Latencies = append(res.Latencies, w.lat...)
 		res.Errors += w.errs
+		res.Calls += w.calls
 		if res.FirstErr == nil {
 			res.FirstErr = w.first
 		}

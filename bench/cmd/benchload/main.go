@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/shoalmesh/shoal/bench/impl"
@@ -27,6 +28,10 @@ type Result struct {
 	P99us       float64 `json:"p99_us"`
 	P999us      float64 `json:"p999_us"`
 	MaxUS       float64 `json:"max_us"`
+	// AllCalls counts every call of the process (warm-up included) and
+	// CPUus its user+system CPU time, for the CPU cost of a call.
+	AllCalls int     `json:"all_calls"`
+	CPUus    float64 `json:"cpu_us"`
 }
 
 func main() {
@@ -69,8 +74,14 @@ func run(name, target string, conc int, dur, warm time.Duration, maxCalls, paylo
 		return err
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return err
+	}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return json.NewEncoder(os.Stdout).Encode(Result{
 		Impl: name, Concurrency: conc, Payload: payload, Calls: s.Count, Errors: res.Errors, QPS: s.QPS,
 		P50us: us(s.P50), P90us: us(s.P90), P99us: us(s.P99), P999us: us(s.P999), MaxUS: us(s.Max),
+		AllCalls: res.Calls + res.WarmupCalls, CPUus: us(cpu),
 	})
 }

@@ -89,6 +89,9 @@ type result struct {
 	QPS         float64 `json:"qps"`
 	P50us       float64 `json:"p50_us"`
 	P99us       float64 `json:"p99_us"`
+	// CPUPerCall is the user+system CPU of the load and server processes
+	// (not of sidecars) per call, warm-up included, in microseconds.
+	CPUPerCall float64 `json:"cpu_us_per_call"`
 }
 
 func main() {
@@ -208,7 +211,12 @@ func measure(bin string, c contender, conc, size int, dur, warm time.Duration) (
 	if err != nil {
 		return result{}, err
 	}
-	defer stopSrv()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stopSrv()
+		}
+	}()
 	target := addr
 	if c.sidecar {
 		target, err = startSidecars(ctx, addr)
@@ -225,20 +233,29 @@ func measure(bin string, c contender, conc, size int, dur, warm time.Duration) (
 		return result{}, fmt.Errorf("benchload: %w", err)
 	}
 	var r struct {
-		Calls  int     `json:"calls"`
-		Errors int     `json:"errors"`
-		QPS    float64 `json:"qps"`
-		P50us  float64 `json:"p50_us"`
-		P99us  float64 `json:"p99_us"`
+		Calls    int     `json:"calls"`
+		Errors   int     `json:"errors"`
+		QPS      float64 `json:"qps"`
+		P50us    float64 `json:"p50_us"`
+		P99us    float64 `json:"p99_us"`
+		AllCalls int     `json:"all_calls"`
+		CPUus    float64 `json:"cpu_us"`
 	}
 	if err := json.Unmarshal(outb, &r); err != nil {
 		return result{}, fmt.Errorf("benchload output %q: %w", outb, err)
 	}
-	return result{Contender: c.name, Concurrency: conc, Payload: size, Calls: r.Calls, Errors: r.Errors, QPS: r.QPS, P50us: r.P50us, P99us: r.P99us}, nil
+	stopped = true
+	srvCPU := stopSrv()
+	res := result{Contender: c.name, Concurrency: conc, Payload: size, Calls: r.Calls, Errors: r.Errors, QPS: r.QPS, P50us: r.P50us, P99us: r.P99us}
+	if r.AllCalls > 0 {
+		res.CPUPerCall = (r.CPUus + float64(srvCPU)/float64(time.Microsecond)) / float64(r.AllCalls)
+	}
+	return res, nil
 }
 
 // startServer runs a benchsrv binary and waits for its READY line.
-func startServer(ctx context.Context, srvBin, name string) (string, func(), error) {
+// The stop function ends it and returns the CPU time it used.
+func startServer(ctx context.Context, srvBin, name string) (string, func() time.Duration, error) {
 	cmd := exec.CommandContext(ctx, srvBin, "-impl", name)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.Stderr = os.Stderr
@@ -253,7 +270,7 @@ func startServer(ctx context.Context, srvBin, name string) (string, func(), erro
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
-	stop := func() {
+	stop := func() time.Duration {
 		_ = stdin.Close()
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
@@ -263,6 +280,10 @@ func startServer(ctx context.Context, srvBin, name string) (string, func(), erro
 			_ = cmd.Process.Kill()
 			<-done
 		}
+		if cmd.ProcessState == nil {
+			return 0
+		}
+		return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "READY ") {
@@ -356,20 +377,20 @@ func waitListening(ctx context.Context, addr string) error {
 
 func report(w io.Writer, cs []contender, concs, sizes []int, all []result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "contender\tc\tpayload\tp50 us\tp99 us\tqps\tbaseline\tp50 vs baseline\tqps vs baseline\terrors\t")
+	fmt.Fprintln(tw, "contender\tc\tpayload\tp50 us\tp99 us\tqps\tcpu us/call\tbaseline\tp50 vs baseline\tqps vs baseline\tcpu vs baseline\terrors\t")
 	for _, size := range sizes {
 		for _, conc := range concs {
-			med := map[string][3]float64{}
+			med := map[string][4]float64{}
 			errs := map[string]int{}
 			for _, c := range cs {
-				var p50, p99, qps []float64
+				var p50, p99, qps, cpu []float64
 				for _, r := range all {
 					if r.Contender == c.name && r.Concurrency == conc && r.Payload == size {
-						p50, p99, qps = append(p50, r.P50us), append(p99, r.P99us), append(qps, r.QPS)
+						p50, p99, qps, cpu = append(p50, r.P50us), append(p99, r.P99us), append(qps, r.QPS), append(cpu, r.CPUPerCall)
 						errs[c.name] += r.Errors
 					}
 				}
-				med[c.name] = [3]float64{stats.Median(p50), stats.Median(p99), stats.Median(qps)}
+				med[c.name] = [4]float64{stats.Median(p50), stats.Median(p99), stats.Median(qps), stats.Median(cpu)}
 			}
 			for _, c := range cs {
 				m := med[c.name]
@@ -380,8 +401,8 @@ func report(w io.Writer, cs []contender, concs, sizes []int, all []result) {
 					}
 					return fmt.Sprintf("%.2fx", a/b)
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.0f\t%s\t%s\t%s\t%d\t\n", c.name, conc, size, m[0], m[1], m[2],
-					c.baseline(), ratio(m[0], base[0]), ratio(m[2], base[2]), errs[c.name])
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%d\t\n", c.name, conc, size, m[0], m[1], m[2], m[3],
+					c.baseline(), ratio(m[0], base[0]), ratio(m[2], base[2]), ratio(m[3], base[3]), errs[c.name])
 			}
 		}
 	}
