@@ -193,7 +193,7 @@ func (c tlsCaller) Close() error {
 	return errors.Join(err, c.src.Close())
 }
 
-func dialTLS(target string, dial func(cfg *tls.Config) (Caller, error)) (Caller, error) {
+func dialTLS(dial func(cfg *tls.Config) (Caller, error)) (Caller, error) {
 	src, err := source("client")
 	if err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func dialTLS(target string, dial func(cfg *tls.Config) (Caller, error)) (Caller,
 }
 
 func dialShoalMTLS(target string) (Caller, error) {
-	return dialTLS(target, func(cfg *tls.Config) (Caller, error) {
+	return dialTLS(func(cfg *tls.Config) (Caller, error) {
 		cc, err := triple.Dial("tri://"+target, triple.WithTLS(cfg))
 		if err != nil {
 			return nil, err
@@ -220,7 +220,7 @@ func dialShoalMTLS(target string) (Caller, error) {
 }
 
 func dialGRPCTLS(target string) (Caller, error) {
-	return dialTLS(target, func(cfg *tls.Config) (Caller, error) {
+	return dialTLS(func(cfg *tls.Config) (Caller, error) {
 		conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 		if err != nil {
 			return nil, err

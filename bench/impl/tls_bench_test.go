@@ -29,7 +29,9 @@ func serveFor(b *testing.B, name string) string {
 	go func() { done <- im.Serve(ctx, "127.0.0.1:0", func(a string) { bound <- a }) }()
 	b.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			b.Errorf("serve %s: %v", name, err)
+		}
 	})
 	select {
 	case a := <-bound:

@@ -139,7 +139,10 @@ spec:
 		// The server is still on its plaintext listener: wait for istiod's
 		// next push rather than spin.
 		select {
-		case <-serving:
+		case err := <-serving:
+			if err != nil {
+				t.Logf("grpc-go xDS server: %v", err)
+			}
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

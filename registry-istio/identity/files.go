@@ -148,7 +148,7 @@ func (f *fileState) load(raw [3][]byte) (*issued, *x509.CertPool, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("identity: a chain certificate in %s does not parse: %w", f.fw.CertificateFile, err)
 		}
-		if !(bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil) {
+		if !selfSigned(c) {
 			chain = append(chain, der) // peers have the root
 		}
 	}
@@ -163,6 +163,12 @@ func (f *fileState) load(raw [3][]byte) (*issued, *x509.CertPool, error) {
 func (f *fileState) expired(c *issued) error {
 	return fmt.Errorf("identity: the certificate of %s in %s expired at %s and no newer one was written; check istio-agent",
 		c.id, f.fw.CertificateFile, c.leaf.NotAfter.Format(time.RFC3339))
+}
+
+// selfSigned reports whether c is a root: chains sent to peers leave it
+// out, since they verify against their own copy.
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
 func same(a, b [3][]byte) bool {

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -343,7 +342,7 @@ func (s *Source) parseChain(pems []string, key *ecdsa.PrivateKey) (*issued, erro
 		if err != nil {
 			return nil, fmt.Errorf("identity: istiod at %s answered with a chain certificate that does not parse: %w", s.addr, err)
 		}
-		if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
+		if selfSigned(c) {
 			continue
 		}
 		chain = append(chain, der)

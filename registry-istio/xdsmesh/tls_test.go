@@ -70,7 +70,7 @@ func TestDiscoveryFollowsClusterTLS(t *testing.T) {
 
 	n := len(srv.Requests())
 	srv.Set(mutual(func(ctx *tlsv3.UpstreamTlsContext) {
-		m := ctx.GetCommonTlsContext().GetCombinedValidationContext().GetDefaultValidationContext().GetMatchSubjectAltNames()[0]
+		m := ctx.GetCommonTlsContext().GetCombinedValidationContext().GetDefaultValidationContext().GetMatchSubjectAltNames()[0] //nolint:staticcheck // the field istiod sends
 		m.MatchPattern = &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://cluster.local/"}
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -48,7 +48,7 @@ func upstreamTLSFromProto(ts *corev3.TransportSocket) (*UpstreamTLS, error) {
 	out := &UpstreamTLS{}
 	if p := ctc.GetTlsCertificateProviderInstance(); p != nil {
 		out.IdentityInstance, out.IdentityCertificate = p.GetInstanceName(), p.GetCertificateName()
-	} else if p := ctc.GetTlsCertificateCertificateProviderInstance(); p != nil {
+	} else if p := ctc.GetTlsCertificateCertificateProviderInstance(); p != nil { //nolint:staticcheck // istiod still sends the deprecated field; older ones only it
 		out.IdentityInstance, out.IdentityCertificate = p.GetInstanceName(), p.GetCertificateName()
 	}
 	if out.IdentityInstance == "" {
@@ -60,7 +60,7 @@ func upstreamTLSFromProto(ts *corev3.TransportSocket) (*UpstreamTLS, error) {
 		vc = v.ValidationContext
 	case *tlsv3.CommonTlsContext_CombinedValidationContext:
 		vc = v.CombinedValidationContext.GetDefaultValidationContext()
-		if p := v.CombinedValidationContext.GetValidationContextCertificateProviderInstance(); p != nil {
+		if p := v.CombinedValidationContext.GetValidationContextCertificateProviderInstance(); p != nil { //nolint:staticcheck // as above
 			out.RootInstance, out.RootCertificate = p.GetInstanceName(), p.GetCertificateName()
 		}
 	case nil:
@@ -81,7 +81,7 @@ func upstreamTLSFromProto(ts *corev3.TransportSocket) (*UpstreamTLS, error) {
 	if vc.GetTrustChainVerification() != tlsv3.CertificateValidationContext_VERIFY_TRUST_CHAIN {
 		return nil, errors.New("transport_socket: trust_chain_verification ACCEPT_UNTRUSTED is not supported; Shoal always verifies the server's chain")
 	}
-	for i, m := range vc.GetMatchSubjectAltNames() {
+	for i, m := range vc.GetMatchSubjectAltNames() { //nolint:staticcheck // the SAN list istiod sends
 		exact, ok := m.GetMatchPattern().(*matcherv3.StringMatcher_Exact)
 		if !ok || m.GetIgnoreCase() || exact.Exact == "" {
 			return nil, fmt.Errorf("transport_socket: match_subject_alt_names[%d]: only case-sensitive exact matches are supported (istiod sends the destination's SPIFFE IDs as exact matches)", i)

@@ -131,14 +131,14 @@ func TestClusterUpstreamTLS(t *testing.T) {
 			name: "SAN prefix match",
 			typ:  xdsresource.ClusterType,
 			msg: tlsCluster(func(ctx *tlsv3.UpstreamTlsContext) {
-				validation(ctx).MatchSubjectAltNames[0].MatchPattern = &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://"}
+				validation(ctx).MatchSubjectAltNames[0].MatchPattern = &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://"} //nolint:staticcheck // the field istiod sends
 			}),
 			wantErr: "match_subject_alt_names[0]: only case-sensitive exact matches",
 		},
 		{
 			name:    "SAN match ignoring case",
 			typ:     xdsresource.ClusterType,
-			msg:     tlsCluster(func(ctx *tlsv3.UpstreamTlsContext) { validation(ctx).MatchSubjectAltNames[0].IgnoreCase = true }),
+			msg:     tlsCluster(func(ctx *tlsv3.UpstreamTlsContext) { validation(ctx).MatchSubjectAltNames[0].IgnoreCase = true }), //nolint:staticcheck // as above
 			wantErr: "only case-sensitive exact matches",
 		},
 		{

@@ -24,7 +24,7 @@ func UpstreamTLSContext(sans ...string) *tlsv3.UpstreamTlsContext {
 		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 			ValidationContextCertificateProviderInstance: &tlsv3.CommonTlsContext_CertificateProviderInstance{InstanceName: "default", CertificateName: "ROOTCA"}, //nolint:staticcheck // as above
 			DefaultValidationContext: &tlsv3.CertificateValidationContext{
-				MatchSubjectAltNames:          match,
+				MatchSubjectAltNames:          match, //nolint:staticcheck // what istiod sends
 				CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: "default", CertificateName: "ROOTCA"},
 			},
 		}},
