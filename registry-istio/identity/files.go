@@ -68,13 +68,7 @@ func FromFiles(fw bootstrap.FileWatcher, opts ...Option) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.files.last = raw
-	s.roots.Store(roots)
-	s.cur.Store(got)
-	cfg.logger.Info("identity: workload certificate loaded", "id", got.id.String(), "expires", got.leaf.NotAfter, "file", fw.CertificateFile)
-	if cfg.onUpdate != nil {
-		cfg.onUpdate(got.cert)
-	}
+	s.useFiles(raw, got, roots, "identity: workload certificate loaded")
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.watchFiles(ctx)
@@ -109,13 +103,18 @@ func (s *Source) watchFiles(ctx context.Context) {
 			}
 			continue
 		}
-		f.last = raw
-		s.roots.Store(roots)
-		s.cur.Store(got)
-		s.cfg.logger.Info("identity: workload certificate reloaded", "id", got.id.String(), "expires", got.leaf.NotAfter, "file", f.fw.CertificateFile)
-		if s.cfg.onUpdate != nil {
-			s.cfg.onUpdate(got.cert)
-		}
+		s.useFiles(raw, got, roots, "identity: workload certificate reloaded")
+	}
+}
+
+// useFiles puts what raw loaded into use, logs msg and tells WithOnUpdate.
+func (s *Source) useFiles(raw [3][]byte, got *issued, roots *x509.CertPool, msg string) {
+	s.files.last = raw
+	s.roots.Store(roots)
+	s.cur.Store(got)
+	s.cfg.logger.Info(msg, "id", got.id.String(), "expires", got.leaf.NotAfter, "file", s.files.fw.CertificateFile)
+	if s.cfg.onUpdate != nil {
+		s.cfg.onUpdate(got.cert)
 	}
 }
 
