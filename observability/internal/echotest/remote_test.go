@@ -62,24 +62,7 @@ func runProviderProcess(reg string) int {
 // tracing at 1 %.
 func BenchmarkRemoteCall(b *testing.B) {
 	reg := filepath.Join(b.TempDir(), "registry.yaml")
-	cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), providerEnv+"="+reg)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		b.Fatalf("provider process: %q, %v", line, err)
-	}
+	defer startProviderProcess(b, reg)()
 	m, err := istiometrics.New(istiometrics.WithWorkload(workload))
 	if err != nil {
 		b.Fatal(err)
@@ -115,6 +98,33 @@ func BenchmarkRemoteCall(b *testing.B) {
 			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// startProviderProcess runs the echo provider (metrics and tracing server
+// filters on) in a child process registered in the file registry at reg,
+// and returns once it serves; the returned function stops it.
+func startProviderProcess(b *testing.B, reg string) (stop func()) {
+	b.Helper()
+	cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), providerEnv+"="+reg)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop = func() { _ = stdin.Close(); _ = cmd.Wait() }
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		stop()
+		b.Fatalf("provider process: %q, %v", line, err)
+	}
+	return stop
 }
 
 // processCPU is the CPU time (user + system) this process used so far, in ns.
