@@ -16,9 +16,10 @@ import (
 // OTEL_EXPORTER_OTLP_HEADERS and the other exporter variables;
 // OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default: always on,
 // following the parent's decision); OTEL_SERVICE_NAME and
-// OTEL_RESOURCE_ATTRIBUTES for the resource. Shut it down on exit to
-// flush the last spans.
-func NewOTLPTracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
+// OTEL_RESOURCE_ATTRIBUTES for the resource. opts come after those, so
+// sdktrace.WithSampler in them wins over OTEL_TRACES_SAMPLER. Shut it down
+// on exit to flush the last spans.
+func NewOTLPTracerProvider(ctx context.Context, opts ...sdktrace.TracerProviderOption) (*sdktrace.TracerProvider, error) {
 	exp, err := otlptracegrpc.New(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: OTLP exporter: %w; check the OTEL_EXPORTER_OTLP_* variables", err)
@@ -27,5 +28,5 @@ func NewOTLPTracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error
 	if err != nil {
 		return nil, fmt.Errorf("tracing: resource from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
-	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
+	return sdktrace.NewTracerProvider(append([]sdktrace.TracerProviderOption{sdktrace.WithBatcher(exp), sdktrace.WithResource(res)}, opts...)...), nil
 }
