@@ -112,7 +112,7 @@ func WithTimeout(d time.Duration) Option { return optionFunc(func(o *options) { 
 func WithFilters(c *filter.ClientChain) Option { return optionFunc(func(o *options) { o.filters = c }) }
 
 // WithObserver reports the reference's endpoint counts (ready and total,
-// after every discovery update; 0 and 0 once closed) to o. The engine
+// after every discovery update; 0 and 0 once closed) to obs. The engine
 // reports its own events: give it the same observer (app does, through
 // router.EngineOptions).
 func WithObserver(obs observer.Observer) Option { return optionFunc(func(o *options) { o.obs = obs }) }
