@@ -94,11 +94,11 @@ func TestEnvoyLabelsGolden(t *testing.T) {
 
 	golden := filepath.Join("testdata", "envoy_labels.golden")
 	if *update {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil { //nolint:gosec // a golden file in the repository
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, err := os.ReadFile(golden) //nolint:gosec // the test's own golden file
+	want, err := os.ReadFile(golden)
 	if err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}

@@ -88,8 +88,12 @@ func start(ctx context.Context, t testing.TB, bin, cfgPath, dataDir, addr, logPa
 		_ = logf.Close()
 		return fmt.Errorf("start %s: %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error // set before exited closes
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
 	stop := func() {
 		_ = cmd.Process.Kill()
 		<-exited
@@ -109,10 +113,10 @@ func start(ctx context.Context, t testing.TB, bin, cfgPath, dataDir, addr, logPa
 			return nil
 		}
 		select {
-		case err := <-exited:
+		case <-exited:
 			_ = logf.Close()
 			b, _ := os.ReadFile(logPath) //nolint:gosec // written by this package
-			return fmt.Errorf("prometheus on %s exited (%v): %s", addr, err, lastLines(string(b), 5))
+			return fmt.Errorf("prometheus on %s exited (%w): %s", addr, waitErr, lastLines(string(b), 5))
 		case <-ctx.Done():
 			stop()
 			return fmt.Errorf("prometheus on %s not ready: %w", addr, ctx.Err())
