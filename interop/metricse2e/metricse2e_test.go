@@ -98,7 +98,8 @@ var consumerWorkload = peer.Workload{
 // split, and Prometheus's sum by destination_version of
 // istio_requests_total equals, on the source side and on the destination
 // side, the number of calls each version answered (from the response's
-// served_by, counted by the test).
+// served_by, counted by the test); every series carries the labels an
+// Envoy sidecar pair reports, destination_service being the Service.
 func TestIstioMetricsThroughSplit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real control plane, containers and Prometheus; run without -short (make test)")
@@ -171,7 +172,9 @@ func TestIstioMetricsThroughSplit(t *testing.T) {
 	t.Cleanup(func() { _ = reg.Close() })
 	awaitSplit(ctx, t, reg)
 	engine := router.BuildEngine(routermesh.Builder(routermesh.WithLogger(quiet)), router.EngineOptions{Service: target, Logger: quiet})
-	ref, err := consumer.New(registry.Key{Interface: target}, reg, tri.NewTransport(cm.ClientOptions()...),
+	// Metrics.Transport: destination_service is the Service of the xDS
+	// cluster each endpoint came from.
+	ref, err := consumer.New(registry.Key{Interface: target}, reg, cm.Transport(),
 		consumer.WithEngine(engine), consumer.WithLogger(quiet), consumer.WithWaitForReady(), consumer.WithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -214,6 +217,45 @@ func TestIstioMetricsThroughSplit(t *testing.T) {
 	})
 	t.Logf("PromQL %s = %v", queries["source"], got["source"])
 	t.Logf("PromQL %s = %v", queries["destination"], got["destination"])
+
+	// Every series has the labels an Envoy sidecar pair without mutual TLS
+	// reports for these calls (istiometrics' golden file has the same rows).
+	series, err := prom.Query(ctx, `istio_requests_total`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(series) != 4 {
+		t.Errorf("%d istio_requests_total series, want 4 (two reporters, two versions): %v", len(series), series)
+	}
+	for _, s := range series {
+		got := maps.Clone(s.Labels)
+		for _, l := range []string{"__name__", "job", "instance"} { // Prometheus's own
+			delete(got, l)
+		}
+		if want := envoyLabels(got["reporter"], got["destination_version"]); !maps.Equal(got, want) {
+			t.Errorf("series labels\n got %v\nwant %v", got, want)
+		}
+	}
+}
+
+// envoyLabels is what Envoy's stats filter reports for a successful call
+// from the consumer to greeter's version v, plaintext, on reporter's side.
+func envoyLabels(reporter, v string) map[string]string {
+	policy := "unknown" // a client sidecar never reports the policy
+	if reporter == "destination" {
+		policy = "none"
+	}
+	return map[string]string{
+		"reporter": reporter, "request_protocol": "grpc", "response_code": "200", "grpc_response_status": "0",
+		"response_flags": "-", "connection_security_policy": policy,
+		"source_workload": "e2e-consumer", "source_workload_namespace": ns, "source_app": "e2e-consumer",
+		"source_version": "v1", "source_canonical_service": "e2e-consumer", "source_canonical_revision": "v1",
+		"source_cluster": "Kubernetes", "source_principal": "unknown",
+		"destination_workload": "greeter-" + v, "destination_workload_namespace": ns, "destination_app": svc,
+		"destination_version": v, "destination_canonical_service": svc, "destination_canonical_revision": v,
+		"destination_cluster": "Kubernetes", "destination_principal": "unknown",
+		"destination_service": host, "destination_service_name": svc, "destination_service_namespace": ns,
+	}
 }
 
 // awaitSplit waits until the registry serves the 70/30 split, so that the
