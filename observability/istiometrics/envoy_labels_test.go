@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -92,19 +90,7 @@ func TestEnvoyLabelsGolden(t *testing.T) {
 	write("unknown caller, plaintext, reporter=destination", serve(t, nil, nil))
 	write("unknown caller, mutual TLS, reporter=destination", serve(t, mtls, nil))
 
-	golden := filepath.Join("testdata", "envoy_labels.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("labels differ from %s (run with -update after checking):\ngot:\n%s\nwant:\n%s", golden, b.String(), want)
-	}
+	checkGolden(t, "envoy_labels.golden", b.String())
 }
 
 // callThroughTransport makes one call from a consumer using
