@@ -4,6 +4,7 @@ go 1.26.0
 
 replace (
 	github.com/shoalmesh/shoal/localmesh => ../localmesh
+	github.com/shoalmesh/shoal/observability => ../observability
 	github.com/shoalmesh/shoal/registry-istio => ../registry-istio
 	github.com/shoalmesh/shoal/router-mesh => ../router-mesh
 	github.com/shoalmesh/shoal/sdk => ../sdk
@@ -14,6 +15,7 @@ replace github.com/shoalmesh/shoal/proto => ../proto
 
 require (
 	github.com/shoalmesh/shoal/localmesh v0.1.0
+	github.com/shoalmesh/shoal/observability v0.1.0
 	github.com/shoalmesh/shoal/proto v0.0.0-00010101000000-000000000000
 	github.com/shoalmesh/shoal/registry-istio v0.1.0
 	github.com/shoalmesh/shoal/router-mesh v0.1.0
@@ -32,6 +34,7 @@ require (
 	github.com/Azure/go-ansiterm v0.0.0-20261006220739-8c912ac31dd4 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/apache/dubbo-go-hessian2 v1.13.2 // indirect
+	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cncf/xds/go v0.0.0-20260202195803-dba9d589def2 // indirect
@@ -94,6 +97,10 @@ require (
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10 // indirect
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/shirou/gopsutil/v4 v4.26.6 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
