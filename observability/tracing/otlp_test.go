@@ -2,7 +2,11 @@ package tracing_test
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +14,7 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoalmesh/shoal/observability/internal/echotest"
 	"github.com/shoalmesh/shoal/observability/tracing"
@@ -39,6 +44,7 @@ func (r *receiver) Export(_ context.Context, req *collectortrace.ExportTraceServ
 	return &collectortrace.ExportTraceServiceResponse{}, nil
 }
 
+// startReceiver serves OTLP/gRPC on loopback and returns its address.
 func startReceiver(t *testing.T) (*receiver, string) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -54,12 +60,76 @@ func startReceiver(t *testing.T) (*receiver, string) {
 	return r, lis.Addr().String()
 }
 
+// startHTTPReceiver serves OTLP/HTTP with protobuf bodies (POST
+// /v1/traces) on loopback and returns its address.
+func startHTTPReceiver(t *testing.T) (*receiver, string) {
+	t.Helper()
+	r := &receiver{services: map[string][]*tracepb.Span{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		in := new(collectortrace.ExportTraceServiceRequest)
+		if err == nil {
+			err = proto.Unmarshal(body, in)
+		}
+		if err != nil || req.Header.Get("Content-Type") != "application/x-protobuf" {
+			http.Error(w, "want an OTLP protobuf body", http.StatusBadRequest)
+			return
+		}
+		out, _ := r.Export(req.Context(), in)
+		b, _ := proto.Marshal(out)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(b)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return r, srv.Listener.Addr().String()
+}
+
 // TestOTLPFromEnvironment: two applications whose tracer providers come
 // from OTEL_* variables export their spans of one call to an OTLP
-// receiver; the consumer's and the provider's spans share a trace ID and
-// carry their OTEL_SERVICE_NAME.
+// receiver, over gRPC or HTTP as OTEL_EXPORTER_OTLP_PROTOCOL (or its
+// TRACES_ variant) says; the consumer's and the provider's spans share a
+// trace ID and carry their OTEL_SERVICE_NAME.
 func TestOTLPFromEnvironment(t *testing.T) {
-	r, addr := startReceiver(t)
+	for _, c := range []struct {
+		name, env, protocol string
+		start               func(*testing.T) (*receiver, string)
+	}{
+		{"grpc", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", startReceiver},
+		{"http", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", startHTTPReceiver},
+		{"http by default", "", "", startHTTPReceiver},
+		{"grpc for traces only", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", startReceiver},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "")
+			if c.env != "" {
+				t.Setenv(c.env, c.protocol)
+			}
+			if c.env == "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" {
+				t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") // the traces variable wins
+			}
+			r, addr := c.start(t)
+			exportOneCall(t, r, addr)
+		})
+	}
+}
+
+// TestOTLPUnknownProtocol: an unsupported protocol is an error naming the
+// variable and the choices.
+func TestOTLPUnknownProtocol(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")
+	_, err := tracing.NewOTLPTracerProvider(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "use grpc or http/protobuf") {
+		t.Fatalf("error %v, want one naming the supported protocols", err)
+	}
+}
+
+// exportOneCall makes one traced call between two applications whose
+// tracer providers come from the environment, and checks what r received.
+func exportOneCall(t *testing.T, r *receiver, addr string) {
+	t.Helper()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+addr)
 	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
 	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
