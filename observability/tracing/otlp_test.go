@@ -2,89 +2,16 @@ package tracing_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/shoalmesh/shoal/observability/internal/echotest"
 	"github.com/shoalmesh/shoal/observability/tracing"
+	"github.com/shoalmesh/shoal/observability/tracing/tracingtest"
 )
-
-// receiver is an in-test OTLP trace collector on loopback.
-type receiver struct {
-	collectortrace.UnimplementedTraceServiceServer
-	mu       sync.Mutex
-	services map[string][]*tracepb.Span // by service.name
-}
-
-func (r *receiver) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rs := range req.GetResourceSpans() {
-		name := ""
-		for _, kv := range rs.GetResource().GetAttributes() {
-			if kv.GetKey() == "service.name" {
-				name = kv.GetValue().GetStringValue()
-			}
-		}
-		for _, ss := range rs.GetScopeSpans() {
-			r.services[name] = append(r.services[name], ss.GetSpans()...)
-		}
-	}
-	return &collectortrace.ExportTraceServiceResponse{}, nil
-}
-
-// startReceiver serves OTLP/gRPC on loopback and returns its address.
-func startReceiver(t *testing.T) (*receiver, string) {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &receiver{services: map[string][]*tracepb.Span{}}
-	gs := grpc.NewServer()
-	collectortrace.RegisterTraceServiceServer(gs, r)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = gs.Serve(lis) }()
-	t.Cleanup(func() { gs.Stop(); <-done })
-	return r, lis.Addr().String()
-}
-
-// startHTTPReceiver serves OTLP/HTTP with protobuf bodies (POST
-// /v1/traces) on loopback and returns its address.
-func startHTTPReceiver(t *testing.T) (*receiver, string) {
-	t.Helper()
-	r := &receiver{services: map[string][]*tracepb.Span{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, req *http.Request) {
-		body, err := io.ReadAll(req.Body)
-		in := new(collectortrace.ExportTraceServiceRequest)
-		if err == nil {
-			err = proto.Unmarshal(body, in)
-		}
-		if err != nil || req.Header.Get("Content-Type") != "application/x-protobuf" {
-			http.Error(w, "want an OTLP protobuf body", http.StatusBadRequest)
-			return
-		}
-		out, _ := r.Export(req.Context(), in)
-		b, _ := proto.Marshal(out)
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(b)
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return r, srv.Listener.Addr().String()
-}
 
 // TestOTLPFromEnvironment: two applications whose tracer providers come
 // from OTEL_* variables export their spans of one call to an OTLP
@@ -94,12 +21,12 @@ func startHTTPReceiver(t *testing.T) (*receiver, string) {
 func TestOTLPFromEnvironment(t *testing.T) {
 	for _, c := range []struct {
 		name, env, protocol string
-		start               func(*testing.T) (*receiver, string)
+		start               func(testing.TB) *tracingtest.Receiver
 	}{
-		{"grpc", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", startReceiver},
-		{"http", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", startHTTPReceiver},
-		{"http by default", "", "", startHTTPReceiver},
-		{"grpc for traces only", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", startReceiver},
+		{"grpc", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", tracingtest.NewGRPC},
+		{"http", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", tracingtest.NewHTTP},
+		{"http by default", "", "", tracingtest.NewHTTP},
+		{"grpc for traces only", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", tracingtest.NewGRPC},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
@@ -110,8 +37,7 @@ func TestOTLPFromEnvironment(t *testing.T) {
 			if c.env == "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" {
 				t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") // the traces variable wins
 			}
-			r, addr := c.start(t)
-			exportOneCall(t, r, addr)
+			exportOneCall(t, c.start(t))
 		})
 	}
 }
@@ -128,9 +54,9 @@ func TestOTLPUnknownProtocol(t *testing.T) {
 
 // exportOneCall makes one traced call between two applications whose
 // tracer providers come from the environment, and checks what r received.
-func exportOneCall(t *testing.T, r *receiver, addr string) {
+func exportOneCall(t *testing.T, r *tracingtest.Receiver) {
 	t.Helper()
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+addr)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", r.Endpoint())
 	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
 	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -159,11 +85,10 @@ func exportOneCall(t *testing.T, r *receiver, addr string) {
 	if err := ptp.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fe, ec := r.services["frontend"], r.services["echo"]
+	spans := r.Spans()
+	fe, ec := spans["frontend"], spans["echo"]
 	if len(fe) != 1 || len(ec) != 1 {
-		t.Fatalf("received %d frontend and %d echo spans, want 1 and 1: %v", len(fe), len(ec), r.services)
+		t.Fatalf("received %d frontend and %d echo spans, want 1 and 1: %s", len(fe), len(ec), tracingtest.Describe(spans))
 	}
 	if string(fe[0].GetTraceId()) != string(ec[0].GetTraceId()) || string(ec[0].GetParentSpanId()) != string(fe[0].GetSpanId()) {
 		t.Errorf("server span (trace %x parent %x) is not the child of the client span (trace %x span %x)",
