@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
@@ -48,6 +49,7 @@ type Tracing struct {
 	tracer          trace.Tracer
 	inject, extract propagation.TextMapPropagator
 	requestID       bool
+	clientStarts    startCache
 }
 
 // New returns the tracing of an application.
@@ -89,10 +91,41 @@ func (t *Tracing) streamClient(ctx context.Context, desc *triple.StreamDesc, met
 }
 
 func (t *Tracing) startClient(ctx context.Context, method string) (context.Context, trace.Span) {
+	s := t.clientStarts.get(method)
+	return t.tracer.Start(ctx, s.name, s.opts...)
+}
+
+// maxCachedMethods bounds the start options kept per method name.
+const maxCachedMethods = 1024
+
+// spanStart is the name and start options of a method's client spans,
+// built once (they cost five allocations per call otherwise).
+type spanStart struct {
+	name string
+	opts []trace.SpanStartOption
+}
+
+// startCache holds the spanStart of each method called, up to
+// maxCachedMethods of them.
+type startCache struct {
+	m sync.Map // method -> *spanStart
+	n atomic.Int32
+}
+
+func (c *startCache) get(method string) *spanStart {
+	if v, ok := c.m.Load(method); ok {
+		return v.(*spanStart)
+	}
 	name := strings.TrimPrefix(method, "/")
 	svc, m, _ := strings.Cut(name, "/")
-	return t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-		attribute.String("rpc.system", "grpc"), attribute.String("rpc.service", svc), attribute.String("rpc.method", m)))
+	s := &spanStart{name: name, opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("rpc.system", "grpc"), attribute.String("rpc.service", svc), attribute.String("rpc.method", m))}}
+	if c.n.Load() < maxCachedMethods {
+		if _, loaded := c.m.LoadOrStore(method, s); !loaded {
+			c.n.Add(1)
+		}
+	}
+	return s
 }
 
 // outgoing adds the span context of ctx and the request ID to the call's
@@ -230,7 +263,9 @@ func (s *serverStream) Context() context.Context { return s.ctx }
 // that mean the server failed.
 func endSpan(span trace.Span, err error, client bool) {
 	code := call.CodeOf(err)
-	span.SetAttributes(attribute.Int("rpc.grpc.status_code", int(code)))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("rpc.grpc.status_code", int(code)))
+	}
 	if err != nil && (client || serverFault(code)) {
 		span.SetStatus(codes.Error, err.Error())
 	}
