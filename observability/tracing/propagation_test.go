@@ -15,7 +15,7 @@ import (
 // sent runs one call through the unary client interceptor of tr with a
 // fake invoker (unit test: no transport) and returns the metadata the
 // call would send and the client span.
-func sent(t *testing.T, tr *Tracing, exp *tracetest.InMemoryExporter, ctx context.Context) (triple.Metadata, tracetest.SpanStub) {
+func sent(ctx context.Context, t *testing.T, tr *Tracing, exp *tracetest.InMemoryExporter) (triple.Metadata, tracetest.SpanStub) {
 	t.Helper()
 	var md triple.Metadata
 	fakeInvoker := func(ctx context.Context, _ string, _, _ any, _ ...triple.CallOption) error {
@@ -59,7 +59,7 @@ func TestClientSendsTheChosenFormats(t *testing.T) {
 			if c.format != 0 {
 				opts = append(opts, WithFormats(c.format))
 			}
-			md, span := sent(t, New(opts...), exp, context.Background())
+			md, span := sent(context.Background(), t, New(opts...), exp)
 			tid, sid := span.SpanContext.TraceID().String(), span.SpanContext.SpanID().String()
 			want := map[string]string{
 				"traceparent":  "00-" + tid + "-" + sid + "-01",
@@ -94,7 +94,7 @@ func TestClientRequestID(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	tr := New(WithTracerProvider(tp))
 
-	md, span := sent(t, tr, exp, context.Background())
+	md, span := sent(context.Background(), t, tr, exp)
 	first := md.Get(RequestIDHeader)
 	if !uuid4.MatchString(first) {
 		t.Fatalf("generated x-request-id %q is not a UUID v4", first)
@@ -102,17 +102,17 @@ func TestClientRequestID(t *testing.T) {
 	if got := attrOf(span, "guid:x-request-id"); got != first {
 		t.Errorf("span's guid:x-request-id %q, want %q", got, first)
 	}
-	if md, _ = sent(t, tr, exp, context.Background()); md.Get(RequestIDHeader) == first {
+	if md, _ = sent(context.Background(), t, tr, exp); md.Get(RequestIDHeader) == first {
 		t.Errorf("two first hops got the same request ID %q", first)
 	}
-	if md, _ = sent(t, tr, exp, ContextWithRequestID(context.Background(), "from-the-edge")); md.Get(RequestIDHeader) != "from-the-edge" {
+	if md, _ = sent(ContextWithRequestID(context.Background(), "from-the-edge"), t, tr, exp); md.Get(RequestIDHeader) != "from-the-edge" {
 		t.Errorf("context's request ID: sent %q", md.Get(RequestIDHeader))
 	}
 	explicit := triple.NewOutgoingContext(ContextWithRequestID(context.Background(), "ctx"), triple.Metadata{RequestIDHeader: {"set-by-caller"}})
-	if md, _ = sent(t, tr, exp, explicit); md.Get(RequestIDHeader) != "set-by-caller" {
+	if md, _ = sent(explicit, t, tr, exp); md.Get(RequestIDHeader) != "set-by-caller" {
 		t.Errorf("caller's metadata request ID: sent %q", md.Get(RequestIDHeader))
 	}
-	if md, _ = sent(t, New(WithTracerProvider(tp), WithoutRequestID()), exp, context.Background()); md.Get(RequestIDHeader) != "" {
+	if md, _ = sent(context.Background(), t, New(WithTracerProvider(tp), WithoutRequestID()), exp); md.Get(RequestIDHeader) != "" {
 		t.Errorf("WithoutRequestID sent %q", md.Get(RequestIDHeader))
 	}
 	// An unsampled call still carries the request ID (and the W3C
