@@ -60,9 +60,7 @@ func TestTraceContinuityJava(t *testing.T) {
 func traceChain(t *testing.T, jar, dubboPropagation string, format tracing.Format, headers, onward []string) {
 	recv := tracingtest.NewGRPC(t) // Dubbo 3.3 exports OTLP over gRPC only
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recv.Endpoint())
-	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
-	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+	recv.SetEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

@@ -56,9 +56,7 @@ func TestOTLPUnknownProtocol(t *testing.T) {
 // tracer providers come from the environment, and checks what r received.
 func exportOneCall(t *testing.T, r *tracingtest.Receiver) {
 	t.Helper()
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", r.Endpoint())
-	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
-	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+	r.SetEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 

@@ -84,6 +84,16 @@ func (r *Receiver) Addr() string { return r.addr }
 // Endpoint is the receiver's URL, as OTEL_EXPORTER_OTLP_ENDPOINT takes it.
 func (r *Receiver) Endpoint() string { return "http://" + r.addr }
 
+// SetEnv points the OTLP exporters of t at r, in cleartext, sampling
+// every trace: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_INSECURE
+// and OTEL_TRACES_SAMPLER, until t ends. The protocol variables are left
+// to the test.
+func (r *Receiver) SetEnv(t testing.TB) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", r.Endpoint())
+	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+}
+
 // Export implements the OTLP TraceService.
 func (r *Receiver) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
 	r.mu.Lock()
