@@ -70,6 +70,7 @@ func traceChain(t *testing.T, jar, dubboPropagation string, format tracing.Forma
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = ptp.Shutdown(context.Background()) }) // after a failure; a second Shutdown is harmless
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +103,7 @@ func traceChain(t *testing.T, jar, dubboPropagation string, format tracing.Forma
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = ctp.Shutdown(context.Background()) })
 	cc, err := triple.Dial("tri://127.0.0.1:"+strconv.Itoa(port), tracing.New(tracing.WithTracerProvider(ctp), tracing.WithFormats(format)).ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
