@@ -80,10 +80,10 @@ func WriteModule(dir, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), gomod, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), gomod, 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "go.sum"), gosum, 0o644)
+	return os.WriteFile(filepath.Join(dir, "go.sum"), gosum, 0o600)
 }
 
 // Stamp is what selects a module's build: the first 16 hex digits of the
@@ -180,7 +180,7 @@ func upToDate(file, stampFile, module string, exe bool) (bool, error) {
 	if err != nil || fi.IsDir() || fi.Size() == 0 || (exe && fi.Mode()&0o111 == 0) {
 		return false, nil
 	}
-	got, err := os.ReadFile(stampFile)
+	got, err := os.ReadFile(stampFile) //nolint:gosec // our own stamp in the output directory
 	if err != nil {
 		return false, nil
 	}
@@ -201,7 +201,7 @@ func (b *Builder) Build(ctx context.Context) error {
 			strings.Join(stale, ", "), b.dir(), err, EnvDir)
 	}
 	dir := b.dir()
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o750); err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}
 	unlock, err := b.lock(dir)
@@ -224,7 +224,7 @@ func (b *Builder) Build(ctx context.Context) error {
 			return d, nil
 		}
 		d := filepath.Join(work, name)
-		if err := os.Mkdir(d, 0o755); err != nil {
+		if err := os.Mkdir(d, 0o750); err != nil {
 			return "", fmt.Errorf("controlplane: %w", err)
 		}
 		if err := WriteModule(d, name); err != nil {
@@ -263,14 +263,14 @@ func (b *Builder) goCommand() (string, error) {
 	}
 	p, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("%w (%v)", ErrNoGo, err)
+		return "", fmt.Errorf("%w (%w)", ErrNoGo, err)
 	}
 	return p, nil
 }
 
 // lock takes dir's build lock, saying so when it has to wait.
 func (b *Builder) lock(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".build.lock"), os.O_WRONLY|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, ".build.lock"), os.O_WRONLY|os.O_CREATE, 0o600) //nolint:gosec // the output directory the caller chose
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
@@ -301,7 +301,7 @@ func (b *Builder) buildBinary(ctx context.Context, goCmd, mdir, dir string, c Co
 	if err := os.Rename(out+".tmp", out); err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "."+c.Binary+".stamp"), []byte(want+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "bin", "."+c.Binary+".stamp"), []byte(want+"\n"), 0o600); err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}
 	b.logf("%s built in %s", c.Binary, time.Since(start).Round(time.Second))
@@ -321,21 +321,27 @@ func (b *Builder) copyCRDs(ctx context.Context, goCmd, mdir, dir string) error {
 	}
 	var mod struct{ Dir, Error string }
 	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return fmt.Errorf("controlplane: go mod download istio.io/istio did not say where the module is (%v %s): %s", err, mod.Error, out)
+		if err == nil {
+			err = errors.New("no Dir")
+		}
+		return fmt.Errorf("controlplane: go mod download istio.io/istio did not say where the module is (%w %s): %s", err, mod.Error, out)
 	}
 	src := filepath.Join(mod.Dir, "manifests", "charts", "base", "files", "crd-all.gen.yaml")
-	crds, err := os.ReadFile(src)
-	if err != nil || len(crds) == 0 {
-		return fmt.Errorf("controlplane: Istio CRDs not found in the module cache: %v", err)
+	crds, err := os.ReadFile(src) //nolint:gosec // a file of the module go just downloaded
+	if err == nil && len(crds) == 0 {
+		err = fmt.Errorf("%s is empty", src)
+	}
+	if err != nil {
+		return fmt.Errorf("controlplane: Istio CRDs not found in the module cache: %w", err)
 	}
 	dst := filepath.Join(dir, CRDsFile)
-	if err := os.WriteFile(dst+".tmp", crds, 0o644); err != nil {
+	if err := os.WriteFile(dst+".tmp", crds, 0o600); err != nil { //nolint:gosec // the output directory the caller chose
 		return fmt.Errorf("controlplane: %w", err)
 	}
 	if err := os.Rename(dst+".tmp", dst); err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}
-	return os.WriteFile(filepath.Join(dir, ".crds.stamp"), []byte(want+"\n"), 0o644)
+	return os.WriteFile(filepath.Join(dir, ".crds.stamp"), []byte(want+"\n"), 0o600)
 }
 
 // run runs the go command in mdir outside any workspace and returns its

@@ -62,7 +62,7 @@ func run(args []string) error {
 func writeModules(dir string) error {
 	for _, name := range controlplane.ModuleNames() {
 		d := filepath.Join(dir, name)
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o750); err != nil {
 			return err
 		}
 		if err := controlplane.WriteModule(d, name); err != nil {
