@@ -70,8 +70,12 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 		latest: &r.state,
 	}
 	live := map[string]bool{}
+	ready := map[string]bool{}
 	for _, c := range snap.Clusters() {
 		tls := c.Policy().TLS
+		for _, ep := range c.Ready() {
+			ready[ep.Address] = true
+		}
 		for _, ep := range c.Endpoints() {
 			key := poolKey(ep, tls)
 			cn := r.pool[key]
@@ -96,6 +100,8 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 			r.leave(c)
 		}
 	}
+	// Endpoints by address (live counts one per address and TLS).
+	r.opts.obs.Endpoints(r.key.Interface, len(ready), len(s.byAddr))
 	select {
 	case <-r.ready:
 	default:
@@ -103,7 +109,7 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 	}
 	fresh := make(chan struct{})
 	close(*r.changed.Swap(&fresh))
-	r.log.Debug("consumer: state updated", "revision", snap.Revision(), "clusters", len(snap.Clusters()), "endpoints", len(live))
+	r.log.Debug("consumer: state updated", "revision", snap.Revision(), "clusters", len(snap.Clusters()), "endpoints", len(s.byAddr))
 }
 
 // conn dials lazily and closes once retired and idle. The call path reads
