@@ -145,7 +145,7 @@ func (ev *evaluation) rule(rl *xdsresource.Rule) bool {
 		v, ok := ev.header(rl.Header.Name)
 		return matchHeader(&rl.Header, v, ok)
 	case xdsresource.RulePath:
-		return matchString(&rl.String, r.Path)
+		return MatchString(&rl.String, r.Path)
 	case xdsresource.RuleDestinationPort:
 		return r.Destination.IsValid() && uint32(r.Destination.Port()) == rl.Port
 	case xdsresource.RuleDestinationIP:
@@ -153,7 +153,7 @@ func (ev *evaluation) rule(rl *xdsresource.Rule) bool {
 	case xdsresource.RuleSourceIP:
 		return r.Source.IsValid() && rl.CIDR.Contains(r.Source.Addr().Unmap())
 	case xdsresource.RuleServerName:
-		return r.TLS != nil && matchString(&rl.String, r.TLS.ServerName)
+		return r.TLS != nil && MatchString(&rl.String, r.TLS.ServerName)
 	case xdsresource.RuleAuthenticated:
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			return false
@@ -162,7 +162,7 @@ func (ev *evaluation) rule(rl *xdsresource.Rule) bool {
 			return true
 		}
 		for _, n := range ev.peerNames() {
-			if matchString(&rl.String, n) {
+			if MatchString(&rl.String, n) {
 				return true
 			}
 		}
@@ -237,7 +237,7 @@ func matchHeader(m *xdsresource.HeaderMatch, v string, present bool) bool {
 	if m.Kind == xdsresource.MatchRange {
 		ok = inRange(v, m.RangeStart, m.RangeEnd)
 	} else {
-		ok = matchString(m, v)
+		ok = MatchString(m, v)
 	}
 	return ok != m.Invert
 }
@@ -247,8 +247,9 @@ func inRange(v string, start, end int64) bool {
 	return err == nil && n >= start && n < end
 }
 
-// matchString applies a string matcher (Kind, Value, Regex, IgnoreCase).
-func matchString(m *xdsresource.HeaderMatch, s string) bool {
+// MatchString applies a string matcher of xdsresource (Kind exact, prefix,
+// suffix, contains or regex; Value, Regex, IgnoreCase) to s.
+func MatchString(m *xdsresource.HeaderMatch, s string) bool {
 	if m.Kind == xdsresource.MatchRegex {
 		return m.Regex != nil && m.Regex.MatchString(s)
 	}
