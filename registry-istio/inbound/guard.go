@@ -156,13 +156,23 @@ func (g *Guard) Authorize(ctx context.Context, fullMethod string) error {
 	if !ok || p.LocalAddr == nil {
 		return triple.Errorf(triple.CodePermissionDenied, "inbound: the call carries no connection information; serve it with a Triple server")
 	}
-	local, err := netip.ParseAddrPort(p.LocalAddr.String())
-	if err != nil {
-		return triple.Errorf(triple.CodePermissionDenied, "inbound: local address %s: %v", p.LocalAddr, err)
+	local, ok := addrPort(p.LocalAddr)
+	if !ok {
+		return triple.Errorf(triple.CodePermissionDenied, "inbound: local address %s is not ip:port", p.LocalAddr)
 	}
 	w := g.Watcher(int(local.Port()))
 	if w == nil {
 		return triple.Errorf(triple.CodePermissionDenied, "inbound: port %d is not guarded: wrap its listener with Guard.Listen", local.Port())
 	}
 	return w.authorize(ctx, &p, local, fullMethod)
+}
+
+// addrPort converts a connection address without formatting a TCP one.
+func addrPort(a net.Addr) (netip.AddrPort, bool) {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return ap, err == nil
 }

@@ -170,7 +170,7 @@ func (w *Watcher) authorize(ctx context.Context, p *triple.Peer, local netip.Add
 		r.Headers = md
 	}
 	if p.Addr != nil {
-		r.Source, _ = netip.ParseAddrPort(p.Addr.String())
+		r.Source, _ = addrPort(p.Addr)
 	}
 	if d := s.engine.Evaluate(r); !d.Allowed {
 		return triple.Errorf(triple.CodePermissionDenied, "%s", d.Reason)

@@ -177,62 +177,94 @@ func TestUnmarshalInboundListener(t *testing.T) {
 				}
 			},
 		},
-		{name: "JWT principals (requestPrincipals) cannot be enforced", typ: xdsresource.ListenerType, wantErr: "metadata principals",
-			msg: mutate(withRBAC(xdstest.RBACPolicy(nil, []*rbacv3.Principal{{Identifier: &rbacv3.Principal_Metadata{Metadata: &matcherv3.MetadataMatcher{Filter: "envoy.filters.http.jwt_authn"}}}})))},
-		{name: "path templates are refused", typ: xdsresource.ListenerType, wantErr: "uri_template",
-			msg: mutate(withRBAC(xdstest.RBACPolicy([]*rbacv3.Permission{{Rule: &rbacv3.Permission_UriTemplate{UriTemplate: &corev3.TypedExtensionConfig{Name: "uri-template", TypedConfig: toAny(t, &structpb.Struct{})}}}}, nil)))},
-		{name: "nesting is bounded", typ: xdsresource.ListenerType, wantErr: "nested deeper",
-			msg: mutate(withRBAC(xdstest.RBACPolicy([]*rbacv3.Permission{deep}, nil)))},
-		{name: "bad CIDR", typ: xdsresource.ListenerType, wantErr: "prefix_len 40",
-			msg: mutate(withRBAC(xdstest.RBACPolicy(nil, []*rbacv3.Principal{{Identifier: &rbacv3.Principal_DirectRemoteIp{DirectRemoteIp: &corev3.CidrRange{AddressPrefix: "10.0.0.0", PrefixLen: wrapperspb.UInt32(40)}}}})))},
-		{name: "bad regex", typ: xdsresource.ListenerType, wantErr: "does not compile",
-			msg: mutate(withRBAC(xdstest.RBACPolicy(nil, []*rbacv3.Principal{xdstest.PrincipalRegex("(")})))},
-		{name: "CEL conditions are refused", typ: xdsresource.ListenerType, wantErr: "CEL",
+		{
+			name: "JWT principals (requestPrincipals) cannot be enforced", typ: xdsresource.ListenerType, wantErr: "metadata principals",
+			msg: mutate(withRBAC(xdstest.RBACPolicy(nil, []*rbacv3.Principal{{Identifier: &rbacv3.Principal_Metadata{Metadata: &matcherv3.MetadataMatcher{Filter: "envoy.filters.http.jwt_authn"}}}}))),
+		},
+		{
+			name: "path templates are refused", typ: xdsresource.ListenerType, wantErr: "uri_template",
+			msg: mutate(withRBAC(xdstest.RBACPolicy([]*rbacv3.Permission{{Rule: &rbacv3.Permission_UriTemplate{UriTemplate: &corev3.TypedExtensionConfig{Name: "uri-template", TypedConfig: toAny(t, &structpb.Struct{})}}}}, nil))),
+		},
+		{
+			name: "nesting is bounded", typ: xdsresource.ListenerType, wantErr: "nested deeper",
+			msg: mutate(withRBAC(xdstest.RBACPolicy([]*rbacv3.Permission{deep}, nil))),
+		},
+		{
+			name: "bad CIDR", typ: xdsresource.ListenerType, wantErr: "prefix_len 40",
+			msg: mutate(withRBAC(xdstest.RBACPolicy(nil, []*rbacv3.Principal{{Identifier: &rbacv3.Principal_DirectRemoteIp{DirectRemoteIp: &corev3.CidrRange{AddressPrefix: "10.0.0.0", PrefixLen: wrapperspb.UInt32(40)}}}}))),
+		},
+		{
+			name: "bad regex", typ: xdsresource.ListenerType, wantErr: "does not compile",
+			msg: mutate(withRBAC(xdstest.RBACPolicy(nil, []*rbacv3.Principal{xdstest.PrincipalRegex("(")}))),
+		},
+		{
+			name: "CEL conditions are refused", typ: xdsresource.ListenerType, wantErr: "CEL",
 			msg: mutate(func(_ *listenerv3.Listener, hcm *hcmv3.HttpConnectionManager, _ *tlsv3.DownstreamTlsContext) {
 				p := xdstest.RBACPolicy(nil, nil)
 				p.Condition = celTrue()
 				cfg := &rbachttpv3.RBAC{Rules: &rbacv3.RBAC{Policies: map[string]*rbacv3.Policy{"p": p}}}
 				hcm.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "cel", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: toAny(t, cfg)}}}, hcm.HttpFilters...)
-			})},
-		{name: "LOG action is refused", typ: xdsresource.ListenerType, wantErr: "rules.action LOG",
+			}),
+		},
+		{
+			name: "LOG action is refused", typ: xdsresource.ListenerType, wantErr: "rules.action LOG",
 			msg: mutate(func(_ *listenerv3.Listener, hcm *hcmv3.HttpConnectionManager, _ *tlsv3.DownstreamTlsContext) {
 				cfg := &rbachttpv3.RBAC{Rules: &rbacv3.RBAC{Action: rbacv3.RBAC_LOG}}
 				hcm.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "log", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: toAny(t, cfg)}}}, hcm.HttpFilters...)
-			})},
-		{name: "server-only TLS is refused", typ: xdsresource.ListenerType, wantErr: "require_client_certificate is not set",
+			}),
+		},
+		{
+			name: "server-only TLS is refused", typ: xdsresource.ListenerType, wantErr: "require_client_certificate is not set",
 			msg: mutate(func(_ *listenerv3.Listener, _ *hcmv3.HttpConnectionManager, tc *tlsv3.DownstreamTlsContext) {
 				tc.RequireClientCertificate = nil
-			})},
-		{name: "TLS without roots is refused", typ: xdsresource.ListenerType, wantErr: "without a validation context",
+			}),
+		},
+		{
+			name: "TLS without roots is refused", typ: xdsresource.ListenerType, wantErr: "without a validation context",
 			msg: mutate(func(_ *listenerv3.Listener, _ *hcmv3.HttpConnectionManager, tc *tlsv3.DownstreamTlsContext) {
 				tc.CommonTlsContext.ValidationContextType = nil
-			})},
-		{name: "inline certificates are refused", typ: xdsresource.ListenerType, wantErr: "only certificate provider instances",
+			}),
+		},
+		{
+			name: "inline certificates are refused", typ: xdsresource.ListenerType, wantErr: "only certificate provider instances",
 			msg: mutate(func(_ *listenerv3.Listener, _ *hcmv3.HttpConnectionManager, tc *tlsv3.DownstreamTlsContext) {
 				tc.CommonTlsContext.TlsCertificates = []*tlsv3.TlsCertificate{{}}
-			})},
-		{name: "a second filter chain is refused", typ: xdsresource.ListenerType, wantErr: "2 filter chains",
+			}),
+		},
+		{
+			name: "a second filter chain is refused", typ: xdsresource.ListenerType, wantErr: "2 filter chains",
 			msg: mutate(func(l *listenerv3.Listener, _ *hcmv3.HttpConnectionManager, _ *tlsv3.DownstreamTlsContext) {
 				l.DefaultFilterChain = xdstest.InboundListener(inboundIP, port, false).FilterChains[0]
-			})},
-		{name: "a filter chain match is refused", typ: xdsresource.ListenerType, wantErr: "filter_chain_match",
+			}),
+		},
+		{
+			name: "a filter chain match is refused", typ: xdsresource.ListenerType, wantErr: "filter_chain_match",
 			msg: mutate(func(l *listenerv3.Listener, _ *hcmv3.HttpConnectionManager, _ *tlsv3.DownstreamTlsContext) {
 				l.FilterChains[0].FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"}
-			})},
-		{name: "routes other than the catch-all are refused", typ: xdsresource.ListenerType, wantErr: "only a catch-all route",
+			}),
+		},
+		{
+			name: "routes other than the catch-all are refused", typ: xdsresource.ListenerType, wantErr: "only a catch-all route",
 			msg: mutate(func(_ *listenerv3.Listener, hcm *hcmv3.HttpConnectionManager, _ *tlsv3.DownstreamTlsContext) {
 				hcm.GetRouteConfig().VirtualHosts[0].Routes[0].Match.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: "/greet"}
-			})},
-		{name: "an unknown required HTTP filter is refused", typ: xdsresource.ListenerType, wantErr: "does not implement",
+			}),
+		},
+		{
+			name: "an unknown required HTTP filter is refused", typ: xdsresource.ListenerType, wantErr: "does not implement",
 			msg: mutate(func(_ *listenerv3.Listener, hcm *hcmv3.HttpConnectionManager, _ *tlsv3.DownstreamTlsContext) {
 				hcm.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "x", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: toAny(t, &structpb.Struct{})}}}, hcm.HttpFilters...)
-			})},
-		{name: "no address", typ: xdsresource.ListenerType, wantErr: "socket_address is missing",
+			}),
+		},
+		{
+			name: "no address", typ: xdsresource.ListenerType, wantErr: "socket_address is missing",
 			msg: mutate(func(l *listenerv3.Listener, _ *hcmv3.HttpConnectionManager, _ *tlsv3.DownstreamTlsContext) {
 				l.Address = nil
-			})},
-		{name: "neither API listener nor filter chains", typ: xdsresource.ListenerType, wantErr: "neither an api_listener",
-			msg: func() proto.Message { return &listenerv3.Listener{Name: "x"} }},
+			}),
+		},
+		{
+			name: "neither API listener nor filter chains", typ: xdsresource.ListenerType, wantErr: "neither an api_listener",
+			msg: func() proto.Message { return &listenerv3.Listener{Name: "x"} },
+		},
 	})
 }
 
