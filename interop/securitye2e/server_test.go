@@ -41,6 +41,8 @@ import (
 	"github.com/shoalmesh/shoal/registry-istio/inbound"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsresource"
+	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/sdk/tri"
 	"github.com/shoalmesh/shoal/triple"
 )
 
@@ -97,29 +99,6 @@ type guardedServer struct {
 func startGuardedServer(ctx context.Context, t *testing.T, m *localmesh.Mesh) *guardedServer {
 	t.Helper()
 	wl := newWorkload(ctx, t, m, guardedSA)
-	lis, err := net.Listen("tcp", guardedIP+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := lis.Addr().(*net.TCPAddr).Port
-	if err := m.Apply(ctx, fmt.Sprintf(`
-apiVersion: v1
-kind: Service
-metadata: {name: %[1]s, namespace: default}
-spec:
-  selector: {app: %[1]s}
-  ports: [{name: grpc, port: %[2]d, targetPort: %[2]d, protocol: TCP}]
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: %[1]s-0, namespace: default}
-spec:
-  address: %[3]s
-  labels: {app: %[1]s}
-  serviceAccount: %[4]s
-`, guardedService, port, guardedIP, guardedSA)); err != nil {
-		t.Fatal(err)
-	}
 	src, err := wl.source(ctx, m)
 	if err != nil {
 		t.Fatal(err)
@@ -140,25 +119,58 @@ spec:
 	logs := &syncBuffer{}
 	g := inbound.New(c, src, inbound.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	t.Cleanup(g.Close)
-	glis, err := g.Listen(lis)
+	// The server an sdk app builds (tri.Servers), with the guard's
+	// interceptors and listener wrapper, on a port chosen at Listen.
+	servers := tri.NewServers([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: greetHandler{}}},
+		triple.WithLogger(quiet),
+		triple.WithUnaryInterceptors(g.UnaryServerInterceptor()), triple.WithStreamInterceptors(g.StreamServerInterceptor())).
+		WrapListeners(g.Listen)
+	srv, err := servers.Factory()(config.Protocol{Name: "tri", Host: guardedIP, Port: 0}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := triple.NewServer(triple.WithLogger(quiet),
-		triple.WithUnaryInterceptors(g.UnaryServerInterceptor()), triple.WithStreamInterceptors(g.StreamServerInterceptor()))
-	if err := greettriple.RegisterGreetServiceHandler(srv, greetHandler{}); err != nil {
+	addr, err := srv.Listen(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(glis) }()
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
-		<-served
 	})
-	s := &guardedServer{addr: lis.Addr().String(), guard: g, w: g.Watcher(port), logs: logs, id: wl.id()}
-	s.waitFor(t, "a plaintext listener", func(st inbound.State) bool { return st.Mode == inbound.Plaintext })
+	port := addr.(*net.TCPAddr).Port
+	s := &guardedServer{addr: addr.String(), guard: g, w: g.Watcher(port), logs: logs, id: wl.id()}
+	// Until istiod knows a workload at this address with a Service on
+	// this port, it has no inbound listener for it: not serving.
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	if err := s.w.Ready(rctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.w.State(); st.Mode != inbound.NotServing || !strings.Contains(st.Reason, "has no listener") {
+		t.Fatalf("before the provider's Service exists: %+v, want not serving because istiod has no listener", st)
+	}
+	// Registered as a provider would be: the listener follows.
+	if err := m.Apply(ctx, fmt.Sprintf(`
+apiVersion: v1
+kind: Service
+metadata: {name: %[1]s, namespace: default}
+spec:
+  selector: {app: %[1]s}
+  ports: [{name: grpc, port: %[2]d, targetPort: %[2]d, protocol: TCP}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: %[1]s-0, namespace: default}
+spec:
+  address: %[3]s
+  labels: {app: %[1]s}
+  serviceAccount: %[4]s
+`, guardedService, port, guardedIP, guardedSA)); err != nil {
+		t.Fatal(err)
+	}
+	d := s.waitFor(t, "a plaintext listener", func(st inbound.State) bool { return st.Mode == inbound.Plaintext })
+	t.Logf("the inbound listener reached the server %v after the apply of its Service and WorkloadEntry returned", d.Round(time.Millisecond))
 	return s
 }
 
@@ -426,6 +438,17 @@ func testAllowOnlyA(ctx context.Context, t *testing.T, m *localmesh.Mesh, s *gua
 // waits until the server holds it.
 func applyAllow(ctx context.Context, t *testing.T, m *localmesh.Mesh, s *guardedServer, principals ...string) time.Duration {
 	t.Helper()
+	applyAllowPolicy(ctx, t, m, principals...)
+	want := "spiffe://" + principals[len(principals)-1]
+	return s.waitFor(t, "the ALLOW policy for "+want, func(st inbound.State) bool {
+		return st.Listener != nil && hasPrincipal(st, want)
+	})
+}
+
+// applyAllowPolicy applies AuthorizationPolicy allow-a: ALLOW calls to the
+// guarded server from the principals only.
+func applyAllowPolicy(ctx context.Context, t *testing.T, m *localmesh.Mesh, principals ...string) {
+	t.Helper()
 	quoted := make([]string, len(principals))
 	for i, p := range principals {
 		quoted[i] = strconv.Quote(p)
@@ -441,10 +464,6 @@ spec:
 `, guardedService, strings.Join(quoted, ", "))); err != nil {
 		t.Fatal(err)
 	}
-	want := "spiffe://" + principals[len(principals)-1]
-	return s.waitFor(t, "the ALLOW policy for "+want, func(st inbound.State) bool {
-		return st.Listener != nil && hasPrincipal(st, want)
-	})
 }
 
 // hasPrincipal reports whether an ALLOW policy of st names principal.
@@ -555,21 +574,7 @@ func testPolicyChangeLatency(ctx context.Context, t *testing.T, m *localmesh.Mes
 // PERMISSION_DENIED); it returns the time from the apply's return.
 func changeAndMeasure(ctx context.Context, t *testing.T, m *localmesh.Mesh, s *guardedServer, bc greettriple.GreetServiceClient, admit bool, principals ...string) time.Duration {
 	t.Helper()
-	quoted := make([]string, len(principals))
-	for i, p := range principals {
-		quoted[i] = strconv.Quote(p)
-	}
-	if err := m.Apply(ctx, fmt.Sprintf(`
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: allow-a, namespace: default}
-spec:
-  selector: {matchLabels: {app: %s}}
-  action: ALLOW
-  rules: [{from: [{source: {principals: [%s]}}]}]
-`, guardedService, strings.Join(quoted, ", "))); err != nil {
-		t.Fatal(err)
-	}
+	applyAllowPolicy(ctx, t, m, principals...)
 	start := time.Now()
 	deadline := start.Add(30 * time.Second)
 	for time.Now().Before(deadline) {
