@@ -123,7 +123,9 @@ func newFixture(t *testing.T) *fixture {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-		<-served
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
 		f.guard.Close()
 		_ = c.Close()
 	})

@@ -184,8 +184,8 @@ func downstreamTLSFromProto(ts *corev3.TransportSocket) (*DownstreamTLS, error) 
 	case common.GetTlsCertificateProviderInstance() != nil:
 		p := common.GetTlsCertificateProviderInstance()
 		t.Certificate = CertificateProvider{p.GetInstanceName(), p.GetCertificateName()}
-	case common.GetTlsCertificateCertificateProviderInstance() != nil:
-		p := common.GetTlsCertificateCertificateProviderInstance()
+	case common.GetTlsCertificateCertificateProviderInstance() != nil: //nolint:staticcheck // istiod sends the deprecated field too, older servers only it
+		p := common.GetTlsCertificateCertificateProviderInstance() //nolint:staticcheck // as above
 		t.Certificate = CertificateProvider{p.GetInstanceName(), p.GetCertificateName()}
 	default:
 		return nil, fmt.Errorf("common_tls_context names no certificate provider instance for the server's certificate")
@@ -197,7 +197,7 @@ func downstreamTLSFromProto(ts *corev3.TransportSocket) (*DownstreamTLS, error) 
 	case *tlsv3.CommonTlsContext_CombinedValidationContext:
 		vc = v.CombinedValidationContext.GetDefaultValidationContext()
 		if vc.GetCaCertificateProviderInstance() == nil {
-			if p := v.CombinedValidationContext.GetValidationContextCertificateProviderInstance(); p != nil {
+			if p := v.CombinedValidationContext.GetValidationContextCertificateProviderInstance(); p != nil { //nolint:staticcheck // deprecated, still sent by istiod
 				t.Root = CertificateProvider{p.GetInstanceName(), p.GetCertificateName()}
 			}
 		}
@@ -205,7 +205,8 @@ func downstreamTLSFromProto(ts *corev3.TransportSocket) (*DownstreamTLS, error) 
 			return nil, fmt.Errorf("validation_context_sds_secret_config is not supported")
 		}
 	case *tlsv3.CommonTlsContext_ValidationContextCertificateProviderInstance:
-		t.Root = CertificateProvider{v.ValidationContextCertificateProviderInstance.GetInstanceName(), v.ValidationContextCertificateProviderInstance.GetCertificateName()}
+		p := v.ValidationContextCertificateProviderInstance //nolint:staticcheck // deprecated, read for older servers
+		t.Root = CertificateProvider{p.GetInstanceName(), p.GetCertificateName()}
 	case nil:
 		return nil, fmt.Errorf("require_client_certificate without a validation context: nothing to verify clients against")
 	default:

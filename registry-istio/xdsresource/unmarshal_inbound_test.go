@@ -179,7 +179,7 @@ func TestUnmarshalInboundListener(t *testing.T) {
 		},
 		{
 			name: "JWT principals (requestPrincipals) cannot be enforced", typ: xdsresource.ListenerType, wantErr: "metadata principals",
-			msg: mutate(withRBAC(xdstest.RBACPolicy(nil, []*rbacv3.Principal{{Identifier: &rbacv3.Principal_Metadata{Metadata: &matcherv3.MetadataMatcher{Filter: "envoy.filters.http.jwt_authn"}}}}))),
+			msg: mutate(withRBAC(xdstest.RBACPolicy(nil, []*rbacv3.Principal{{Identifier: &rbacv3.Principal_Metadata{Metadata: &matcherv3.MetadataMatcher{Filter: "envoy.filters.http.jwt_authn"}}}}))), //nolint:staticcheck // what istiod sends for requestPrincipals
 		},
 		{
 			name: "path templates are refused", typ: xdsresource.ListenerType, wantErr: "uri_template",
