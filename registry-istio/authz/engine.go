@@ -80,7 +80,7 @@ func (e *Engine) Evaluate(r *Request) Decision {
 		switch {
 		case f.Action == xdsresource.RBACDeny && matched != "":
 			return Decision{Filter: f.FilterName, Policy: matched, Reason: fmt.Sprintf(
-				"rbac: %s denied by DENY policy %s (AuthorizationPolicy rule <namespace>-<name>-<rule index>)", r.Path, matched)}
+				"rbac: %s denied by DENY policy %s (istiod names each AuthorizationPolicy rule <namespace>-<policy>-<rule index>)", r.Path, matched)}
 		case f.Action == xdsresource.RBACAllow && matched == "":
 			return Decision{Filter: f.FilterName, Reason: fmt.Sprintf(
 				"rbac: %s matches no ALLOW policy (%s)", r.Path, policyNames(f.Policies))}
