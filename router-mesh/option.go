@@ -7,6 +7,7 @@ import (
 
 	"github.com/shoalmesh/shoal/sdk/balancer"
 	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/observer"
 )
 
 // Option configures a Router.
@@ -27,6 +28,8 @@ type config struct {
 	source     map[string]string
 	// outlier applies to clusters whose policy carries none.
 	outlier *mesh.OutlierDetection
+	// obs is told about ejections, overflows, retries and faults.
+	obs observer.Observer
 }
 
 func newConfig(opts []Option) config {
@@ -39,6 +42,7 @@ func newConfig(opts []Option) config {
 	for _, o := range opts {
 		o.apply(&c)
 	}
+	c.obs = observer.OrNop(c.obs)
 	if c.balancers == nil {
 		c.balancers = balancer.Default
 		if c.seeded {
@@ -106,4 +110,12 @@ func sleepCtx(done <-chan struct{}, d time.Duration) bool {
 // with sourceLabels matches compare against.
 func WithSourceLabels(labels map[string]string) Option {
 	return optionFunc(func(c *config) { c.source = maps.Clone(labels) })
+}
+
+// WithObserver reports outlier ejections, circuit-breaker overflows,
+// retries and injected faults to o (the observability module's metrics
+// implement it). A consumer built by the sdk's app passes its observer
+// through router.EngineOptions; this option wins over that one.
+func WithObserver(o observer.Observer) Option {
+	return optionFunc(func(c *config) { c.obs = o })
 }

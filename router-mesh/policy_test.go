@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoalmesh/shoal/sdk/call"
 	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/observer/observertest"
 )
 
 // The tests in this file drive DestinationRule policy (trafficPolicy and its
@@ -388,11 +389,19 @@ func TestOutlierErrorKinds(t *testing.T) {
 			clock := &fakeClock{now: time.Unix(1000, 0)}
 			od := tt.policy
 			od.BaseEjectionTime, od.MaxEjectionPercent = time.Minute, 50
-			r := newRouter(t, twoVersions(mesh.ClusterPolicy{OutlierDetection: &od}, split(100, 0)), WithClock(clock.Now))
+			rec := observertest.NewRecorder()
+			r := newRouter(t, twoVersions(mesh.ClusterPolicy{OutlierDetection: &od}, split(100, 0)), WithClock(clock.Now), WithObserver(rec))
 			p := newScripted(map[string][]error{bad: tt.script})
 			p.drain(t, r, greetCall(nil))
 			if got := r.Ejected(v1, bad); got != tt.eject {
 				t.Errorf("after %v: ejected = %v, want %v", tt.script, got, tt.eject)
+			}
+			want := 0
+			if tt.eject {
+				want = 1
+			}
+			if n := rec.Count("ejected " + v1.String() + " " + bad); n != want {
+				t.Errorf("observer saw %d ejections of %s, want %d; all events %v", n, bad, want, rec.Counts())
 			}
 		})
 	}

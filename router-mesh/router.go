@@ -13,6 +13,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/cluster"
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/observer"
 	"github.com/shoalmesh/shoal/sdk/router"
 )
 
@@ -41,6 +42,15 @@ type builder struct{ opts []Option }
 func (builder) Name() string { return EngineName }
 
 func (b builder) Build() router.Engine { return New(b.opts...) }
+
+// BuildFor builds as Build does, reporting to the consumer's observer
+// (opts.Observer) unless the builder's own options set one.
+func (b builder) BuildFor(opts router.EngineOptions) router.Engine {
+	if opts.Observer == nil {
+		return b.Build()
+	}
+	return New(append([]Option{WithObserver(opts.Observer)}, b.opts...)...)
+}
 
 // Router executes mesh routing for the calls of one consumer. Create it with
 // New, feed it snapshots with Update, and send calls through Invoke.
@@ -97,6 +107,7 @@ type target struct {
 type clusterState struct {
 	cfg     *config
 	dest    mesh.Destination
+	name    string // dest.String(), for the observer
 	cluster *mesh.Cluster
 	lbKey   string
 	handle  *balancer.Handle
@@ -202,7 +213,7 @@ func (r *Router) buildCluster(d mesh.Destination, c *mesh.Cluster, old *clusterS
 	if lb != nil && lb.ConsistentHash != nil {
 		key = fmt.Sprintf("%v/%+v", lb.Kind, *lb.ConsistentHash)
 	}
-	cs := &clusterState{cfg: &r.cfg, dest: d, cluster: c, lbKey: key}
+	cs := &clusterState{cfg: &r.cfg, dest: d, name: d.String(), cluster: c, lbKey: key}
 	if p.ConnectionPool != nil {
 		cs.pool = *p.ConnectionPool
 	}
@@ -304,7 +315,7 @@ func (r *Router) Invoke(ctx context.Context, info *call.Info, req, resp any, inv
 	if i >= 0 {
 		policy := &st.snap.Routes()[i].Policy
 		if f := policy.Fault; f != nil {
-			if err := r.injectFault(ctx, f); err != nil {
+			if err := r.injectFault(ctx, f, info.Service); err != nil {
 				return err
 			}
 		}
@@ -348,7 +359,7 @@ func (r *Router) NewStream(ctx context.Context, info *call.Info, open StreamOpen
 	if i >= 0 {
 		policy := &st.snap.Routes()[i].Policy
 		if f := policy.Fault; f != nil {
-			if err := r.injectFault(ctx, f); err != nil {
+			if err := r.injectFault(ctx, f, info.Service); err != nil {
 				return nil, err
 			}
 		}
@@ -389,6 +400,7 @@ func (r *Router) admit(st *state, to target, i int, info *call.Info) (*clusterSt
 	n := cs.load.active.Add(1)
 	if limit := cs.pool.MaxRequests; limit > 0 && n > int64(limit) {
 		cs.load.active.Add(-1)
+		r.cfg.obs.Overflow(cs.name, observer.MaxRequests)
 		return nil, call.Errorf(call.Unavailable,
 			"routermesh: circuit breaker open for %s: %d requests in flight, the DestinationRule allows %d (connectionPool.http.http2MaxRequests)",
 			cs.dest, n-1, limit)
@@ -432,13 +444,15 @@ func (r *Router) route(st *state, info *call.Info) (target, int, error) {
 	return ts.targets[len(ts.targets)-1], i, nil
 }
 
-func (r *Router) injectFault(ctx context.Context, f *mesh.FaultPolicy) error {
+func (r *Router) injectFault(ctx context.Context, f *mesh.FaultPolicy, service string) error {
 	if d := f.Delay; d != nil && d.Fixed > 0 && r.rng.chance(d.Percentage) {
+		r.cfg.obs.Fault(service, observer.Delay)
 		if !r.cfg.sleep(ctx.Done(), d.Fixed) {
 			return call.Errorf(call.CodeOf(ctx.Err()), "routermesh: call ended during an injected delay: %v", ctx.Err())
 		}
 	}
 	if a := f.Abort; a != nil && r.rng.chance(a.Percentage) {
+		r.cfg.obs.Fault(service, observer.Abort)
 		code := a.Code
 		if code == call.OK && a.HTTPStatus != 0 {
 			code = call.CodeForHTTPStatus(a.HTTPStatus)
@@ -525,6 +539,7 @@ func (cs *clusterState) TryDone(ep *mesh.Endpoint, err error) {
 	}
 	if now := cs.cfg.now(); cs.outlier.report(ep.Address, err, len(cs.cluster.Ready()), now) {
 		cs.rebuild(now)
+		cs.cfg.obs.Ejected(cs.name, ep.Address)
 		cs.cfg.logger.Info("routermesh: outlier detection ejected an endpoint",
 			"destination", cs.dest.String(), "endpoint", ep.Address, "error", err)
 	}
@@ -536,8 +551,10 @@ func (cs *clusterState) TryDone(ep *mesh.Endpoint, err error) {
 func (cs *clusterState) TakeRetry() bool {
 	if n := cs.load.retrying.Add(1); cs.pool.MaxRetries > 0 && n > int64(cs.pool.MaxRetries) {
 		cs.load.retrying.Add(-1)
+		cs.cfg.obs.Overflow(cs.name, observer.MaxRetries)
 		return false
 	}
+	cs.cfg.obs.Retry(cs.name)
 	return true
 }
 

@@ -128,7 +128,8 @@ func TestMetadataBothWays(t *testing.T) {
 	))
 	var header, trailer triple.Metadata
 	one, none := &triple.HeaderValue{Key: "x-from-header"}, &triple.HeaderValue{Key: "x-absent", Value: "stale"}
-	resp, err := client.Echo(ctx, &testpb.EchoRequest{}, triple.Header(&header), triple.Trailer(&trailer), one)
+	extra := triple.RequestHeaders(triple.Pairs("x-peer", "p1"))
+	resp, err := client.Echo(ctx, &testpb.EchoRequest{}, triple.Header(&header), triple.Trailer(&trailer), one, extra)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestMetadataBothWays(t *testing.T) {
 		t.Fatalf("HeaderValue: x-from-header %q (want h), x-absent %q (want empty)", one.Value, none.Value)
 	}
 	got := resp.GetMetadata()
-	if got["x-tenant"] != "blue" || got["X-Trace-ID"] != "abc" || got["token-bin"] != "0001ff" || got["@app"] != "tester" {
+	if got["x-tenant"] != "blue" || got["X-Trace-ID"] != "abc" || got["token-bin"] != "0001ff" || got["@app"] != "tester" || got["x-peer"] != "p1" {
 		t.Fatalf("server saw %q", got)
 	}
 	if _, ok := got["interface"]; ok {

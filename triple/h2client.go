@@ -605,6 +605,9 @@ func (cs *clientStream) endCallHeaders(cfg *callConfig, endStream bool) error {
 	if md, ok := FromOutgoingContext(cs.ctx); ok {
 		encodeMetadata(md, c.hf)
 	}
+	if cfg.requestHeaders != nil {
+		encodeMetadata(cfg.requestHeaders, c.hf)
+	}
 	return c.endHeaders(cs.id, endStream)
 }
 

@@ -27,6 +27,8 @@ type Metrics struct {
 	// exchange is the metadata this application sends, read-only once
 	// built: triple only reads outgoing metadata.
 	exchange triple.Metadata
+	// exchangeOpt sends exchange with a client call, built once.
+	exchangeOpt triple.CallOption
 
 	peersMu     sync.RWMutex
 	peers       map[string]*peerState
@@ -53,6 +55,7 @@ func New(opts ...Option) (*Metrics, error) {
 		return nil, fmt.Errorf("istiometrics: %w", err)
 	}
 	m.exchange = triple.Metadata{peer.HeaderMetadata: {md}, peer.HeaderID: {m.self.NodeID()}}
+	m.exchangeOpt = triple.RequestHeaders(m.exchange)
 	return m, nil
 }
 

@@ -76,6 +76,10 @@ type typeState struct {
 	lastNACKed    string
 	lastUpdateAt  time.Time
 	responseCount int
+	// validUpdates and invalidUpdates count the resources received, valid
+	// (unchanged ones included) and invalid (gRFC A78's
+	// resource_updates_valid and resource_updates_invalid).
+	validUpdates, invalidUpdates int
 }
 
 type resourceState struct {
@@ -176,6 +180,11 @@ type connState struct {
 	// refusedProbes counts the connection probes istiod's address refused
 	// since the stream last opened.
 	refusedProbes int
+	// serverFailures counts istiod going from healthy to unhealthy (gRFC
+	// A78's server_failure): a stream that ended without a response while
+	// serverFailing was false. A response clears serverFailing.
+	serverFailures int
+	serverFailing  bool
 }
 
 // New returns a client for the istiod cfg names. Nothing is sent, and no
@@ -327,7 +336,7 @@ func (c *Client) run(ctx context.Context) {
 		if gotResponse {
 			attempt, down = 0, false
 		}
-		c.disconnected(err)
+		c.disconnected(err, gotResponse)
 		delay := c.conf.backoff.Delay(attempt, rand.Uint64N)
 		attempt++
 		c.logger.Warn("ADS stream to istiod failed; serving from cache and retrying", "error", err, "retry_in", delay)
@@ -425,10 +434,17 @@ func (c *Client) connError(err error) error {
 	return fmt.Errorf("registry-istio: ADS stream to %s: %w", c.cfg.ServerURI, err)
 }
 
-func (c *Client) disconnected(err error) {
+func (c *Client) disconnected(err error, gotResponse bool) {
 	err = c.connError(err)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	switch {
+	case gotResponse:
+		c.conn.serverFailing = false
+	case !c.conn.serverFailing:
+		c.conn.serverFailing = true
+		c.conn.serverFailures++
+	}
 	alreadyFailing := c.conn.state == TransientFailure
 	c.conn.lastError = err.Error()
 	c.stopTimers()
@@ -669,6 +685,8 @@ func (c *Client) handleResponse(resp *discoveryv3.DiscoveryResponse) {
 	ts.nonce = resp.GetNonce()
 	ts.responseCount++
 	ts.lastUpdateAt = now
+	ts.invalidUpdates += len(errs)
+	ts.validUpdates += max(len(resp.GetResources())-len(errs), 0)
 	for name, rs := range ts.resources {
 		p, present := results[name]
 		if present {

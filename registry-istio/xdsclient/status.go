@@ -93,7 +93,12 @@ type Status struct {
 	// RefusedProbes counts the connection probes istiod's address refused
 	// since the last stream opened (see WithReconnectProbe).
 	RefusedProbes int
-	Types         []TypeStatus
+	// ServerFailures counts istiod going from healthy to unhealthy: an
+	// ADS stream that ended (or never opened) without a response, after
+	// the client had last seen istiod respond (gRFC A57, A78's
+	// grpc.xds_client.server_failure).
+	ServerFailures int
+	Types          []TypeStatus
 }
 
 // TypeStatus describes one resource type.
@@ -112,7 +117,12 @@ type TypeStatus struct {
 	// LastResponseAt.
 	Responses      int
 	LastResponseAt time.Time
-	Resources      []ResourceStatus
+	// ValidUpdates and InvalidUpdates count the resources received in
+	// those responses that were valid (unchanged ones included) and
+	// invalid (gRFC A78's grpc.xds_client.resource_updates_valid and
+	// resource_updates_invalid).
+	ValidUpdates, InvalidUpdates int
+	Resources                    []ResourceStatus
 }
 
 // ResourceStatus describes one watched resource.
@@ -142,6 +152,8 @@ func (c *Client) Status() Status {
 		Streams:       c.conn.streams,
 		NextRetryAt:   c.conn.nextRetry,
 		RefusedProbes: c.conn.refusedProbes,
+
+		ServerFailures: c.conn.serverFailures,
 	}
 	for _, ts := range c.types {
 		t := TypeStatus{
@@ -153,6 +165,8 @@ func (c *Client) Status() Status {
 			LastNACKVersion: ts.lastNACKed,
 			Responses:       ts.responseCount,
 			LastResponseAt:  ts.lastUpdateAt,
+			ValidUpdates:    ts.validUpdates,
+			InvalidUpdates:  ts.invalidUpdates,
 		}
 		for _, rs := range ts.resources {
 			t.Resources = append(t.Resources, ResourceStatus{

@@ -20,14 +20,22 @@ const oldAuthority = "#old"
 //   - grpc_xds_client_resources{grpc_target, grpc_xds_authority,
 //     grpc_xds_cache_state, grpc_xds_resource_type}: how many watched
 //     resources are in each cache state ("requested", "does_not_exist",
-//     "acked", "nacked", "nacked_but_cached").
+//     "acked", "nacked", "nacked_but_cached");
 //
-// A78's counters (resource_updates_valid/invalid, server_failure) need
-// counts the status does not keep; they are not exported yet.
+// and its counters, as OpenTelemetry's Prometheus exporter names them:
+//
+//   - grpc_xds_client_resource_updates_valid_total and
+//     grpc_xds_client_resource_updates_invalid_total{grpc_target,
+//     grpc_xds_server, grpc_xds_resource_type}: resources received that
+//     were valid (unchanged ones included) or invalid (NACKed);
+//   - grpc_xds_client_server_failure_total{grpc_target, grpc_xds_server}:
+//     times istiod went from healthy to unhealthy (gRFC A57).
 type Collector struct {
 	src                  StatusSource
 	target               string
 	connected, resources *prometheus.Desc
+	valid, invalid       *prometheus.Desc
+	serverFailure        *prometheus.Desc
 }
 
 // NewCollector returns the collector for src; target is the grpc.target
@@ -40,6 +48,12 @@ func NewCollector(src StatusSource, target string) *Collector {
 			"Whether the xDS client has a working ADS stream to the xDS server.", []string{"grpc_target", "grpc_xds_server"}, nil),
 		resources: prometheus.NewDesc("grpc_xds_client_resources",
 			"Number of xDS resources by cache state.", []string{"grpc_target", "grpc_xds_authority", "grpc_xds_cache_state", "grpc_xds_resource_type"}, nil),
+		valid: prometheus.NewDesc("grpc_xds_client_resource_updates_valid_total",
+			"Resources received that were valid, unchanged ones included.", []string{"grpc_target", "grpc_xds_server", "grpc_xds_resource_type"}, nil),
+		invalid: prometheus.NewDesc("grpc_xds_client_resource_updates_invalid_total",
+			"Resources received that were invalid.", []string{"grpc_target", "grpc_xds_server", "grpc_xds_resource_type"}, nil),
+		serverFailure: prometheus.NewDesc("grpc_xds_client_server_failure_total",
+			"Times the xDS server went from healthy to unhealthy.", []string{"grpc_target", "grpc_xds_server"}, nil),
 	}
 }
 
@@ -47,6 +61,9 @@ func NewCollector(src StatusSource, target string) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.connected
 	ch <- c.resources
+	ch <- c.valid
+	ch <- c.invalid
+	ch <- c.serverFailure
 }
 
 // Collect implements prometheus.Collector.
@@ -57,12 +74,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		connected = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.connected, prometheus.GaugeValue, connected, c.target, st.Server)
+	ch <- prometheus.MustNewConstMetric(c.serverFailure, prometheus.CounterValue, float64(st.ServerFailures), c.target, st.Server)
 	for _, ts := range st.Types {
 		counts := map[string]int{}
 		for _, rs := range ts.Resources {
 			counts[cacheState(rs)]++
 		}
 		typ := strings.TrimPrefix(ts.Type.URL(), "type.googleapis.com/")
+		if ts.Responses > 0 {
+			ch <- prometheus.MustNewConstMetric(c.valid, prometheus.CounterValue, float64(ts.ValidUpdates), c.target, st.Server, typ)
+			ch <- prometheus.MustNewConstMetric(c.invalid, prometheus.CounterValue, float64(ts.InvalidUpdates), c.target, st.Server, typ)
+		}
 		for state, n := range counts {
 			ch <- prometheus.MustNewConstMetric(c.resources, prometheus.GaugeValue, float64(n), c.target, oldAuthority, state, typ)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/consumer"
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/lifecycle"
+	"github.com/shoalmesh/shoal/sdk/observer"
 	"github.com/shoalmesh/shoal/sdk/provider"
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/registry/direct"
@@ -59,6 +60,7 @@ type options struct {
 	serving    func(bool)
 	clientFs   []filter.Client
 	serverFs   []filter.Server
+	observer   observer.Observer
 }
 
 type optionFunc func(*options)
@@ -87,6 +89,13 @@ func WithEngines(e *router.Engines) Option { return optionFunc(func(o *options) 
 
 // WithFilters sets where the configured filter names are looked up.
 func WithFilters(r *filter.Registry) Option { return optionFunc(func(o *options) { o.filters = r }) }
+
+// WithObserver sets the observer every reference and its routing engine
+// report to (endpoint counts, ejections, overflows, retries, faults); the
+// observability module's metrics implement it.
+func WithObserver(obs observer.Observer) Option {
+	return optionFunc(func(o *options) { o.observer = obs })
+}
 
 // WithTransport sets how references reach providers (the Triple client).
 func WithTransport(t consumer.Transport) Option {
@@ -339,10 +348,11 @@ func (a *App) newReference(r config.Reference) (*consumer.Reference, error) {
 		consumer.WithEngine(router.BuildEngine(eb, router.EngineOptions{
 			Service: r.Interface, Group: r.Group, Version: r.Version,
 			Balancer: b, Balancers: a.opts.balancers, Strategy: strategy,
-			SourceLabels: a.cfg.Application.Labels, Logger: a.log,
+			SourceLabels: a.cfg.Application.Labels, Logger: a.log, Observer: a.opts.observer,
 		})),
 		consumer.WithTimeout(time.Duration(r.Timeout)),
 		consumer.WithFilters(a.client), consumer.WithLogger(a.log),
+		consumer.WithObserver(a.opts.observer),
 	}
 	if r.WaitForReady {
 		opts = append(opts, consumer.WithWaitForReady())

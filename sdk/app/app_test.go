@@ -18,6 +18,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/internal/memnet"
 	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/observer/observertest"
 	"github.com/shoalmesh/shoal/sdk/provider"
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/router"
@@ -191,8 +192,9 @@ references: [{name: greeter, interface: greet.GreetService, router: mesh}]
 	var calls atomic.Int64
 	var built router.EngineOptions
 	n := memnet.New()
+	rec := observertest.NewRecorder()
 	a, err := app.New(cfg, app.WithLogger(quiet), app.WithTransport(n), app.WithServers(servers(n)),
-		app.WithEngines(router.NewEngines(engineBuilder{&calls, &built})), app.WithDrainDelay(0))
+		app.WithEngines(router.NewEngines(engineBuilder{&calls, &built})), app.WithDrainDelay(0), app.WithObserver(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +214,13 @@ references: [{name: greeter, interface: greet.GreetService, router: mesh}]
 	}
 	if built.Service != "greet.GreetService" || built.SourceLabels["app"] != "web" || built.Logger == nil || built.Strategy == nil || built.Balancer == nil {
 		t.Errorf("engine built with %+v", built)
+	}
+	// WithObserver reaches the engine and the reference.
+	if built.Observer != rec {
+		t.Errorf("engine's observer = %v, want the app's", built.Observer)
+	}
+	if ready, total, ok := rec.EndpointsOf("greet.GreetService"); !ok || ready != 1 || total != 1 {
+		t.Errorf("reference reported ready %d of %d endpoints (reported: %v), want 1 of 1", ready, total, ok)
 	}
 }
 

@@ -17,6 +17,8 @@ type Config struct {
 	Services    []Service   `yaml:"services"`
 	References  []Reference `yaml:"references"`
 	Filters     Filters     `yaml:"filters"`
+	// Observability is read by the observability module.
+	Observability Observability `yaml:"observability"`
 }
 
 // Application describes this process.

@@ -57,4 +57,11 @@
 //	filters:
 //	  client: [auth, metrics]        # run in this order
 //	  server: [metrics]
+//	observability:                   # read by the observability module's observabilityfx
+//	  metrics: {enabled: true}       # Istio's request metrics and the mesh client's metrics
+//	  admin: {address: "127.0.0.1:15000"}
+//	  tracing:
+//	    sampler: parentbased_traceidratio   # as OTEL_TRACES_SAMPLER; empty: no tracing of its own
+//	    samplerArg: "0.01"
+//	  accessLog: {every: 100}        # one success in 100, every failure; 0: off
 package config

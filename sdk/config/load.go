@@ -171,7 +171,21 @@ func decode(name string, data []byte, cfg *Config) error {
 
 // fieldsOf lists the yaml names of a config type's fields.
 func fieldsOf(typeName string) string {
-	for _, v := range []any{Config{}, Application{}, Logging{}, Registry{}, Protocol{}, Service{}, Reference{}, Filters{}} {
+	for _, v := range []any{
+		Config{},
+		Application{},
+		Logging{},
+		Registry{},
+		Protocol{},
+		Service{},
+		Reference{},
+		Filters{},
+		Observability{},
+		Metrics{},
+		Admin{},
+		Tracing{},
+		AccessLog{},
+	} {
 		t := reflect.TypeOf(v)
 		if t.Name() != typeName {
 			continue

@@ -160,6 +160,7 @@ func (c *Config) validate(file string) error {
 			seen[n] = true
 		}
 	}
+	c.Observability.validate(p)
 	return errors.Join(p.errs...)
 }
 

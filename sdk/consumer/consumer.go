@@ -15,6 +15,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/cluster"
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/observer"
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/router"
 )
@@ -60,6 +61,7 @@ type options struct {
 	engine    router.Engine
 	grace     time.Duration
 	waitReady bool
+	obs       observer.Observer
 }
 
 type optionFunc func(*options)
@@ -108,6 +110,12 @@ func WithTimeout(d time.Duration) Option { return optionFunc(func(o *options) { 
 
 // WithFilters sets the client filter chain.
 func WithFilters(c *filter.ClientChain) Option { return optionFunc(func(o *options) { o.filters = c }) }
+
+// WithObserver reports the reference's endpoint counts (ready and total,
+// after every discovery update; 0 and 0 once closed) to obs. The engine
+// reports its own events: give it the same observer (app does, through
+// router.EngineOptions).
+func WithObserver(obs observer.Observer) Option { return optionFunc(func(o *options) { o.obs = obs }) }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }
@@ -169,6 +177,7 @@ func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*
 	if o.filters == nil {
 		o.filters, _ = filter.NewClientChain()
 	}
+	o.obs = observer.OrNop(o.obs)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -249,6 +258,7 @@ func (r *Reference) Close() error {
 	err := r.watcher.Close()
 	r.wg.Wait()
 	r.opts.engine.Close()
+	r.opts.obs.Endpoints(r.key.Interface, 0, 0)
 	for _, c := range r.pool {
 		c.retire()
 	}

@@ -70,7 +70,11 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 		latest: &r.state,
 	}
 	live := map[string]bool{}
+	ready := map[string]bool{}
 	for _, c := range snap.Clusters() {
+		for _, ep := range c.Ready() {
+			ready[ep.Address] = true
+		}
 		for _, ep := range c.Endpoints() {
 			cn := r.pool[ep.Address]
 			if cn == nil {
@@ -94,6 +98,7 @@ func (r *Reference) apply(snap *mesh.Snapshot) {
 			r.leave(c)
 		}
 	}
+	r.opts.obs.Endpoints(r.key.Interface, len(ready), len(live))
 	select {
 	case <-r.ready:
 	default:

@@ -10,6 +10,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/internal/plugin"
 	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/observer"
 )
 
 // Invoker sends one try of a unary call to one endpoint; the consumer
@@ -90,6 +91,10 @@ type EngineOptions struct {
 	SourceLabels map[string]string
 	// Logger is the application's logger.
 	Logger *slog.Logger
+	// Observer, when set, is told about the engine's ejections,
+	// circuit-breaker overflows, retries and injected faults (router-mesh
+	// reports them; the service engine does not).
+	Observer observer.Observer
 }
 
 // Engines holds engine builders by name. The zero value is not ready; use

@@ -12,6 +12,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/config"
 	"github.com/shoalmesh/shoal/sdk/consumer"
 	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/sdk/observer"
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/router"
 	"github.com/shoalmesh/shoal/sdk/tri"
@@ -71,6 +72,7 @@ type AppParams struct {
 	Transport consumer.Transport `optional:"true"`
 	Servers   app.ServerFactory  `optional:"true"`
 	Serving   Serving            `optional:"true"`
+	Observer  observer.Observer  `optional:"true"`
 
 	ClientFilters []filter.Client        `group:"shoal.client_filters"`
 	ServerFilters []filter.Server        `group:"shoal.server_filters"`
@@ -99,6 +101,9 @@ func NewApp(p AppParams) (AppResult, error) {
 	}
 	if p.Serving != nil {
 		opts = append(opts, app.WithServing(p.Serving))
+	}
+	if p.Observer != nil {
+		opts = append(opts, app.WithObserver(p.Observer))
 	}
 	if len(p.Registries) > 0 {
 		b := registry.NewBuilders()

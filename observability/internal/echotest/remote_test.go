@@ -19,6 +19,8 @@ import (
 	"github.com/shoalmesh/shoal/observability/istiometrics"
 	"github.com/shoalmesh/shoal/observability/peer"
 	"github.com/shoalmesh/shoal/observability/tracing"
+	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/sdk/tri"
 	"github.com/shoalmesh/shoal/triple"
 )
 
@@ -27,23 +29,32 @@ import (
 // variable names: the provider process of BenchmarkRemoteCall.
 const providerEnv = "ECHOTEST_PROVIDER_REGISTRY"
 
+// plainProviderEnv, set to 1 beside providerEnv, runs the provider
+// without server filters: it then does the same work whether the caller
+// sends exchange headers or not.
+const plainProviderEnv = "ECHOTEST_PROVIDER_PLAIN"
+
 func TestMain(m *testing.M) {
 	if reg := os.Getenv(providerEnv); reg != "" {
-		os.Exit(runProviderProcess(reg))
+		os.Exit(runProviderProcess(reg, os.Getenv(plainProviderEnv) == "1"))
 	}
 	goleak.VerifyTestMain(m)
 }
 
 var workload = peer.Workload{Name: "w-0", Namespace: "shop", WorkloadName: "w", ClusterID: "Kubernetes", ServiceAccount: "w", InstanceIP: "10.0.0.5", Labels: map[string]string{"app": "w", "version": "v1"}}
 
-func runProviderProcess(reg string) int {
+func runProviderProcess(reg string, plain bool) int {
 	m, err := istiometrics.New(istiometrics.WithWorkload(workload))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewNoopExporter()))
-	p, err := echotest.StartProvider(echotest.FileRegistry(reg), tracing.New(tracing.WithTracerProvider(tp)).ServerFilter(5), m.ServerFilter(10))
+	filters := []filter.Server{tracing.New(tracing.WithTracerProvider(tp)).ServerFilter(5), m.ServerFilter(10)}
+	if plain {
+		filters = nil
+	}
+	p, err := echotest.StartProvider(echotest.FileRegistry(reg), filters...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -62,24 +73,7 @@ func runProviderProcess(reg string) int {
 // tracing at 1 %.
 func BenchmarkRemoteCall(b *testing.B) {
 	reg := filepath.Join(b.TempDir(), "registry.yaml")
-	cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), providerEnv+"="+reg)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		b.Fatalf("provider process: %q, %v", line, err)
-	}
+	defer startProviderProcess(b, reg)()
 	m, err := istiometrics.New(istiometrics.WithWorkload(workload))
 	if err != nil {
 		b.Fatal(err)
@@ -117,6 +111,42 @@ func BenchmarkRemoteCall(b *testing.B) {
 	}
 }
 
+// startProviderProcess runs the echo provider (metrics and tracing server
+// filters on) in a child process registered in the file registry at reg,
+// and returns once it serves; the returned function stops it.
+func startProviderProcess(b *testing.B, reg string) (stop func()) {
+	b.Helper()
+	return startProvider(b, reg, false)
+}
+
+// startProvider is startProviderProcess, without server filters if plain.
+func startProvider(b *testing.B, reg string, plain bool) (stop func()) {
+	b.Helper()
+	cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), providerEnv+"="+reg)
+	if plain {
+		cmd.Env = append(cmd.Env, plainProviderEnv+"=1")
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop = func() { _ = stdin.Close(); _ = cmd.Wait() }
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		stop()
+		b.Fatalf("provider process: %q, %v", line, err)
+	}
+	return stop
+}
+
 // processCPU is the CPU time (user + system) this process used so far, in ns.
 func processCPU(b *testing.B) int64 {
 	var ru syscall.Rusage
@@ -124,4 +154,77 @@ func processCPU(b *testing.B) int64 {
 		b.Fatal(err)
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkRemoteCallMetricsCost is the client side's cost of the metrics
+// measured against drifting machine load: three consumers of the same
+// provider process, without interceptors, with one that does nothing, and
+// with the client metrics, make their calls in alternating blocks of 500,
+// so all see the same load. It reports each one's CPU ns per call (this
+// process only) and the metrics' difference to none. With provider=filters the provider runs the metrics and
+// tracing server filters, so it does more for the caller that sends
+// exchange headers (decodes them, answers with its own); with
+// provider=plain it runs none and does the same for both, so the
+// difference is the client's own work.
+func BenchmarkRemoteCallMetricsCost(b *testing.B) {
+	for _, plain := range []bool{false, true} {
+		name := "provider=filters"
+		if plain {
+			name = "provider=plain"
+		}
+		b.Run(name, func(b *testing.B) { metricsCost(b, plain) })
+	}
+}
+
+func metricsCost(b *testing.B, plain bool) {
+	reg := filepath.Join(b.TempDir(), "registry.yaml")
+	defer startProvider(b, reg, plain)()
+	m, err := istiometrics.New(istiometrics.WithWorkload(workload))
+	if err != nil {
+		b.Fatal(err)
+	}
+	noop := triple.WithUnaryClientInterceptors(func(ctx context.Context, method string, req, reply any, invoker triple.UnaryInvoker, opts ...triple.CallOption) error {
+		return invoker(ctx, method, req, reply, opts...)
+	})
+	// Off, an interceptor that does nothing (what any interceptor costs
+	// in Triple), and the metrics.
+	clients := [3]*tri.Client{
+		echotest.StartConsumer(b, echotest.FileRegistry(reg)),
+		echotest.StartConsumer(b, echotest.FileRegistry(reg), noop),
+		echotest.StartConsumer(b, echotest.FileRegistry(reg), m.ClientOptions()...),
+	}
+	ctx := context.Background()
+	for _, c := range clients { // connect all before measuring
+		if err := echotest.Unary(ctx, c, "hello"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const block = 500
+	var cpu, calls [3]int64
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		for side, c := range clients {
+			n := min(block, b.N-done)
+			if n <= 0 {
+				break
+			}
+			t0 := processCPU(b)
+			for range n {
+				if err := echotest.Unary(ctx, c, "hello"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu[side] += processCPU(b) - t0
+			calls[side] += int64(n)
+			done += n
+		}
+	}
+	if calls[2] == 0 {
+		return // too few calls to compare
+	}
+	per := func(i int) float64 { return float64(cpu[i]) / float64(calls[i]) }
+	b.ReportMetric(per(0), "off-cpu-ns/op")
+	b.ReportMetric(per(1), "noop-cpu-ns/op")
+	b.ReportMetric(per(2), "metrics-cpu-ns/op")
+	b.ReportMetric(per(2)-per(0), "delta-cpu-ns/op")
 }
