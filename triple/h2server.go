@@ -29,6 +29,7 @@ type h2ServerConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	maxID  uint32 // highest client stream id seen; guarded by h2Conn.mu
+	client Peer   // set before the first stream
 
 	draining   bool // final GOAWAY sent; guarded by h2Conn.mu
 	drainTimer *time.Timer
@@ -53,7 +54,7 @@ var errResetFlood = fmt.Errorf("triple: the client reset or overflowed far more 
 
 // serveH2 runs one HTTP/2 connection whose preface is next in br.
 func (s *Server) serveH2(nc net.Conn, br *bufio.Reader) {
-	sc := &h2ServerConn{srv: s, maxStreams: s.cfg.maxStreams}
+	sc := &h2ServerConn{srv: s, maxStreams: s.cfg.maxStreams, client: connPeer(nc)}
 	sc.maxUnserved = int(min(2*uint64(sc.maxStreams), maxUnservedCap))
 	sc.unserved = sc.maxUnserved
 	sc.init(nc, br, false, s.cfg.keepalive)
@@ -273,6 +274,8 @@ func (sc *h2ServerConn) parseRequest(rh *reqHeaders, ci *CallInfo) {
 			ci.Version = f.Value
 		case "tri-consumer-appname":
 			ci.Application = f.Value
+		case ":authority":
+			ci.Authority = f.Value
 		case "tri-header-convert":
 			rh.meta = append(rh.meta, f)
 		default:
@@ -562,6 +565,8 @@ func (c *callCtx) Value(key any) any {
 		return &c.st.ci
 	case incomingKey:
 		return c.st.incoming
+	case peerKey:
+		return &c.st.sc.client
 	}
 	return c.Context.Value(key)
 }

@@ -14,6 +14,7 @@ type CallInfo struct {
 	Version     string
 	Application string // tri-consumer-appname
 	Protocol    string // "grpc", "triple" (dubbo-go's triple flavour) or "json"
+	Authority   string // :authority (HTTP/2) or Host (HTTP/1.1)
 }
 
 type callInfoKey struct{}

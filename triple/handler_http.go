@@ -52,6 +52,7 @@ func httpCallContext(r *http.Request, d time.Duration, ci *CallInfo) (ctx contex
 		ctx, cancel = context.WithTimeout(ctx, d)
 	}
 	ctx = newIncomingContext(ctx, readMetadata(r.Header))
+	ctx = context.WithValue(ctx, peerKey{}, requestPeer(r))
 	return context.WithValue(ctx, callInfoKey{}, ci), cancel
 }
 

@@ -166,6 +166,7 @@ func (s *Server) serveTriple(w http.ResponseWriter, r *http.Request, codec Codec
 	ctx = newIncomingContext(ctx, readMetadata(r.Header))
 	ctx = context.WithValue(ctx, callInfoKey{}, &ci)
 	ctx = context.WithValue(ctx, streamKey{}, &rm)
+	ctx = context.WithValue(ctx, peerKey{}, requestPeer(r))
 	dec := func(m any) error {
 		if err := codec.Unmarshal(body, m); err != nil {
 			return Errorf(CodeInvalidArgument, "request body is not the %s encoding of %T: %v", codec.Name(), m, err)

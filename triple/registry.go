@@ -138,7 +138,7 @@ func splitPath(p string) (svc, method string, ok bool) {
 
 // resolve finds the service and method of a request.
 func (s *Server) resolve(r *http.Request) (*service, *MethodDesc, *StreamDesc, CallInfo, *Error) {
-	ci := CallInfo{Group: r.Header.Get(hdrTriGroup), Version: r.Header.Get(hdrTriVersion), Application: r.Header.Get(hdrTriApp)}
+	ci := CallInfo{Group: r.Header.Get(hdrTriGroup), Version: r.Header.Get(hdrTriVersion), Application: r.Header.Get(hdrTriApp), Authority: r.Host}
 	svc, md, sd, err := s.resolveCall(r.URL.Path, &ci)
 	return svc, md, sd, ci, err
 }

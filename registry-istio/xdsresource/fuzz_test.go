@@ -18,6 +18,8 @@ func FuzzUnmarshal(f *testing.F) {
 		xdstest.RouteConfig(host, port, xdstest.WithFault(xdstest.WithTimeout(xdstest.DefaultRoute("c"), 1e9), 1e9, 10, 14, 10)),
 		xdstest.WithOutlierDetection(xdstest.WithRingHash(xdstest.Cluster(host, "v1", port), 64), 3, 1e9, 1e9, 10),
 		xdstest.ClusterLoadAssignment("c", xdstest.Endpoint{IP: "10.0.0.1", Port: 1, Labels: map[string]string{"a": "b"}}),
+		// Index 4 is an LDS seed again: a server-side listener with RBAC.
+		xdstest.InboundListener(inboundIP, port, true, istiodPolicies()...),
 	}
 	for i, m := range seeds {
 		b, err := proto.Marshal(m)

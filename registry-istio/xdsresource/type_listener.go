@@ -2,9 +2,13 @@ package xdsresource
 
 import "time"
 
-// Listener is a validated client-side (API) listener: the entry point istiod's
-// proxyless generator returns for a `host:port` name.
+// Listener is a validated listener: a client-side (API) listener, the entry
+// point istiod's proxyless generator returns for a `host:port` name, or a
+// server-side one (Inbound set) for an InboundListenerPrefix name.
 type Listener struct {
+	// Inbound is set for a server-side listener; the client-side fields
+	// below are then empty.
+	Inbound *InboundListener
 	// Name is the listener name, `host:port` for istiod's grpc generator.
 	Name string
 	// RouteConfigName names the RouteConfiguration to fetch over RDS. It is

@@ -35,7 +35,14 @@ func unmarshalListener(b []byte) (string, *Listener, error) {
 func listenerFromProto(pb *listenerv3.Listener) (*Listener, error) {
 	api := pb.GetApiListener().GetApiListener()
 	if api == nil {
-		return nil, fmt.Errorf("no api_listener: Shoal is a proxyless client and reads only client-side (API) listeners, as istiod's grpc generator sends them")
+		if len(pb.GetFilterChains()) == 0 && pb.GetDefaultFilterChain() == nil {
+			return nil, fmt.Errorf("neither an api_listener (client side) nor filter chains (server side, %s<ip>:<port>)", InboundListenerPrefix)
+		}
+		in, err := inboundFromProto(pb)
+		if err != nil {
+			return nil, err
+		}
+		return &Listener{Name: pb.GetName(), Inbound: in}, nil
 	}
 	if api.GetTypeUrl() != hcmURL {
 		return nil, fmt.Errorf("api_listener has type %q, want an HttpConnectionManager", api.GetTypeUrl())

@@ -117,7 +117,7 @@ func TestListener(t *testing.T) {
 			name:    "no api listener",
 			typ:     xdsresource.ListenerType,
 			msg:     func() proto.Message { return &listenerv3.Listener{Name: "a:1"} },
-			wantErr: `LDS resource "a:1": no api_listener`,
+			wantErr: `LDS resource "a:1": neither an api_listener`,
 		},
 		{
 			name: "router not last",

@@ -32,6 +32,7 @@ type Export struct {
 type Server struct {
 	srv  *triple.Server
 	addr string
+	wrap func(net.Listener) (net.Listener, error)
 
 	mu     sync.Mutex
 	served chan error
@@ -41,6 +42,16 @@ type Server struct {
 // free port).
 func NewServer(srv *triple.Server, host string, port int) *Server {
 	return &Server{srv: srv, addr: net.JoinHostPort(host, strconv.Itoa(port))}
+}
+
+// WrapListener sets a function that wraps the listener once it is bound
+// and before serving starts (registry-istio's inbound.Guard.Listen, which
+// applies istiod's TLS and authorization for the bound address). Call it
+// before Listen.
+func (s *Server) WrapListener(f func(net.Listener) (net.Listener, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wrap = f
 }
 
 // Triple returns the underlying server.
@@ -56,6 +67,14 @@ func (s *Server) Listen(ctx context.Context) (net.Addr, error) {
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.addr)
 	if err != nil {
 		return nil, fmt.Errorf("tri: listen on %s: %w; choose a free port (protocols[].port, 0 for any)", s.addr, err)
+	}
+	if s.wrap != nil {
+		wrapped, err := s.wrap(lis)
+		if err != nil {
+			_ = lis.Close()
+			return nil, fmt.Errorf("tri: listener on %s: %w", lis.Addr(), err)
+		}
+		lis = wrapped
 	}
 	s.served = make(chan error, 1)
 	go func(done chan<- error) { done <- s.srv.Serve(lis) }(s.served)
@@ -90,6 +109,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 type Servers struct {
 	exports []Export
 	opts    []triple.ServerOption
+	wrap    func(net.Listener) (net.Listener, error)
 
 	mu      sync.Mutex
 	servers []*triple.Server
@@ -98,6 +118,17 @@ type Servers struct {
 // NewServers returns the server set; opts are passed to triple.NewServer.
 func NewServers(exports []Export, opts ...triple.ServerOption) *Servers {
 	return &Servers{exports: exports, opts: opts}
+}
+
+// WrapListeners sets a function that wraps every server's bound listener
+// (see Server.WrapListener); call it before the app starts. With
+// registry-istio's inbound.Guard:
+//
+//	s := tri.NewServers(exports, triple.WithUnaryInterceptors(g.UnaryServerInterceptor()),
+//		triple.WithStreamInterceptors(g.StreamServerInterceptor())).WrapListeners(g.Listen)
+func (s *Servers) WrapListeners(f func(net.Listener) (net.Listener, error)) *Servers {
+	s.wrap = f
+	return s
 }
 
 // Factory returns the app.ServerFactory.
@@ -131,7 +162,9 @@ func (s *Servers) Factory() app.ServerFactory {
 		s.mu.Lock()
 		s.servers = append(s.servers, srv)
 		s.mu.Unlock()
-		return NewServer(srv, p.Host, p.Port), nil
+		ts := NewServer(srv, p.Host, p.Port)
+		ts.wrap = s.wrap
+		return ts, nil
 	}
 }
 
