@@ -40,9 +40,10 @@ ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane.`,
   eval "$(shoal dev up -o env)"
   shoal dev status -o json
   shoal dev apply -f virtualservice.yaml
+  shoal dev deploy ./demoapp --version v2
   shoal dev logs istiod
   shoal dev down`,
-		Args: exactArgs(0, "a subcommand (up, down, status, logs, apply, delete)"),
+		Args: exactArgs(0, "a subcommand (up, down, status, logs, apply, delete, deploy)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SetOut(e.stderr)
 			_ = cmd.Help()
@@ -50,7 +51,7 @@ ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane.`,
 		},
 	}
 	cmd.AddCommand(newDevUpCmd(e), newDevDownCmd(e), newDevStatusCmd(e), newDevLogsCmd(e),
-		newDevApplyCmd(e, "apply"), newDevApplyCmd(e, "delete"), newDevSuperviseCmd(e))
+		newDevApplyCmd(e, "apply"), newDevApplyCmd(e, "delete"), newDevDeployCmd(e), newDevSuperviseCmd(e))
 	return cmd
 }
 
@@ -247,7 +248,7 @@ the state and kubeconfig (the logs stay). Nothing is left running: a process
 that does not stop within --timeout is killed.`,
 		Example: `  shoal dev down`,
 		Args:    exactArgs(0, "no arguments"),
-		RunE: func(_ *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := devPathsOrErr()
 			if err != nil {
 				return err
@@ -257,6 +258,7 @@ that does not stop within --timeout is killed.`,
 				if pid := startingSupervisor(p); pid > 0 {
 					stopSupervisor(pid, timeout)
 					localmesh.CleanStale() // what a killed supervisor left
+					cleanStaleWorkloads(context.WithoutCancel(cmd.Context()), p)
 					fmt.Fprintf(e.stdout, "stopped the local control plane while it was starting; logs in %s\n", p.logs())
 					return nil
 				}
@@ -272,6 +274,7 @@ that does not stop within --timeout is killed.`,
 				stopSupervisor(st.PID, timeout)
 			}
 			localmesh.CleanStale() // what a killed supervisor left
+			cleanStaleWorkloads(context.WithoutCancel(cmd.Context()), p)
 			var left []string
 			for _, c := range st.Components {
 				if running(c.PID) {

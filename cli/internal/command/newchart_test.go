@@ -312,6 +312,7 @@ func checkDeployment(t *testing.T, dep map[string]any) {
 		"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "INSTANCE_IP": "status.podIP",
 		"SERVICE_ACCOUNT": "spec.serviceAccountName", "ISTIO_METAJSON_LABELS": `{"app":"demoapp","version":"v1"}`,
 		"SHOAL_XDS_ADDRESS": "istiod.istio-system.svc:15012", "SHOAL_ADMIN_ADDRESS": "0.0.0.0:15020",
+		"ISTIO_META_WORKLOAD_NAME": "demoapp-v1",
 	} {
 		if env[k] != v {
 			t.Errorf("env %s = %q, want %q", k, env[k], v)
