@@ -211,7 +211,7 @@ func runNew(ctx context.Context, e *env, name string, f *newFlags) error {
 func appGoMod(d *appData, shoalDir string) ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire (\n", d.Module, goDirective)
-	mods := []string{"observability", "registry-istio", "sdk", "triple"}
+	mods := []string{"observability", "registry-istio", "router-mesh", "sdk", "triple"}
 	var replaces []string
 	for _, m := range mods {
 		p := "github.com/shoalmesh/shoal/" + m
@@ -315,11 +315,12 @@ func writeAppFile(dir, rel string, body []byte) error {
 }
 
 // releasedVersion is the version of the Shoal module in directory m that
-// this released shoal goes with: the one compiled in, or for observability,
-// which shoal does not import, the sdk's (a release tags every module in
-// one commit, at the versions of versions.yaml, all one version so far).
+// this released shoal goes with: the one compiled in, or for observability
+// and router-mesh, which shoal does not import, the sdk's (a release tags
+// every module in one commit, at the versions of versions.yaml, all one
+// version so far).
 func releasedVersion(m string) string {
-	if m == "observability" {
+	if m == "observability" || m == "router-mesh" {
 		m = "sdk"
 	}
 	return shoalModuleVersion("github.com/shoalmesh/shoal/" + m)
