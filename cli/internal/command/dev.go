@@ -517,11 +517,7 @@ be repeated. Namespaced objects without a namespace go to "default".` + map[stri
 			if len(files) == 0 {
 				return usageErrorf("no -f FILE given")
 			}
-			p, err := devPathsOrErr()
-			if err != nil {
-				return err
-			}
-			st, err := readDevState(p)
+			_, st, err := runningDevState()
 			if err != nil {
 				return err
 			}

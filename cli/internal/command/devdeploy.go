@@ -172,16 +172,9 @@ func runDevDeploy(ctx context.Context, e *env, dir string, f *devDeployFlags) er
 	if err != nil {
 		return err
 	}
-	p, err := devPathsOrErr()
+	p, st, err := runningDevState()
 	if err != nil {
 		return err
-	}
-	st, err := readDevState(p)
-	if err != nil {
-		return err
-	}
-	if !running(st.PID) {
-		return errDevNotRunning
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
