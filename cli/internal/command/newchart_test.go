@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
 
 	"github.com/shoalmesh/shoal/localmesh"
@@ -127,6 +128,12 @@ func findObject(t *testing.T, objs []map[string]any, kind string) map[string]any
 // mapping.Scheme.Manifest, and (without -short) applies every rendered
 // object to the real kube-apiserver of localmesh with Istio's CRDs.
 func TestChart(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, ignore,
+			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+			goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"))
+	})
 	helm := helmBinary(t)
 	dir := newTestApp(t, "demoapp")
 	chart := filepath.Join(dir, "deploy", "chart")
