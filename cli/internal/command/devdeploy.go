@@ -89,7 +89,7 @@ func readChartApp(dir string) (*chartApp, error) {
 	notApp := func(what string, err error) error {
 		return usageErrorf("%s is not an application made by 'shoal new': %s (%v); create one with 'shoal new <name>'", dir, what, err)
 	}
-	values, err := os.ReadFile(filepath.Join(abs, "deploy", "chart", "values.yaml"))
+	values, err := os.ReadFile(filepath.Join(abs, "deploy", "chart", "values.yaml")) //nolint:gosec // the user's application
 	if err != nil {
 		return nil, notApp("no deploy/chart/values.yaml", err)
 	}
