@@ -138,7 +138,8 @@ verify: verify-tidy verify-work verify-deps verify-generate ## Run every verify-
 .PHONY: verify-tidy
 verify-tidy: ## Fail if a go.mod or go.sum is not tidy.
 	@scripts/tidy-released.sh --check $(RELEASED)
-	@scripts/verify-tidy.sh $(filter-out $(RELEASED),$(MODULES)) $(OUT_MODULES) tools/lint tools/release tools/proto tools/grpcurl tools/buf tools/helm tools/controlplane/etcd tools/controlplane/kube tools/controlplane/istiod interop/dubbogo/tools
+	@scripts/verify-tidy.sh $(filter-out $(RELEASED),$(MODULES)) $(OUT_MODULES) tools/lint tools/release tools/proto tools/grpcurl tools/buf tools/helm interop/dubbogo/tools
+	@scripts/controlplane.sh -tidy-diff
 
 .PHONY: verify-work
 verify-work: ## Fail if go.work does not match the modules in the repository.

@@ -122,7 +122,7 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 func (m *Mesh) installCRDs(ctx context.Context) error {
 	crds, err := os.ReadFile(filepath.Join(m.cfg.dir, "istio-crds.yaml"))
 	if err != nil {
-		return fmt.Errorf("localmesh: Istio CRDs not found (%w); run scripts/controlplane.sh", err)
+		return fmt.Errorf("localmesh: Istio CRDs not found (%w); %s", err, buildHint(m.cfg.images.source))
 	}
 	if err := m.applier.apply(ctx, crds); err != nil {
 		return err

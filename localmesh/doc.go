@@ -4,8 +4,10 @@
 // istiod replicas (pilot-discovery built from istio.io/istio), all on free
 // loopback ports, with generated certificates, a token and a kubeconfig.
 //
-// The binaries come from scripts/controlplane.sh, which builds them once per
-// machine into ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane. Start waits for
+// The binaries come from package controlplane (its Builder, run by
+// `shoal dev up`, cmd/shoal-controlplane and scripts/controlplane.sh), which
+// builds them once per machine, from modules pinned inside it, into
+// ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane. Start waits for
 // real readiness: the API server's /readyz and an answer from each istiod on
 // an ADS stream, never a sleep.
 //
@@ -20,7 +22,7 @@
 // SHOAL_IMAGES=public (WithImageSource(PublicImages)) instead runs istiod
 // as a container of PublicIstiodImage and builds Java images FROM
 // PublicJavaBase, pulled by the engine; etcd and the Kubernetes parts
-// still come from scripts/controlplane.sh. A public image the engine
+// still come from controlplane.Builder. A public image the engine
 // neither has nor can pull fails Start or BuildJavaImage at once with
 // ErrImageUnavailable.
 package localmesh

@@ -16,7 +16,7 @@ type ImageSource int
 
 const (
 	// LocalImages (the default) builds everything on this machine: istiod
-	// runs as the pilot-discovery process scripts/controlplane.sh built, and
+	// runs as the pilot-discovery process controlplane.Builder built, and
 	// Java images hold a jlink runtime FROM scratch. Nothing is pulled.
 	LocalImages ImageSource = iota
 	// PublicImages runs istiod as a container of PublicIstiodImage and
@@ -26,7 +26,7 @@ const (
 	PublicImages
 )
 
-// The public images, pinned by tag. The istiod that scripts/controlplane.sh
+// The public images, pinned by tag. The istiod that controlplane.Builder
 // builds is istio.io/istio master of 2026-08-27 (VERSION 1.31, with
 // istio.io/api at its v1.31.0 tag); 1.31.4 is the newest patch release of
 // that family that istio.io/api and istio.io/client-go are tagged with.

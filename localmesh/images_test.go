@@ -154,7 +154,7 @@ func TestRequiredBinaries(t *testing.T) {
 		t.Errorf("public needs %v; want etcd, kube-apiserver, kube-controller-manager", got)
 	}
 	_, err := Start(context.Background(), WithBinDir(t.TempDir()), WithImageSource(PublicImages))
-	if err == nil || !strings.Contains(err.Error(), "SHOAL_IMAGES=public scripts/controlplane.sh") {
+	if err == nil || !strings.Contains(err.Error(), "`SHOAL_IMAGES=public go run github.com/shoalmesh/shoal/localmesh/cmd/shoal-controlplane`") {
 		t.Errorf("public Start without binaries: %v; want the build command for the public path", err)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/shoalmesh/shoal/localmesh/controlplane"
 )
 
 // meshConfig is istiod's mesh configuration.
@@ -30,23 +32,26 @@ const (
 )
 
 // requiredBinaries are the control-plane binaries Start needs from
-// scripts/controlplane.sh: all four for LocalImages; PublicImages runs
+// controlplane.Builder: all four for LocalImages; PublicImages runs
 // istiod from its image and needs no pilot-discovery.
 func requiredBinaries(s ImageSource) []string {
-	bins := []string{"etcd", "kube-apiserver", "kube-controller-manager"}
-	if s == LocalImages {
-		bins = append(bins, "pilot-discovery")
+	var bins []string
+	for _, c := range controlplane.Components(s == LocalImages) {
+		bins = append(bins, c.Binary)
 	}
 	return bins
 }
 
-// buildEnv is the environment to put before scripts/controlplane.sh in a
-// hint, so that it builds only what the image source needs.
-func buildEnv(s ImageSource) string {
+// buildHint says how to build the control plane for an image source
+// (SHOAL_IMAGES=public builds no pilot-discovery), with or without a
+// Shoal checkout.
+func buildHint(s ImageSource) string {
+	env := ""
 	if s == PublicImages {
-		return EnvImages + "=public "
+		env = EnvImages + "=public "
 	}
-	return ""
+	return "build it with `" + env + "go run github.com/shoalmesh/shoal/localmesh/cmd/shoal-controlplane` " +
+		"(package localmesh/controlplane; `shoal dev up` builds it too), or set " + controlplane.EnvDir + " to where it is built"
 }
 
 // istiodArgs are pilot-discovery's flags for a replica on the ports pm,

@@ -25,7 +25,7 @@ func buildStandInPilot(ctx context.Context, t *testing.T, e *Engine) string {
 	tmp := t.TempDir()
 	rootfs := filepath.Join(tmp, "rootfs")
 	if err := copyFile(bin, filepath.Join(rootfs, "usr", "local", "bin", "pilot-discovery")); err != nil {
-		t.Fatalf("%v (run scripts/controlplane.sh)", err)
+		t.Fatalf("%v (build it with scripts/controlplane.sh)", err)
 	}
 	libs, err := sharedLibraries(ctx, filepath.Join(rootfs, "usr", "local"))
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/shoalmesh/shoal/localmesh/adsprobe"
+	"github.com/shoalmesh/shoal/localmesh/controlplane"
 )
 
 // Option configures Start.
@@ -63,17 +64,9 @@ func WithoutControllerManager() Option { return meshOption(func(c *config) { c.k
 // WithLogger sets the logger for progress messages.
 func WithLogger(l *slog.Logger) Option { return meshOption(func(c *config) { c.logger = l }) }
 
-// DefaultBinDir is where scripts/controlplane.sh puts the binaries.
-func DefaultBinDir() string {
-	if d := os.Getenv("SHOAL_CONTROLPLANE_DIR"); d != "" {
-		return d
-	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = filepath.Join(os.TempDir(), "shoal-cache")
-	}
-	return filepath.Join(base, "shoal", "controlplane")
-}
+// DefaultBinDir is where controlplane.Builder puts the binaries by
+// default (controlplane.DefaultDir).
+func DefaultBinDir() string { return controlplane.DefaultDir() }
 
 // Mesh is a running control plane. Stop it when done.
 type Mesh struct {
@@ -121,7 +114,7 @@ func Start(ctx context.Context, opts ...Option) (_ *Mesh, err error) {
 	bin := filepath.Join(cfg.dir, "bin")
 	for _, b := range requiredBinaries(cfg.images.source) {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			return nil, fmt.Errorf("localmesh: %s is not built in %s; run %sscripts/controlplane.sh (or make deps) first", b, bin, buildEnv(cfg.images.source))
+			return nil, fmt.Errorf("localmesh: %s is not built in %s; %s", b, bin, buildHint(cfg.images.source))
 		}
 	}
 	if n := CleanStale(); n > 0 {

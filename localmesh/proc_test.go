@@ -90,7 +90,8 @@ func TestWaitForReportsExitAndTimeout(t *testing.T) {
 
 func TestStartWithoutBinaries(t *testing.T) {
 	_, err := Start(context.Background(), WithBinDir(t.TempDir()))
-	if err == nil || !strings.Contains(err.Error(), "scripts/controlplane.sh") {
+	if err == nil || !strings.Contains(err.Error(), "etcd is not built in ") ||
+		!strings.Contains(err.Error(), "build it with `go run github.com/shoalmesh/shoal/localmesh/cmd/shoal-controlplane`") {
 		t.Fatalf("err = %v, want the command that builds the binaries", err)
 	}
 }

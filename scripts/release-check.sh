@@ -12,6 +12,9 @@
 #      builds a copy of samples/go/helloworld whose go.mod requires only
 #      released versions and makes its provider and consumer talk on loopback,
 #      builds and tests an application the installed `shoal new` makes,
+#      checks that the installed `shoal dev` carries the control-plane pins
+#      (`shoal dev build` finds this machine's build up to date, no go
+#      command needed: no rebuild),
 #      and checks a module requiring only triple (a service on well-known
 #      types, generated, served and called) pulls no sdk, registry-istio or fx;
 #   4. runs gorelease against each module's previous release tag, if any.
@@ -58,6 +61,21 @@ got=$("$GOBIN/protoc-gen-go-triple" --version)
 [[ $got == "protoc-gen-go-triple ${version[triple]}" ]] ||
 	die "the installed protoc-gen-go-triple reports '$got', want version ${version[triple]}"
 log "$got"
+
+log "==> release-check: the installed shoal carries the control-plane pins (shoal dev, no checkout)"
+help=$(cd "$scratch" && "$GOBIN/shoal" dev up --help) || die "the installed shoal: shoal dev up --help failed"
+grep -q 'shoal dev up' <<<"$help" || die "the installed shoal: shoal dev up --help does not describe it:"$'\n'"$help"
+# The machine's build (make deps: scripts/controlplane.sh, the same builder
+# from the tree) must be what the installed binary's pins select: --check
+# builds nothing, and a build with no go command on PATH needs none.
+cp_dir=${SHOAL_CONTROLPLANE_DIR:-$(cache_dir)/controlplane}
+out=$(cd "$scratch" && SHOAL_CONTROLPLANE_DIR=$cp_dir "$GOBIN/shoal" dev build --check 2>&1) ||
+	die "the installed shoal finds the control plane in $cp_dir out of date (make deps not run, or its pins differ from the tree's):"$'\n'"$out"
+out=$(cd "$scratch" && PATH=/nonexistent SHOAL_CONTROLPLANE_DIR=$cp_dir "$GOBIN/shoal" dev build 2>&1) ||
+	die "the installed shoal would rebuild the control plane in $cp_dir:"$'\n'"$out"
+[[ $out == "control plane up to date in $cp_dir" ]] ||
+	die "the installed shoal's dev build printed more than that it is up to date (a rebuild?):"$'\n'"$out"
+log "shoal dev: the installed binary's pins match the machine's control-plane build in $cp_dir (no rebuild)"
 
 # newmod DIR REQUIRES... makes a module outside the repository requiring only
 # released versions of the given sets.

@@ -13,7 +13,7 @@ GENPROTO_WORKSPACE=v0.0.0-20231106174013-bbf56f31fb17
 go_version=$(awk '/^go /{print $2; exit}' triple/go.mod)
 # Outside the workspace: tools/* (pinned developer tools) and interop/dubbogo
 # (dubbo-go's old dependencies; see its go.mod), all built with GOWORK=off.
-mapfile -t mods < <(git ls-files --cached --others --exclude-standard -- '*go.mod' |
+mapfile -t mods < <(git ls-files --cached --others --exclude-standard -- go.mod '*/go.mod' |
 	grep -v -e '^tools/' -e '^interop/dubbogo/' | xargs -n1 dirname | sort)
 
 tmp=$(mktemp -d)

@@ -39,7 +39,10 @@ const (
 	ReporterDestination = "destination"
 )
 
-const unknown = "unknown"
+const (
+	unknown = "unknown"
+	latest  = "latest"
+)
 
 // The label indexes, in the order of labelNames.
 const (
@@ -156,7 +159,14 @@ type outcome struct {
 // the resolved series. Common outcomes (every gRPC code, reached the
 // server) live in a fixed array read without locks.
 type peerState struct {
-	w      peer.Workload
+	w peer.Workload
+	// principal is the peer's SPIFFE ID from its TLS certificate, "" for
+	// a plaintext peer (tls.go).
+	principal string
+	// anonymous marks a peer known only by its certificate: it sent no
+	// exchange headers.
+	anonymous bool
+
 	byCode [2][call.Unauthenticated + 1]atomic.Pointer[series]
 	mu     sync.Mutex
 	other  map[otherKey]*series
@@ -179,9 +189,10 @@ func peerLabel(v string) string {
 // sideLabels fills the source_* or destination_* workload labels from w.
 func sideLabels(values []string, w *peer.Workload, known bool, workload, ns, app, version, canon, rev, cluster int) {
 	if !known {
-		for _, i := range []int{workload, ns, app, version, canon, rev, cluster} {
+		for _, i := range []int{workload, ns, app, version, canon, cluster} {
 			values[i] = unknown
 		}
+		values[rev] = latest // Envoy's canonical revision of an unknown peer
 		return
 	}
 	values[workload] = peerLabel(w.WorkloadName)
@@ -198,10 +209,11 @@ func sideLabels(values []string, w *peer.Workload, known bool, workload, ns, app
 func (m *Metrics) labels(reporter int, p *peerState, o outcome) []string {
 	v := make([]string, numLabels)
 	src, dst := &m.self, &p.w
-	srcKnown, dstKnown := true, p != m.unknownPeer
+	peerKnown := p != m.unknownPeer && !p.anonymous
+	srcKnown, dstKnown := true, peerKnown
 	if reporter == 1 {
 		src, dst = &p.w, &m.self
-		srcKnown, dstKnown = p != m.unknownPeer, true
+		srcKnown, dstKnown = peerKnown, true
 	}
 	v[lReporter] = ReporterSource
 	if reporter == 1 {
@@ -218,17 +230,8 @@ func (m *Metrics) labels(reporter int, p *peerState, o outcome) []string {
 			v[lDestinationPrincipal] = dst.Principal()
 		}
 	}
-	if dstKnown {
-		name := peerLabel(dst.CanonicalService())
-		if reporter == 1 && m.cfg.serviceName != "" {
-			name = m.cfg.serviceName
-		}
-		v[lDestinationServiceName] = name
-		v[lDestinationServiceNamespace] = peerLabel(dst.Namespace)
-		v[lDestinationService] = name + "." + peerLabel(dst.Namespace) + ".svc." + m.cfg.domain
-	} else {
-		v[lDestinationService], v[lDestinationServiceName], v[lDestinationServiceNamespace] = unknown, unknown, unknown
-	}
+	m.destinationService(v, reporter, dst, dstKnown)
+	m.tlsPrincipals(v, reporter, p)
 	v[lRequestProtocol] = "grpc"
 	v[lGRPCResponseStatus] = strconv.FormatUint(uint64(o.code), 10)
 	v[lResponseCode], v[lResponseFlags] = "200", "-"
@@ -240,7 +243,7 @@ func (m *Metrics) labels(reporter int, p *peerState, o outcome) []string {
 	switch {
 	case reporter == 0:
 		v[lConnectionSecurityPolicy] = unknown
-	case m.cfg.mtls:
+	case m.cfg.mtls || p.principal != "":
 		v[lConnectionSecurityPolicy] = "mutual_tls"
 	default:
 		v[lConnectionSecurityPolicy] = "none"

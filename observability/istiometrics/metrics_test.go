@@ -151,9 +151,15 @@ func TestLabelsGolden(t *testing.T) {
 		}
 		b.WriteString("\n")
 	}
-	golden := filepath.Join("testdata", "unary_labels.golden")
+	checkGolden(t, "unary_labels.golden", b.String())
+}
+
+// checkGolden compares got with testdata/name, which -update rewrites.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *update {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -161,8 +167,8 @@ func TestLabelsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
-	if b.String() != string(want) {
-		t.Errorf("labels differ from %s (run with -update after checking):\ngot:\n%s\nwant:\n%s", golden, b.String(), want)
+	if got != string(want) {
+		t.Errorf("labels differ from %s (run with -update after checking):\ngot:\n%s\nwant:\n%s", golden, got, want)
 	}
 }
 

@@ -1,6 +1,8 @@
 package istiometrics
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"strings"
 
@@ -18,6 +20,11 @@ type config struct {
 	mtls        bool
 	serviceName string
 	domain      string
+	// destinationHost is the service the calls of a Transport's
+	// connection go to (service.go); empty elsewhere.
+	destinationHost string
+	// tlsState finds a served call's TLS state (tls.go).
+	tlsState func(context.Context) *tls.ConnectionState
 }
 
 type optionFunc func(*config)

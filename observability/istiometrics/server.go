@@ -53,11 +53,11 @@ func (m *Metrics) answer(ctx context.Context, info *call.Info) *peerState {
 	v, ok := info.Attachments.Get(peer.HeaderMetadata)
 	if !ok {
 		if _, ok = info.Attachments.Get(peer.HeaderID); !ok {
-			return m.unknownPeer
+			return m.caller(ctx, "")
 		}
 	}
 	_ = triple.SetHeader(ctx, m.exchange) // fails only outside a Triple call, where there is no one to answer
-	return m.peerOf(v)
+	return m.caller(ctx, v)
 }
 
 type serverStream struct {

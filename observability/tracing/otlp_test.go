@@ -2,67 +2,61 @@ package tracing_test
 
 import (
 	"context"
-	"net"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/grpc"
 
 	"github.com/shoalmesh/shoal/observability/internal/echotest"
 	"github.com/shoalmesh/shoal/observability/tracing"
+	"github.com/shoalmesh/shoal/observability/tracing/tracingtest"
 )
-
-// receiver is an in-test OTLP trace collector on loopback.
-type receiver struct {
-	collectortrace.UnimplementedTraceServiceServer
-	mu       sync.Mutex
-	services map[string][]*tracepb.Span // by service.name
-}
-
-func (r *receiver) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rs := range req.GetResourceSpans() {
-		name := ""
-		for _, kv := range rs.GetResource().GetAttributes() {
-			if kv.GetKey() == "service.name" {
-				name = kv.GetValue().GetStringValue()
-			}
-		}
-		for _, ss := range rs.GetScopeSpans() {
-			r.services[name] = append(r.services[name], ss.GetSpans()...)
-		}
-	}
-	return &collectortrace.ExportTraceServiceResponse{}, nil
-}
-
-func startReceiver(t *testing.T) (*receiver, string) {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &receiver{services: map[string][]*tracepb.Span{}}
-	gs := grpc.NewServer()
-	collectortrace.RegisterTraceServiceServer(gs, r)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = gs.Serve(lis) }()
-	t.Cleanup(func() { gs.Stop(); <-done })
-	return r, lis.Addr().String()
-}
 
 // TestOTLPFromEnvironment: two applications whose tracer providers come
 // from OTEL_* variables export their spans of one call to an OTLP
-// receiver; the consumer's and the provider's spans share a trace ID and
-// carry their OTEL_SERVICE_NAME.
+// receiver, over gRPC or HTTP as OTEL_EXPORTER_OTLP_PROTOCOL (or its
+// TRACES_ variant) says; the consumer's and the provider's spans share a
+// trace ID and carry their OTEL_SERVICE_NAME.
 func TestOTLPFromEnvironment(t *testing.T) {
-	r, addr := startReceiver(t)
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+addr)
-	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
-	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+	for _, c := range []struct {
+		name, env, protocol string
+		start               func(testing.TB) *tracingtest.Receiver
+	}{
+		{"grpc", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", tracingtest.NewGRPC},
+		{"http", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", tracingtest.NewHTTP},
+		{"http by default", "", "", tracingtest.NewHTTP},
+		{"grpc for traces only", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", tracingtest.NewGRPC},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "")
+			if c.env != "" {
+				t.Setenv(c.env, c.protocol)
+			}
+			if c.env == "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" {
+				t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") // the traces variable wins
+			}
+			exportOneCall(t, c.start(t))
+		})
+	}
+}
+
+// TestOTLPUnknownProtocol: an unsupported protocol is an error naming the
+// variable and the choices.
+func TestOTLPUnknownProtocol(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")
+	_, err := tracing.NewOTLPTracerProvider(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "use grpc or http/protobuf") {
+		t.Fatalf("error %v, want one naming the supported protocols", err)
+	}
+}
+
+// exportOneCall makes one traced call between two applications whose
+// tracer providers come from the environment, and checks what r received.
+func exportOneCall(t *testing.T, r *tracingtest.Receiver) {
+	t.Helper()
+	r.SetEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -89,11 +83,10 @@ func TestOTLPFromEnvironment(t *testing.T) {
 	if err := ptp.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fe, ec := r.services["frontend"], r.services["echo"]
+	spans := r.Spans()
+	fe, ec := spans["frontend"], spans["echo"]
 	if len(fe) != 1 || len(ec) != 1 {
-		t.Fatalf("received %d frontend and %d echo spans, want 1 and 1: %v", len(fe), len(ec), r.services)
+		t.Fatalf("received %d frontend and %d echo spans, want 1 and 1: %s", len(fe), len(ec), tracingtest.Describe(spans))
 	}
 	if string(fe[0].GetTraceId()) != string(ec[0].GetTraceId()) || string(ec[0].GetParentSpanId()) != string(fe[0].GetSpanId()) {
 		t.Errorf("server span (trace %x parent %x) is not the child of the client span (trace %x span %x)",

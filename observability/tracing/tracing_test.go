@@ -2,6 +2,10 @@ package tracing_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,11 +16,13 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/shoalmesh/shoal/observability/internal/echotest"
 	"github.com/shoalmesh/shoal/observability/tracing"
 	"github.com/shoalmesh/shoal/sdk/call"
 	"github.com/shoalmesh/shoal/sdk/tri"
+	"github.com/shoalmesh/shoal/triple"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -129,5 +135,86 @@ func TestServerWithoutCallerTrace(t *testing.T) {
 	servers := only(t, tr.servers, trace.SpanKindServer)
 	if len(servers) != 1 || servers[0].Parent.IsValid() || !servers[0].SpanContext.IsValid() {
 		t.Fatalf("server spans %+v, want one root span", servers)
+	}
+}
+
+// ridEcho is the echo service recording the request ID and span context
+// its handler's context holds.
+type ridEcho struct {
+	echotest.Impl
+	mu   sync.Mutex
+	rids []string
+	sc   []trace.SpanContext
+}
+
+func (e *ridEcho) Echo(ctx context.Context, req *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
+	e.mu.Lock()
+	e.rids = append(e.rids, tracing.RequestID(ctx))
+	e.sc = append(e.sc, trace.SpanContextFromContext(ctx))
+	e.mu.Unlock()
+	return e.Impl.Echo(ctx, req)
+}
+
+// TestServerOptions: a plain triple.Server with ServerOptions continues
+// the trace of a triple.ClientConn with ClientOptions sending B3 multiple
+// headers only, for unary calls and streams; the handler's context holds
+// the server span and the caller's request ID.
+func TestServerOptions(t *testing.T) {
+	cexp, sexp := tracetest.NewInMemoryExporter(), tracetest.NewInMemoryExporter()
+	ctp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(cexp))
+	stp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(sexp))
+	t.Cleanup(func() { _ = ctp.Shutdown(context.Background()); _ = stp.Shutdown(context.Background()) })
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	impl := &ridEcho{}
+	srv := triple.NewServer(tracing.New(tracing.WithTracerProvider(stp)).ServerOptions()...)
+	if err := srv.Register(&echotest.Desc, impl); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()); <-done })
+	cc, err := triple.Dial("tri://"+lis.Addr().String(), tracing.New(tracing.WithTracerProvider(ctp), tracing.WithFormats(tracing.B3Multi)).ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	ctx, cancel := context.WithTimeout(tracing.ContextWithRequestID(context.Background(), "rid-1"), 20*time.Second)
+	defer cancel()
+	out := new(wrapperspb.StringValue)
+	if err := cc.Invoke(ctx, "/test.Echo/Echo", wrapperspb.String("hi"), out); err != nil {
+		t.Fatal(err)
+	}
+	st, err := cc.NewStream(ctx, &echotest.Desc.Streams[0], "/test.Echo/Chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecvMsg(out); !errors.Is(err, io.EOF) {
+		t.Fatalf("stream end: %v", err)
+	}
+	// The server ends its stream span before the client sees the end.
+	clients, servers := only(t, cexp, trace.SpanKindClient), only(t, sexp, trace.SpanKindServer)
+	if len(clients) != 2 || len(servers) != 2 {
+		t.Fatalf("%d client and %d server spans, want 2 and 2", len(clients), len(servers))
+	}
+	for i, name := range []string{"test.Echo/Echo", "test.Echo/Chat"} {
+		c, s := clients[i], servers[i]
+		if s.Name != name || s.SpanContext.TraceID() != c.SpanContext.TraceID() || s.Parent.SpanID() != c.SpanContext.SpanID() {
+			t.Errorf("%s: server span %s (trace %s parent %s) is not the child of client span (trace %s span %s)",
+				name, s.Name, s.SpanContext.TraceID(), s.Parent.SpanID(), c.SpanContext.TraceID(), c.SpanContext.SpanID())
+		}
+		if attr(s, "guid:x-request-id").AsString() != "rid-1" {
+			t.Errorf("%s: server span request ID %v", name, attr(s, "guid:x-request-id"))
+		}
+	}
+	impl.mu.Lock()
+	defer impl.mu.Unlock()
+	if len(impl.rids) != 1 || impl.rids[0] != "rid-1" || impl.sc[0].SpanID() != servers[0].SpanContext.SpanID() {
+		t.Errorf("handler saw request IDs %v and span %v, want rid-1 and the server span", impl.rids, impl.sc)
 	}
 }

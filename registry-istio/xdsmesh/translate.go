@@ -3,6 +3,7 @@ package xdsmesh
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -184,7 +185,7 @@ func Translate(in Input) (mesh.Spec, error) {
 			order = append(order, d.Service)
 		}
 		policy := clusterPolicy(c, hashOf[name])
-		eps := endpoints(in.Endpoints[c.EDSServiceName])
+		eps := endpoints(in.Endpoints[c.EDSServiceName], clusterHost(name))
 		if d.Subset == "" {
 			svc.Policy, svc.Endpoints = policy, eps
 			continue
@@ -368,20 +369,39 @@ func clusterPolicy(c *xdsresource.Cluster, hash *mesh.ConsistentHash) mesh.Clust
 	return p
 }
 
+// clusterHost is the service host of istiod's cluster name
+// `outbound|port|subset|host`, "" for other names.
+func clusterHost(name string) string {
+	parts := strings.Split(name, "|")
+	if len(parts) == 4 && parts[0] == "outbound" {
+		return parts[3]
+	}
+	return ""
+}
+
 // endpoints flattens localities, keeping each endpoint's locality and
 // priority. Locality weights (load_balancing_weight of a locality) have no
-// place in the mesh model yet and are dropped.
-func endpoints(e *xdsresource.Endpoints) []mesh.Endpoint {
+// place in the mesh model yet and are dropped. A non-empty host becomes
+// each endpoint's mesh.LabelService.
+func endpoints(e *xdsresource.Endpoints, host string) []mesh.Endpoint {
 	if e == nil {
 		return nil
 	}
 	var out []mesh.Endpoint
 	for _, l := range e.Localities {
 		for _, ep := range l.Endpoints {
+			labels := ep.Labels
+			if host != "" {
+				labels = maps.Clone(labels) // the resource's map is shared with the xDS cache
+				if labels == nil {
+					labels = make(map[string]string, 1)
+				}
+				labels[mesh.LabelService] = host
+			}
 			out = append(out, mesh.Endpoint{
 				Address:  ep.Address,
 				Weight:   ep.Weight,
-				Labels:   ep.Labels,
+				Labels:   labels,
 				Locality: mesh.Locality{Region: l.Locality.Region, Zone: l.Locality.Zone, SubZone: l.Locality.SubZone},
 				Health:   mesh.HealthStatus(ep.Health),
 				Priority: l.Priority,

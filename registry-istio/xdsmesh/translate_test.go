@@ -105,7 +105,8 @@ func snapshot(t *testing.T, in xdsmesh.Input) *mesh.Snapshot {
 }
 
 func TestTranslateSplitAndSubsets(t *testing.T) {
-	s := snapshot(t, input(route("split", v1, v2)))
+	in := input(route("split", v1, v2))
+	s := snapshot(t, in)
 	r := s.Match("/greet.GreetService/Greet", nil, nil)
 	if r == nil || len(r.Destinations) != 2 ||
 		r.Destinations[0].Destination != (mesh.Destination{Service: target, Subset: "v1"}) || r.Destinations[0].Weight != 80 || r.Destinations[1].Weight != 20 {
@@ -118,6 +119,14 @@ func TestTranslateSplitAndSubsets(t *testing.T) {
 	e := c1.Ready()[0]
 	if e.Address != "10.0.0.1:20000" || e.Weight != 2 || e.Locality.Region != "eu" || e.Labels["version"] != "v1" || e.Health != mesh.HealthHealthy {
 		t.Fatalf("endpoint %+v", e)
+	}
+	// The service behind the cluster, for telemetry; the xDS resource's
+	// own labels are left as they were.
+	if got := e.Labels[mesh.LabelService]; got != host {
+		t.Errorf("endpoint label %s = %q, want %q", mesh.LabelService, got, host)
+	}
+	if _, ok := in.Endpoints[v1.Name].Localities[0].Endpoints[0].Labels[mesh.LabelService]; ok {
+		t.Error("Translate wrote into the xDS resource's label map")
 	}
 	// The draining endpoint is known but not ready.
 	c2, _ := s.Cluster(mesh.Destination{Service: target, Subset: "v2"})

@@ -2,6 +2,12 @@ package mesh
 
 import "strconv"
 
+// LabelService is the endpoint label a registry sets to the host of the
+// service whose cluster listed the endpoint (Istio's Service FQDN, e.g.
+// "greeter.default.svc.cluster.local"), for telemetry that reports the
+// service behind a call (Istio's destination_service).
+const LabelService = "mesh.shoal.io/service"
+
 // Endpoint is one address serving a service.
 type Endpoint struct {
 	// Address is host:port, e.g. "10.0.0.7:50051" or "[::1]:50051".

@@ -33,17 +33,22 @@ The state, kubeconfig and logs live in $SHOAL_DEV_DIR, else
 ${XDG_STATE_HOME:-~/.local/state}/shoal/dev. The logs stay after 'down' and
 later runs append to them.
 
-The control-plane binaries come from a Shoal checkout's build
-(scripts/controlplane.sh, run by make deps) in $SHOAL_CONTROLPLANE_DIR, else
-${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane.`,
+The control-plane binaries live in $SHOAL_CONTROLPLANE_DIR, else
+${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane. The first 'shoal dev up'
+(or 'shoal dev build') builds them there from the versions pinned inside
+this shoal binary, with the go command (Go 1.26 or newer and the Go module
+proxy; 15-25 minutes on 2 cores, with progress on stderr); later runs
+reuse them. SHOAL_IMAGES=public runs istiod from the istio/pilot image and
+builds no pilot-discovery.`,
 		Example: `  shoal dev up
   eval "$(shoal dev up -o env)"
+  shoal dev build --check
   shoal dev status -o json
   shoal dev apply -f virtualservice.yaml
   shoal dev deploy ./demoapp --version v2
   shoal dev logs istiod
   shoal dev down`,
-		Args: exactArgs(0, "a subcommand (up, down, status, logs, apply, delete, deploy)"),
+		Args: exactArgs(0, "a subcommand (up, down, status, logs, apply, delete, deploy, build)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SetOut(e.stderr)
 			_ = cmd.Help()
@@ -51,7 +56,7 @@ ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane.`,
 		},
 	}
 	cmd.AddCommand(newDevUpCmd(e), newDevDownCmd(e), newDevStatusCmd(e), newDevLogsCmd(e),
-		newDevApplyCmd(e, "apply"), newDevApplyCmd(e, "delete"), newDevDeployCmd(e), newDevSuperviseCmd(e))
+		newDevApplyCmd(e, "apply"), newDevApplyCmd(e, "delete"), newDevDeployCmd(e), newDevBuildCmd(e), newDevSuperviseCmd(e))
 	return cmd
 }
 
@@ -59,27 +64,6 @@ ${XDG_CACHE_HOME:-~/.cache}/shoal/controlplane.`,
 func devPathsOrErr() (devPaths, error) {
 	d, err := devDir()
 	return devPaths{dir: d}, err
-}
-
-// checkControlPlaneBinaries fails, saying what to run, when the binaries
-// localmesh needs are not built.
-func checkControlPlaneBinaries() error {
-	dir := localmesh.DefaultBinDir()
-	var missing []string
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "pilot-discovery"} {
-		if _, err := os.Stat(filepath.Join(dir, "bin", b)); err != nil {
-			missing = append(missing, b)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "istio-crds.yaml")); err != nil {
-		missing = append(missing, "istio-crds.yaml")
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return &exitError{code: ExitMissingTool, err: fmt.Errorf(
-		"the control plane is not built in %s (missing %s): in a Shoal checkout run scripts/controlplane.sh (or make deps), or set SHOAL_CONTROLPLANE_DIR to the directory it built",
-		dir, strings.Join(missing, ", "))}
 }
 
 func newDevUpCmd(e *env) *cobra.Command {
@@ -91,7 +75,9 @@ func newDevUpCmd(e *env) *cobra.Command {
 		Long: `Start etcd, kube-apiserver, kube-controller-manager and istiod in the
 background, wait until istiod answers on an ADS stream, and print its xDS
 address, the kubeconfig and the environment a Shoal application needs
-(-o env prints only the environment, for eval). The control plane keeps
+(-o env prints only the environment, for eval). Control-plane binaries that
+are missing or pinned differently are built first ('shoal dev build'). The
+control plane keeps
 running after this command exits, until 'shoal dev down'. When one is
 already running, up prints it and starts nothing.`,
 		Example: `  shoal dev up
@@ -112,7 +98,7 @@ already running, up prints it and starts nothing.`,
 				fmt.Fprintf(e.stderr, "a local control plane is already running (pid %d)\n", st.PID)
 				return printDevUp(e.stdout, output, st)
 			}
-			if err := checkControlPlaneBinaries(); err != nil {
+			if err := buildControlPlane(cmd.Context(), e); err != nil {
 				return err
 			}
 			clearStale(p)

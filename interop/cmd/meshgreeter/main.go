@@ -14,6 +14,10 @@
 //     endpoint for outlier detection to eject), and GET /calls counts the
 //     calls it received.
 //
+// With ISTIO_METRICS_PORT set it records Istio's standard request metrics
+// (observability/istiometrics, identity from the Pod environment) and serves
+// them at /metrics of Shoal's admin endpoint on that port.
+//
 // SHOAL_GROUP sets the service group. With SHOAL_REGISTRY=istio it registers through istiod (registry-istio):
 // it publishes greet.GreetService's ServiceEntry through the Kubernetes API
 // (KUBECONFIG) and withdraws it when it stops. It listens on $PORT (default
@@ -33,11 +37,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalmesh/shoal/observability/admin"
+	"github.com/shoalmesh/shoal/observability/istiometrics"
 	"github.com/shoalmesh/shoal/proto/greet"
 	"github.com/shoalmesh/shoal/proto/greet/greettriple"
 	registryistio "github.com/shoalmesh/shoal/registry-istio"
 	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/tri"
 	"github.com/shoalmesh/shoal/triple"
@@ -124,6 +131,24 @@ func (g *greeter) GreetBidiStream(s triple.BidiStreamServer[greet.GreetRequest, 
 	}
 }
 
+// istioMetrics returns the server filter recording Istio's metrics and
+// serves them on the admin endpoint at port; stop stops the endpoint.
+func istioMetrics(port string) (_ filter.Server, stop func(), _ error) {
+	m, err := istiometrics.New()
+	if err != nil {
+		return filter.Server{}, nil, err
+	}
+	adm, err := admin.New(admin.WithAddress(":"+port), admin.WithGatherer(m.Registry()))
+	if err != nil {
+		return filter.Server{}, nil, err
+	}
+	if err := adm.Start(context.Background()); err != nil {
+		return filter.Server{}, nil, err
+	}
+	adm.SetReady(true)
+	return m.ServerFilter(0), func() { _ = adm.Stop(context.Background()) }, nil
+}
+
 func main() {
 	if err := run(); err != nil {
 		log.Fatal(err)
@@ -159,7 +184,16 @@ func run() error {
 		return err
 	}
 	servers := tri.NewServers([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: g, Group: os.Getenv("SHOAL_GROUP")}})
-	a, err := app.New(cfg, app.WithServers(servers.Factory()), app.WithServing(servers.SetServing))
+	appOpts := []app.Option{app.WithServers(servers.Factory()), app.WithServing(servers.SetServing)}
+	if port := os.Getenv("ISTIO_METRICS_PORT"); port != "" {
+		filter, stop, err := istioMetrics(port)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		appOpts = append(appOpts, app.WithServerFilters(filter))
+	}
+	a, err := app.New(cfg, appOpts...)
 	if err != nil {
 		return err
 	}

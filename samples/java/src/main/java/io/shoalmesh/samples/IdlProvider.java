@@ -11,9 +11,13 @@ import java.util.concurrent.CountDownLatch;
 import org.apache.dubbo.common.stream.StreamObserver;
 import org.apache.dubbo.config.ApplicationConfig;
 import org.apache.dubbo.config.ProtocolConfig;
+import org.apache.dubbo.config.ReferenceConfig;
 import org.apache.dubbo.config.RegistryConfig;
 import org.apache.dubbo.config.ServiceConfig;
+import org.apache.dubbo.config.TracingConfig;
 import org.apache.dubbo.config.bootstrap.DubboBootstrap;
+import org.apache.dubbo.config.nested.ExporterConfig;
+import org.apache.dubbo.rpc.RpcContext;
 import org.apache.dubbo.rpc.TriRpcStatus;
 
 /**
@@ -23,6 +27,12 @@ import org.apache.dubbo.rpc.TriRpcStatus;
  * (see Received), and the export that served it under "export".
  * Each export also serves GreetingService, a plain Java interface (wrapper
  * mode, hessian2), under the same group and version.
+ *
+ * <p>With --forward, Greet is answered by calling Greet on the GreetService
+ * at that address (the caller's x-request-id passed on), so Java sits in
+ * the middle of a call chain. With --otlp, Dubbo's own tracing
+ * (dubbo-tracing: Micrometer Tracing over OpenTelemetry) is on, sampling
+ * every call and exporting OTLP over gRPC to that endpoint.
  */
 final class IdlProvider {
     private IdlProvider() {}
@@ -35,11 +45,24 @@ final class IdlProvider {
                 .application(app)
                 .registry(new RegistryConfig("N/A"))
                 .protocol(protocol);
+        if (!opts.otlp.isEmpty()) {
+            boot.tracing(tracing(opts.otlp, opts.propagation));
+        }
+        ReferenceConfig<io.shoalmesh.samples.greet.GreetService> next = null;
+        if (!opts.forward.isEmpty()) {
+            next = new ReferenceConfig<>();
+            next.setInterface(io.shoalmesh.samples.greet.GreetService.class);
+            next.setUrl(opts.forward);
+            next.setRetries(0);
+            next.setTimeout(20000);
+            boot.reference(next);
+        }
+        Forward forward = new Forward();
         for (String export : opts.exports) {
             String[] gv = export.split(":", -1);
             ServiceConfig<io.shoalmesh.samples.greet.GreetService> svc = new ServiceConfig<>();
             svc.setInterface(io.shoalmesh.samples.greet.GreetService.class);
-            svc.setRef(new Greeter(opts.port, gv[0], gv.length > 1 ? gv[1] : ""));
+            svc.setRef(new Greeter(opts.port, gv[0], gv.length > 1 ? gv[1] : "", forward));
             if (!gv[0].isEmpty()) {
                 svc.setGroup(gv[0]);
             }
@@ -50,6 +73,9 @@ final class IdlProvider {
             boot.service(WrapperProvider.service(opts.port, gv[0], gv.length > 1 ? gv[1] : ""));
         }
         boot.start();
+        if (next != null) {
+            forward.next = next.get();
+        }
         System.out.println("READY port=" + opts.port);
         System.out.flush();
         // Run until stdin closes (the parent test ended) or SIGTERM.
@@ -71,16 +97,58 @@ final class IdlProvider {
         boot.stop();
     }
 
+    /**
+     * Dubbo's tracing: enabled, every call sampled, the given propagation
+     * type (W3C or B3), spans exported over OTLP/gRPC to endpoint.
+     */
+    private static TracingConfig tracing(String endpoint, String propagation) {
+        TracingConfig tc = new TracingConfig();
+        tc.setEnabled(true);
+        tc.getSampling().setProbability(1.0f);
+        tc.getPropagation().setType(propagation);
+        ExporterConfig.OtlpConfig otlp = new ExporterConfig.OtlpConfig();
+        otlp.setEndpoint(endpoint);
+        tc.getTracingExporter().setOtlpConfig(otlp);
+        return tc;
+    }
+
+    /** The downstream GreetService of --forward, set once Dubbo has started. */
+    static final class Forward {
+        volatile io.shoalmesh.samples.greet.GreetService next;
+    }
+
     /** The service implementation. */
     static final class Greeter extends DubboGreetServiceTriple.GreetServiceImplBase {
         private final String servedBy;
         private final String group;
         private final String version;
+        private final Forward forward;
 
-        Greeter(int port, String group, String version) {
+        Greeter(int port, String group, String version, Forward forward) {
             this.servedBy = "java@" + port;
             this.group = group;
             this.version = version;
+            this.forward = forward;
+        }
+
+        /**
+         * Greet through the downstream service: its answer, served_by
+         * "java@PORT&gt;" + the downstream's, and in seen what this hop
+         * received under "java." keys. Dubbo's tracing carries the trace
+         * context; x-request-id is passed on here, as an application does
+         * (Dubbo forwards no attachment by itself).
+         */
+        private GreetResponse forwarded(io.shoalmesh.samples.greet.GreetService next, GreetRequest req) {
+            Map<String, String> here = new HashMap<>();
+            Received.into(here);
+            Object rid = RpcContext.getServerAttachment().getObjectAttachment("x-request-id");
+            if (rid != null) {
+                RpcContext.getClientAttachment().setAttachment("x-request-id", rid.toString());
+            }
+            GreetResponse down = next.greet(req);
+            GreetResponse.Builder b = down.toBuilder().setServedBy(servedBy + ">" + down.getServedBy());
+            here.forEach((k, v) -> b.putSeen("java." + k, v));
+            return b.build();
         }
 
         private GreetResponse reply(GreetRequest req) {
@@ -113,7 +181,8 @@ final class IdlProvider {
 
         @Override
         public GreetResponse greet(GreetRequest request) {
-            return reply(request);
+            io.shoalmesh.samples.greet.GreetService next = forward.next;
+            return next != null ? forwarded(next, request) : reply(request);
         }
 
         @Override

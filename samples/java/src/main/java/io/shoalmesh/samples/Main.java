@@ -9,7 +9,8 @@ import java.util.Map;
  * Entry point of the Java Dubbo samples.
  *
  * <pre>
- * java -jar shoal-java-samples.jar provider-idl --port 20000 [--group g --version v]
+ * java -jar shoal-java-samples.jar provider-idl --port 20000 [--export g:v] [--forward tri://127.0.0.1:20001]
+ *     [--otlp http://127.0.0.1:4317 [--propagation W3C|B3]]
  * java -jar shoal-java-samples.jar consumer-idl --target tri://127.0.0.1:20000 &lt; cases.jsonl
  * </pre>
  */
@@ -34,7 +35,8 @@ public final class Main {
     }
 
     private static void usage() {
-        System.err.println("usage: provider-idl --port N [--export group:version ...] | consumer-idl --target tri://host:port");
+        System.err.println("usage: provider-idl --port N [--export group:version ...] [--forward tri://host:port]"
+                + " [--otlp http://host:port [--propagation W3C|B3]] | consumer-idl --target tri://host:port");
     }
 
     /** Command-line options shared by the commands. */
@@ -42,6 +44,12 @@ public final class Main {
         int port = 20000;
         String target = "";
         String app = "";
+        /** provider-idl: answer Greet by calling this GreetService (tri://host:port). */
+        String forward = "";
+        /** Turn Dubbo's tracing on, exporting OTLP over gRPC to this endpoint (http://host:port). */
+        String otlp = "";
+        /** Dubbo's tracing propagation type: W3C (Dubbo's default) or B3. */
+        String propagation = "W3C";
         /** Exports as group:version pairs; "" means neither. */
         final List<String> exports = new ArrayList<>();
         final Map<String, String> attachments = new LinkedHashMap<>();
@@ -54,6 +62,9 @@ public final class Main {
                     case "--port" -> { o.port = Integer.parseInt(v); i++; }
                     case "--target" -> { o.target = v; i++; }
                     case "--app" -> { o.app = v; i++; }
+                    case "--forward" -> { o.forward = v; i++; }
+                    case "--otlp" -> { o.otlp = v; i++; }
+                    case "--propagation" -> { o.propagation = v; i++; }
                     case "--export" -> { o.exports.add(v); i++; }
                     case "--attachment" -> {
                         int eq = v.indexOf('=');
