@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned developer tools (tools/lint, tools/proto, tools/grpcurl,
-# tools/buf) into .cache/bin.
+# tools/buf, tools/helm) into .cache/bin.
 # Idempotent: a tool is rebuilt only when its tools module changes.
 set -euo pipefail
 
@@ -33,6 +33,7 @@ for t in $want_all; do
 	protoc-gen-go-grpc) build proto google.golang.org/grpc/cmd/protoc-gen-go-grpc protoc-gen-go-grpc ;;
 	grpcurl) build grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl grpcurl ;;
 	buf) build buf github.com/bufbuild/buf/cmd/buf buf ;;
+	helm) build helm helm.sh/helm/v4/cmd/helm helm ;;
 	*)
 		echo "tools: unknown tool $t" >&2
 		exit 2

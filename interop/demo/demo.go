@@ -172,34 +172,34 @@ func Run(ctx context.Context, o Options) (_ *Result, err error) {
 	step("Java provider running in a container as Pod %s/%s at %s", ns, jw.Name(), jw.Addr(port))
 
 	key := registry.Key{Interface: greettriple.GreetServiceName}
+	// The ServiceEntry from registry-istio's convention, as the chart of
+	// 'shoal new' carries it.
+	greeter := mapping.Application{Name: app, Namespace: ns, Interfaces: []registry.Key{key}, TargetPort: port}
 	var scheme mapping.Scheme
-	seName, se, err := scheme.ServiceEntry(mapping.Application{Name: app, Namespace: ns, Interfaces: []registry.Key{key}, TargetPort: port})
+	seName, se, err := scheme.ServiceEntry(greeter)
 	if err != nil {
+		return nil, err
+	}
+	manifest, err := scheme.Manifest(greeter)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Apply(ctx, string(manifest)); err != nil {
 		return nil, err
 	}
 	host := se.GetHosts()[0]
 	if err := m.Apply(ctx, fmt.Sprintf(`
 apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: %[1]s, namespace: %[2]s}
-spec:
-  hosts: [%[3]s]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: %[4]d, name: tri, protocol: GRPC, targetPort: %[5]d}]
-  workloadSelector: {labels: {app: %[6]s}}
----
-apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {name: %[6]s, namespace: %[2]s}
+metadata: {name: %[3]s, namespace: %[1]s}
 spec:
-  host: %[3]s
+  host: %[2]s
   subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}
   - {name: java, labels: {version: java}}
 ---
-%[7]s`, seName, ns, host, se.GetPorts()[0].GetNumber(), port, app, virtualService(host, Plan[0]))); err != nil {
+%[4]s`, ns, host, app, virtualService(host, Plan[0]))); err != nil {
 		return nil, err
 	}
 	step("applied ServiceEntry %s (host %s, derived from the interface name), DestinationRule subsets v1/v2/java, VirtualService 100%% v1", seName, host)

@@ -45,9 +45,10 @@ builds no pilot-discovery.`,
   shoal dev build --check
   shoal dev status -o json
   shoal dev apply -f virtualservice.yaml
+  shoal dev deploy ./demoapp --version v2
   shoal dev logs istiod
   shoal dev down`,
-		Args: exactArgs(0, "a subcommand (up, down, status, logs, apply, delete, build)"),
+		Args: exactArgs(0, "a subcommand (up, down, status, logs, apply, delete, deploy, build)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SetOut(e.stderr)
 			_ = cmd.Help()
@@ -55,7 +56,7 @@ builds no pilot-discovery.`,
 		},
 	}
 	cmd.AddCommand(newDevUpCmd(e), newDevDownCmd(e), newDevStatusCmd(e), newDevLogsCmd(e),
-		newDevApplyCmd(e, "apply"), newDevApplyCmd(e, "delete"), newDevBuildCmd(e), newDevSuperviseCmd(e))
+		newDevApplyCmd(e, "apply"), newDevApplyCmd(e, "delete"), newDevDeployCmd(e), newDevBuildCmd(e), newDevSuperviseCmd(e))
 	return cmd
 }
 
@@ -233,7 +234,7 @@ the state and kubeconfig (the logs stay). Nothing is left running: a process
 that does not stop within --timeout is killed.`,
 		Example: `  shoal dev down`,
 		Args:    exactArgs(0, "no arguments"),
-		RunE: func(_ *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := devPathsOrErr()
 			if err != nil {
 				return err
@@ -243,6 +244,7 @@ that does not stop within --timeout is killed.`,
 				if pid := startingSupervisor(p); pid > 0 {
 					stopSupervisor(pid, timeout)
 					localmesh.CleanStale() // what a killed supervisor left
+					cleanStaleWorkloads(context.WithoutCancel(cmd.Context()), p)
 					fmt.Fprintf(e.stdout, "stopped the local control plane while it was starting; logs in %s\n", p.logs())
 					return nil
 				}
@@ -258,6 +260,7 @@ that does not stop within --timeout is killed.`,
 				stopSupervisor(st.PID, timeout)
 			}
 			localmesh.CleanStale() // what a killed supervisor left
+			cleanStaleWorkloads(context.WithoutCancel(cmd.Context()), p)
 			var left []string
 			for _, c := range st.Components {
 				if running(c.PID) {
@@ -500,11 +503,7 @@ be repeated. Namespaced objects without a namespace go to "default".` + map[stri
 			if len(files) == 0 {
 				return usageErrorf("no -f FILE given")
 			}
-			p, err := devPathsOrErr()
-			if err != nil {
-				return err
-			}
-			st, err := readDevState(p)
+			_, st, err := runningDevState()
 			if err != nil {
 				return err
 			}

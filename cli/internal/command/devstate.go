@@ -101,6 +101,23 @@ func readDevState(p devPaths) (*devState, error) {
 	return &s, nil
 }
 
+// runningDevState returns the state of the running control plane, or
+// errDevNotRunning.
+func runningDevState() (devPaths, *devState, error) {
+	p, err := devPathsOrErr()
+	if err != nil {
+		return p, nil, err
+	}
+	st, err := readDevState(p)
+	if err != nil {
+		return p, nil, err
+	}
+	if !running(st.PID) {
+		return p, nil, errDevNotRunning
+	}
+	return p, st, nil
+}
+
 // running reports whether process pid exists and is not a zombie (a
 // reparented supervisor that has exited may wait a while to be reaped).
 func running(pid int) bool {

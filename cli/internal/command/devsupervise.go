@@ -88,6 +88,17 @@ func supervise(ctx context.Context, e *env, p devPaths) error {
 	for _, c := range m.Components() {
 		st.Components = append(st.Components, devComponent{Name: c.Name, PID: c.PID})
 	}
+	// 'shoal dev deploy' runs workloads here, where the mesh is; they stop
+	// before the control plane does.
+	host := newWorkloadHost(m, logger, p)
+	stopServing, err := host.serve(ctx, p.socket())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stopServing()
+		host.close(context.WithoutCancel(ctx))
+	}()
 	if err := writeDevState(p, st); err != nil {
 		return err
 	}

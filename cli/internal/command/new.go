@@ -177,6 +177,15 @@ func runNew(ctx context.Context, e *env, name string, f *newFlags) error {
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), gomod, 0o644); err != nil { //nolint:gosec // a source file, readable like any checkout
 		return err
 	}
+	meshFiles, err := appMeshFiles(d)
+	if err != nil {
+		return err
+	}
+	for rel, body := range meshFiles {
+		if err := writeAppFile(dir, rel, body); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(e.stdout, "created %s in %s (%s)\n", d.Name, dir, d.ServiceFull)
 	if f.noGen {
 		fmt.Fprintf(e.stdout, "next: cd %s && shoal gen && go mod tidy && make test\n", dir)
@@ -202,7 +211,7 @@ func runNew(ctx context.Context, e *env, name string, f *newFlags) error {
 func appGoMod(d *appData, shoalDir string) ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire (\n", d.Module, goDirective)
-	mods := []string{"sdk", "triple"}
+	mods := []string{"observability", "registry-istio", "router-mesh", "sdk", "triple"}
 	var replaces []string
 	for _, m := range mods {
 		p := "github.com/shoalmesh/shoal/" + m
@@ -213,7 +222,7 @@ func appGoMod(d *appData, shoalDir string) ([]byte, error) {
 				return nil, err
 			}
 			replaces = append(replaces, fmt.Sprintf("replace %s => %s\n", p, filepath.Join(abs, m)))
-		} else if v = shoalModuleVersion(p); v == "" {
+		} else if v = releasedVersion(m); v == "" {
 			return nil, usageErrorf("this shoal is a development build and the Shoal modules are not released: give a Shoal checkout with --shoal-dir or SHOAL_DIR")
 		}
 		fmt.Fprintf(&b, "\t%s %s\n", p, v)
@@ -232,7 +241,8 @@ func appGoMod(d *appData, shoalDir string) ([]byte, error) {
 }
 
 // writeApp renders the templates into dir. A name ending in .plain.tmpl is
-// used only without --fx, one ending in .fx.tmpl only with it.
+// used only without --fx, one ending in .fx.tmpl only with it; a name
+// without .tmpl is copied unchanged.
 func writeApp(dir string, d *appData) error {
 	const root = "templates/app"
 	return fs.WalkDir(appTemplates, root, func(p string, de fs.DirEntry, err error) error {
@@ -251,8 +261,12 @@ func writeApp(dir string, d *appData) error {
 				return nil
 			}
 			rel = strings.TrimSuffix(rel, ".plain.tmpl")
-		default:
+		case strings.HasSuffix(rel, ".tmpl"):
 			rel = strings.TrimSuffix(rel, ".tmpl")
+		default:
+			// Not a template of shoal's (the chart's Helm templates):
+			// copied as it is.
+			return copyTemplateFile(dir, p, rel)
 		}
 		switch rel {
 		case "api/service.proto":
@@ -278,10 +292,36 @@ func writeApp(dir string, d *appData) error {
 				return fmt.Errorf("template %s renders invalid Go: %w", p, err)
 			}
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil { //nolint:gosec // a source tree, readable like any checkout
-			return err
-		}
-		return os.WriteFile(dst, body, 0o644) //nolint:gosec // a source file, readable like any checkout
+		return writeAppFile(dir, rel, body)
 	})
+}
+
+// copyTemplateFile copies the embedded file p to dir/rel unchanged.
+func copyTemplateFile(dir, p, rel string) error {
+	body, err := appTemplates.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	return writeAppFile(dir, rel, body)
+}
+
+// writeAppFile writes one file of the new application.
+func writeAppFile(dir, rel string, body []byte) error {
+	dst := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil { //nolint:gosec // a source tree, readable like any checkout
+		return err
+	}
+	return os.WriteFile(dst, body, 0o644) //nolint:gosec // a source file, readable like any checkout
+}
+
+// releasedVersion is the version of the Shoal module in directory m that
+// this released shoal goes with: the one compiled in, or for observability
+// and router-mesh, which shoal does not import, the sdk's (a release tags
+// every module in one commit, at the versions of versions.yaml, all one
+// version so far).
+func releasedVersion(m string) string {
+	if m == "observability" || m == "router-mesh" {
+		m = "sdk"
+	}
+	return shoalModuleVersion("github.com/shoalmesh/shoal/" + m)
 }
