@@ -117,6 +117,7 @@ require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/shoalmesh/shoal/localmesh v0.1.0
 	github.com/shoalmesh/shoal/registry-istio v0.1.0
+	github.com/shoalmesh/shoal/router-mesh v0.1.0
 	github.com/shoalmesh/shoal/sdk v0.1.0
 	github.com/shoalmesh/shoal/triple v0.1.0
 	github.com/spf13/cobra v1.10.2
