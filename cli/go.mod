@@ -114,6 +114,7 @@ require (
 
 require (
 	github.com/bufbuild/protocompile v0.14.1
+	github.com/dubbogo/gost v1.13.1
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/shoalmesh/shoal/localmesh v0.1.0
 	github.com/shoalmesh/shoal/registry-istio v0.1.0

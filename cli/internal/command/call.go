@@ -29,6 +29,8 @@ type callFlags struct {
 	verbose        bool
 	output         string
 	xds            string
+	hessian        bool
+	args           []string
 }
 
 func newCallCmd(e *env) *cobra.Command {
@@ -55,6 +57,14 @@ address is --xds, else SHOAL_XDS_ADDRESS, else the control plane 'shoal dev
 up' runs, else a gRPC xDS bootstrap file (GRPC_XDS_BOOTSTRAP). For an
 interface target the method may be given alone (Greet).
 
+With --hessian the method belongs to a plain Java interface (Dubbo's wrapper
+mode: no .proto, each argument encoded with hessian2): the arguments are -a
+TYPE:JSON in order, where TYPE is the Java parameter type the method declares
+(java.lang.String or String, int, long, boolean, double, java.util.Map,
+java.util.List, or a class given as a JSON object of its fields). The result
+prints as JSON; a Java exception exits with 2 (UNKNOWN) and its class and
+message.
+
 The response goes to standard output; with -v the response headers, trailers,
 status and, for a mesh target, the endpoint that answered go to standard
 error. The exit code is the call's gRPC status code
@@ -76,6 +86,11 @@ command line and 65 for a request that is not valid JSON for the method.`,
   shoal call 127.0.0.1:50051 greet.GreetService/Greet --protocol triple -d '{"name":"Ada"}'
   shoal call 127.0.0.1:50051 greet.GreetService/Greet --protocol http -d '{"name":"Ada"}'
 
+  # A plain Java interface method: typed arguments, hessian2 on the wire
+  shoal call 127.0.0.1:20000 org.example.GreetingService/greet --hessian -a 'java.lang.String:"Ada"'
+  shoal call 127.0.0.1:20000 org.example.Calc/add --hessian -a 'int:3' -a 'long:4'
+  shoal call 127.0.0.1:20000 org.example.GreetingService/describe --hessian -a 'org.example.Person:{"name":"Ada","age":36}'
+
   # Through the mesh: istiod's routes pick the endpoint; -v names it
   shoal call greet.GreetService Greet -d '{"name":"Ada"}' -v
   shoal call xds:///greeter.default.svc.cluster.local:20000 greet.GreetService/Greet --xds 127.0.0.1:15010 -d '{}'`,
@@ -91,6 +106,8 @@ command line and 65 for a request that is not valid JSON for the method.`,
 	cmd.Flags().StringVar(&f.group, "group", "", "call the service exported under this group (tri-service-group)")
 	cmd.Flags().StringVar(&f.version, "version", "", "call the service exported under this version (tri-service-version)")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print response headers, trailers, status and the endpoint that answered to standard error")
+	cmd.Flags().BoolVar(&f.hessian, "hessian", false, "call a method of a plain Java interface (Dubbo's wrapper mode, hessian2) with the -a arguments")
+	cmd.Flags().StringArrayVarP(&f.args, "arg", "a", nil, "with --hessian: an argument as TYPE:JSON (java.lang.String:\"Ada\", int:3, a class name with a JSON object of its fields); repeatable, in order")
 	cmd.Flags().StringVar(&f.xds, "xds", "", "istiod's xDS address host:port, for a mesh target (default $SHOAL_XDS_ADDRESS, else 'shoal dev up''s)")
 	addOutputFlag(cmd, &f.output)
 	return cmd
@@ -109,6 +126,9 @@ func runCall(ctx context.Context, e *env, f *callFlags, target, method string) e
 	case "http":
 	default:
 		return usageErrorf("unknown protocol %q: use grpc, triple or http", f.protocol)
+	}
+	if f.hessian {
+		return runHessianCall(ctx, e, f, wire, target, method)
 	}
 	if isMeshTarget(target) {
 		return runMeshCall(ctx, e, f, wire, target, method)

@@ -66,9 +66,69 @@ func unavailablef(format string, args ...any) error {
 	return &exitError{code: int(triple.CodeUnavailable), err: fmt.Errorf(format, args...)}
 }
 
-// runMeshCall calls a method of a mesh target as a Shoal consumer does:
-// registry-istio watches the target, router-mesh's engine follows the
-// routes istiod sends, and sdk/tri's transport makes the call.
+// meshRoute is a routed client of a mesh target.
+type meshRoute struct {
+	client *tri.Client
+	// endpoint records the endpoint each attempt goes to.
+	endpoint *answeredBy
+	// addrs are the ready endpoints of the first snapshot.
+	addrs []string
+	close func()
+}
+
+// openMesh watches a mesh target as a Shoal consumer does: registry-istio
+// watches it, router-mesh's engine follows the routes istiod sends, and
+// sdk/tri's transport makes the calls. It fails with UNAVAILABLE when
+// istiod cannot be reached or has no service for the target.
+func openMesh(ctx context.Context, f *callFlags, wire triple.Protocol, target string) (*meshRoute, error) {
+	cfg, err := meshConfig(f.xds, "shoal-call")
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	reg, err := registryistio.New(cfg, registryistio.WithLogger(quiet),
+		registryistio.WithClientOptions(xdsclient.WithBackoff(100*time.Millisecond, time.Second)))
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = reg.Close()
+		}
+	}()
+	key := registry.Key{Interface: target, Group: f.group, Version: f.version}
+	host, err := reg.Target(key)
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	w, err := reg.Watch(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := firstSnapshot(ctx, w, reg.Client(), waitBound(ctx))
+	_ = w.Close()
+	if err != nil {
+		return nil, unavailablef("%v", err)
+	}
+	if len(snap.Routes()) == 0 && len(snap.Services()) == 0 {
+		return nil, unavailablef("istiod at %s has no service for %s (host %s): apply the ServiceEntry that carries it, or check the name and --group", cfg.ServerURI, target, host)
+	}
+	ep := &answeredBy{}
+	ref, err := consumer.New(key, reg, &recordingTransport{next: tri.NewTransport(triple.WithProtocol(wire)), rec: ep},
+		consumer.WithEngine(routermesh.New(routermesh.WithLogger(quiet))),
+		consumer.WithLogger(quiet), consumer.WithTimeout(0))
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	ok = true
+	return &meshRoute{
+		client: tri.NewClient(ref), endpoint: ep, addrs: readyAddresses(snap),
+		close: func() { _ = ref.Close(); _ = reg.Close() },
+	}, nil
+}
+
+// runMeshCall calls a method of a mesh target through openMesh's client.
 func runMeshCall(ctx context.Context, e *env, f *callFlags, wire triple.Protocol, target, method string) error {
 	if f.protocol == "http" {
 		return usageErrorf("--protocol http calls an address: give host:port instead of %s", target)
@@ -81,67 +141,34 @@ func runMeshCall(ctx context.Context, e *env, f *callFlags, wire triple.Protocol
 	if err != nil {
 		return err
 	}
-	cfg, err := meshConfig(f.xds, "shoal-call")
-	if err != nil {
-		return usageErrorf("%v", err)
-	}
 	ctx, cancel := f.context(ctx)
 	defer cancel()
-	quiet := slog.New(slog.DiscardHandler)
-	reg, err := registryistio.New(cfg, registryistio.WithLogger(quiet),
-		registryistio.WithClientOptions(xdsclient.WithBackoff(100*time.Millisecond, time.Second)))
-	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	defer reg.Close()
-	key := registry.Key{Interface: target, Group: f.group, Version: f.version}
-	host, err := reg.Target(key)
-	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	w, err := reg.Watch(ctx, key)
+	r, err := openMesh(ctx, f, wire, target)
 	if err != nil {
 		return err
 	}
-	snap, err := firstSnapshot(ctx, w, reg.Client(), waitBound(ctx))
-	w.Close()
-	if err != nil {
-		return unavailablef("%v", err)
-	}
-	if len(snap.Routes()) == 0 && len(snap.Services()) == 0 {
-		return unavailablef("istiod at %s has no service for %s (host %s): apply the ServiceEntry that carries it, or check the name and --group", cfg.ServerURI, target, host)
-	}
-
+	defer r.close()
 	var src descSource
 	if len(f.protos) > 0 {
 		if src, err = newProtoFileSource(ctx, f.protos, f.importPaths); err != nil {
 			return err
 		}
 	} else {
-		rs := &endpointsSource{addrs: readyAddresses(snap), opts: []triple.ClientOption{triple.WithProtocol(wire)}}
-		defer rs.close()
-		if len(rs.addrs) == 0 {
-			return unavailablef("istiod at %s knows no ready endpoint of %s (host %s) to ask for the schema; pass --proto", cfg.ServerURI, target, host)
+		if len(r.addrs) == 0 {
+			return unavailablef("istiod knows no ready endpoint of %s to ask for the schema; pass --proto", target)
 		}
+		rs := &endpointsSource{addrs: r.addrs, opts: []triple.ClientOption{triple.WithProtocol(wire)}}
+		defer rs.close()
 		src = rs
 	}
 	sd, err := findService(ctx, src, svcName)
 	if err != nil {
 		return err
 	}
-
-	ep := &answeredBy{}
-	ref, err := consumer.New(key, reg, &recordingTransport{next: tri.NewTransport(triple.WithProtocol(wire)), rec: ep},
-		consumer.WithEngine(routermesh.New(routermesh.WithLogger(quiet))),
-		consumer.WithLogger(quiet), consumer.WithTimeout(0))
-	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	defer ref.Close()
 	// Group and version travel with the reference's key.
 	ff := *f
 	ff.group, ff.version = "", ""
-	return callMethod(ctx, e, &ff, tri.NewClient(ref), src, sd, methodName, target, md, ep)
+	return callMethod(ctx, e, &ff, r.client, src, sd, methodName, target, md, r.endpoint)
 }
 
 // meshMethod splits the method argument; for an interface target a bare
