@@ -231,7 +231,7 @@ func (s *endpointsSource) close() {
 
 // each runs fn on the current endpoint's reflection, moving on to the next
 // endpoint while fn fails for want of an answering reflection service.
-func (s *endpointsSource) each(ctx context.Context, fn func(*reflectionSource) error) error {
+func (s *endpointsSource) each(fn func(*reflectionSource) error) error {
 	var errs []error
 	for {
 		if s.cur == nil {
@@ -264,7 +264,7 @@ func (s *endpointsSource) each(ctx context.Context, fn func(*reflectionSource) e
 }
 
 func (s *endpointsSource) services(ctx context.Context) (out []string, err error) {
-	err = s.each(ctx, func(r *reflectionSource) error {
+	err = s.each(func(r *reflectionSource) error {
 		out, err = r.services(ctx)
 		return err
 	})
@@ -272,7 +272,7 @@ func (s *endpointsSource) services(ctx context.Context) (out []string, err error
 }
 
 func (s *endpointsSource) find(ctx context.Context, name string) (d protoreflect.Descriptor, err error) {
-	err = s.each(ctx, func(r *reflectionSource) error {
+	err = s.each(func(r *reflectionSource) error {
 		d, err = r.find(ctx, name)
 		return err
 	})
