@@ -175,14 +175,7 @@ func runHessianCall(ctx context.Context, e *env, f *callFlags, wire triple.Proto
 		}
 		args = append(args, arg)
 	}
-	mesh := isMeshTarget(target)
-	var svc, name string
-	var err error
-	if mesh {
-		svc, name, err = meshMethod(target, method)
-	} else {
-		svc, name, err = splitMethod(method)
-	}
+	svc, name, err := targetMethod(target, method)
 	if err != nil {
 		return err
 	}
@@ -196,7 +189,7 @@ func runHessianCall(ctx context.Context, e *env, f *callFlags, wire triple.Proto
 	var inv triple.Invoker
 	var opts []triple.CallOption
 	var ep *answeredBy
-	if mesh {
+	if isMeshTarget(target) {
 		r, err := openMesh(ctx, f, wire, target)
 		if err != nil {
 			return err

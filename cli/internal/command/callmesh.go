@@ -133,7 +133,7 @@ func runMeshCall(ctx context.Context, e *env, f *callFlags, wire triple.Protocol
 	if f.protocol == "http" {
 		return usageErrorf("--protocol http calls an address: give host:port instead of %s", target)
 	}
-	svcName, methodName, err := meshMethod(target, method)
+	svcName, methodName, err := targetMethod(target, method)
 	if err != nil {
 		return err
 	}
@@ -171,10 +171,10 @@ func runMeshCall(ctx context.Context, e *env, f *callFlags, wire triple.Protocol
 	return callMethod(ctx, e, &ff, r.client, src, sd, methodName, target, md, r.endpoint)
 }
 
-// meshMethod splits the method argument; for an interface target a bare
-// method name calls that interface.
-func meshMethod(target, method string) (svc, name string, err error) {
-	if !strings.HasPrefix(target, "xds:") && !strings.ContainsAny(method, "/.") && method != "" {
+// targetMethod splits the method argument; for an interface-name target a
+// bare method name calls that interface.
+func targetMethod(target, method string) (svc, name string, err error) {
+	if isMeshTarget(target) && !strings.HasPrefix(target, "xds:") && !strings.ContainsAny(method, "/.") && method != "" {
 		return target, method, nil
 	}
 	return splitMethod(method)
