@@ -47,7 +47,7 @@ Streaming methods read a sequence of JSON requests (one per line, say) from -d
 or standard input and print one JSON response per line as each arrives.
 
 The target is host:port (plain HTTP/2), an https:// URL for TLS, or a
-service of the mesh: an interface name (greet.GreetService, mapped to its
+service of the mesh: a dotted interface name (greet.GreetService, mapped to its
 host by the ServiceEntry convention, with --group) or xds:///host:port.
 For a mesh target shoal asks istiod, as a Shoal consumer does (registry-istio,
 and router-mesh for the routes: matches, weighted subsets, timeouts,

@@ -28,10 +28,10 @@ import (
 )
 
 // isMeshTarget reports whether a call target names a service of the mesh
-// (xds:///host:port, or an interface name: no port, no scheme) rather than
-// an address.
+// (xds:///host:port, or an interface name: dotted, no port, no scheme)
+// rather than an address.
 func isMeshTarget(target string) bool {
-	return strings.HasPrefix(target, "xds:") || (target != "" && !strings.ContainsAny(target, ":/"))
+	return strings.HasPrefix(target, "xds:") || (strings.Contains(target, ".") && !strings.ContainsAny(target, ":/"))
 }
 
 // meshConfig is the bootstrap of an xDS stream the CLI opens as node

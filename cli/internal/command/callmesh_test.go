@@ -17,6 +17,7 @@ func TestTargetMethod(t *testing.T) {
 		{"xds:///greeter.default.svc.cluster.local:20000", "greet.GreetService/Greet", "greet.GreetService", "Greet", true},
 		{"127.0.0.1:50051", "greet.GreetService.Greet", "greet.GreetService", "Greet", false},
 		{"https://example.com", "/greet.GreetService/Greet", "greet.GreetService", "Greet", false},
+		{"localhost", "greet.GreetService/Greet", "greet.GreetService", "Greet", false},
 	} {
 		if got := isMeshTarget(tc.target); got != tc.mesh {
 			t.Errorf("isMeshTarget(%q) = %v", tc.target, got)
