@@ -10,6 +10,13 @@ require (
 )
 
 require (
+	github.com/apache/dubbo-go-hessian2 v1.13.2 // indirect
+	github.com/fsnotify/fsnotify v1.9.0 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	go.uber.org/atomic v1.9.0 // indirect
+)
+
+require (
 	cel.dev/expr v0.25.3 // indirect
 	dario.cat/mergo v1.0.2 // indirect
 	github.com/Azure/go-ansiterm v0.0.0-20261006220739-8c912ac31dd4 // indirect
