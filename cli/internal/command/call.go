@@ -133,11 +133,7 @@ func runCall(ctx context.Context, e *env, f *callFlags, target, method string) e
 	if isMeshTarget(target) {
 		return runMeshCall(ctx, e, f, wire, target, method)
 	}
-	svcName, methodName, err := splitMethod(method)
-	if err != nil {
-		return err
-	}
-	md, err := f.metadata()
+	svcName, methodName, md, err := f.parseCall(target, method)
 	if err != nil {
 		return err
 	}

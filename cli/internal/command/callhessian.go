@@ -175,11 +175,7 @@ func runHessianCall(ctx context.Context, e *env, f *callFlags, wire triple.Proto
 		}
 		args = append(args, arg)
 	}
-	svc, name, err := targetMethod(target, method)
-	if err != nil {
-		return err
-	}
-	md, err := f.metadata()
+	svc, name, md, err := f.parseCall(target, method)
 	if err != nil {
 		return err
 	}

@@ -133,11 +133,7 @@ func runMeshCall(ctx context.Context, e *env, f *callFlags, wire triple.Protocol
 	if f.protocol == "http" {
 		return usageErrorf("--protocol http calls an address: give host:port instead of %s", target)
 	}
-	svcName, methodName, err := targetMethod(target, method)
-	if err != nil {
-		return err
-	}
-	md, err := f.metadata()
+	svcName, methodName, md, err := f.parseCall(target, method)
 	if err != nil {
 		return err
 	}
@@ -169,6 +165,16 @@ func runMeshCall(ctx context.Context, e *env, f *callFlags, wire triple.Protocol
 	ff := *f
 	ff.group, ff.version = "", ""
 	return callMethod(ctx, e, &ff, r.client, src, sd, methodName, target, md, r.endpoint)
+}
+
+// parseCall reads the service and method a call names, and its -H
+// headers.
+func (f *callFlags) parseCall(target, method string) (svc, name string, md triple.Metadata, err error) {
+	if svc, name, err = targetMethod(target, method); err != nil {
+		return "", "", nil, err
+	}
+	md, err = f.metadata()
+	return svc, name, md, err
 }
 
 // targetMethod splits the method argument; for an interface-name target a
