@@ -10,6 +10,13 @@ require (
 )
 
 require (
+	github.com/apache/dubbo-go-hessian2 v1.13.2 // indirect
+	github.com/fsnotify/fsnotify v1.9.0 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	go.uber.org/atomic v1.9.0 // indirect
+)
+
+require (
 	cel.dev/expr v0.25.3 // indirect
 	dario.cat/mergo v1.0.2 // indirect
 	github.com/Azure/go-ansiterm v0.0.0-20261006220739-8c912ac31dd4 // indirect
@@ -101,8 +108,8 @@ require (
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	istio.io/api v1.31.1 // indirect
 	k8s.io/api v0.37.2 // indirect
-	k8s.io/apimachinery v0.37.2 // indirect
-	k8s.io/client-go v0.37.2 // indirect
+	k8s.io/apimachinery v0.37.2
+	k8s.io/client-go v0.37.2
 	k8s.io/klog/v2 v2.140.0 // indirect
 	k8s.io/kube-openapi v0.0.0-20260721132016-d427ff9ee9ad // indirect
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
@@ -114,9 +121,11 @@ require (
 
 require (
 	github.com/bufbuild/protocompile v0.14.1
+	github.com/dubbogo/gost v1.13.1
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/shoalmesh/shoal/localmesh v0.1.0
 	github.com/shoalmesh/shoal/registry-istio v0.1.0
+	github.com/shoalmesh/shoal/router-mesh v0.1.0
 	github.com/shoalmesh/shoal/sdk v0.1.0
 	github.com/shoalmesh/shoal/triple v0.1.0
 	github.com/spf13/cobra v1.10.2

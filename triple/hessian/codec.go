@@ -52,6 +52,20 @@ func Long(i int64) Arg { return Arg{Type: TypeLong, Value: i} }
 // Object is an argument of a POJO parameter type, named by the POJO.
 func Object(p POJO) Arg { return Arg{Type: p.JavaClassName(), Value: p} }
 
+// Fields is an object of a Java class given by its field values, for a
+// caller with no Go struct of the class (the shoal CLI builds arguments from
+// JSON): it encodes as an object of Class, as a registered POJO does.
+type Fields struct {
+	Class  string
+	Values map[string]any
+}
+
+// ObjectFields is an argument of a Java class parameter given as its
+// fields.
+func ObjectFields(class string, values map[string]any) Arg {
+	return Arg{Type: class, Value: Fields{Class: class, Values: values}}
+}
+
 // Value is an argument whose Java type is guessed from the Go type: strings
 // are java.lang.String, int32 int, int64 and int long, POJOs their class. Use
 // an explicit Arg when the method declares another type.
@@ -65,6 +79,9 @@ func javaTypeOf(v any) string {
 	}
 	if p, ok := v.(POJO); ok {
 		return p.JavaClassName()
+	}
+	if f, ok := v.(Fields); ok {
+		return f.Class
 	}
 	if rv.Kind() == reflect.Pointer {
 		return TypeObject
@@ -138,7 +155,9 @@ func encode(v any) (b []byte, err error) {
 		}
 	}()
 	e := hessian2.NewEncoder()
-	if x, ok := v.(*Exception); ok {
+	if f, ok := v.(Fields); ok {
+		err = e.EncodeMapAsClass(f.Class, f.Values)
+	} else if x, ok := v.(*Exception); ok {
 		err = e.EncodeMapAsClass(x.class(), map[string]any{
 			"detailMessage":        x.Message,
 			"stackTrace":           []java_exception.StackTraceElement{},

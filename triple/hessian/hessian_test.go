@@ -165,6 +165,28 @@ func TestCallPOJOGroupVersionAttachments(t *testing.T) {
 	}
 }
 
+// An object given by its fields reaches the server as the class's POJO,
+// and its Java type travels with it.
+func TestCallObjectFields(t *testing.T) {
+	cc := start(t)
+	arg := hessian.ObjectFields("org.example.Person", map[string]any{"name": "Ada", "age": int32(36)})
+	if arg.Type != "org.example.Person" {
+		t.Errorf("type %q", arg.Type)
+	}
+	got, err := hessian.Call[*person](ctx(t), cc, service, "describe", []hessian.Arg{arg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "Ada" || got.Age != 37 || got.Greeting != "Hello, Ada" {
+		t.Errorf("got %+v", got)
+	}
+	// Value names the class too.
+	got, err = hessian.Call[*person](ctx(t), cc, service, "describe", []hessian.Arg{hessian.Value(hessian.Fields{Class: "org.example.Person", Values: map[string]any{"name": "Bo"}})})
+	if err != nil || got.Greeting != "Hello, Bo" {
+		t.Errorf("by Value: %+v, %v", got, err)
+	}
+}
+
 func TestCallException(t *testing.T) {
 	cc := start(t)
 	var reply string

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shoalmesh/shoal/triple"
+	"github.com/shoalmesh/shoal/triple/hessian"
 )
 
 // testProto is the schema of the test service. The scripts carry a copy as
@@ -170,6 +171,20 @@ func field(m *dynamicpb.Message, name string) protoreflect.FieldDescriptor {
 
 var _ = timestamppb.Now // the schema imports timestamp.proto: keep its Go type linked in
 
+// greetingService is a plain-Java-interface style service (wrapper mode,
+// hessian2) for `shoal call --hessian`: shoal.test.Greeting.greet(String)
+// and add(int, long).
+func greetingService() *hessian.Service {
+	svc := hessian.NewService("shoal.test.Greeting")
+	svc.Handle("greet", hessian.Unary(func(_ context.Context, name string) (string, error) {
+		return "Hello, " + name, nil
+	}))
+	if err := svc.HandleFunc("add", func(_ context.Context, a int32, b int64) (int64, error) { return int64(a) + b, nil }); err != nil {
+		panic(err)
+	}
+	return svc
+}
+
 // setupServers starts the servers a script talks to and stops them when the
 // script ends.
 func setupServers(env *testscript.Env) error {
@@ -180,6 +195,9 @@ func setupServers(env *testscript.Env) error {
 			return "", err
 		}
 		if err := srv.Register(echoServer{prefix: "[g1] "}.desc(), struct{}{}, triple.ServiceGroup("g1"), triple.ServiceVersion("2.0.0")); err != nil {
+			return "", err
+		}
+		if err := greetingService().Register(srv); err != nil {
 			return "", err
 		}
 		lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -28,12 +28,15 @@ type callFlags struct {
 	group, version string
 	verbose        bool
 	output         string
+	xds            string
+	hessian        bool
+	args           []string
 }
 
 func newCallCmd(e *env) *cobra.Command {
 	f := &callFlags{}
 	cmd := &cobra.Command{
-		Use:   "call <host:port> <package.Service>/<Method>",
+		Use:   "call <target> <package.Service>/<Method>",
 		Short: "Call a method of a Triple or gRPC service with a JSON request",
 		Long: `Call a method of a Triple or gRPC service. The request is JSON (protobuf's
 JSON mapping) from -d, or from standard input when -d is not given. The schema
@@ -43,10 +46,28 @@ v1alpha), or from .proto files given with --proto.
 Streaming methods read a sequence of JSON requests (one per line, say) from -d
 or standard input and print one JSON response per line as each arrives.
 
-The target is host:port (plain HTTP/2), or an https:// URL for TLS.
+The target is host:port (plain HTTP/2), an https:// URL for TLS, or a
+service of the mesh: a dotted interface name (greet.GreetService, mapped to its
+host by the ServiceEntry convention, with --group) or xds:///host:port.
+For a mesh target shoal asks istiod, as a Shoal consumer does (registry-istio,
+and router-mesh for the routes: matches, weighted subsets, timeouts,
+retries, faults), and calls the endpoint the routes pick; the schema comes
+from reflection on the first endpoint that serves it, or --proto. istiod's
+address is --xds, else SHOAL_XDS_ADDRESS, else the control plane 'shoal dev
+up' runs, else a gRPC xDS bootstrap file (GRPC_XDS_BOOTSTRAP). For an
+interface target the method may be given alone (Greet).
 
-The response goes to standard output; with -v the response headers, trailers
-and status go to standard error. The exit code is the call's gRPC status code
+With --hessian the method belongs to a plain Java interface (Dubbo's wrapper
+mode: no .proto, each argument encoded with hessian2): the arguments are -a
+TYPE:JSON in order, where TYPE is the Java parameter type the method declares
+(java.lang.String or String, int, long, boolean, double, java.util.Map,
+java.util.List, or a class given as a JSON object of its fields). The result
+prints as JSON; a Java exception exits with 2 (UNKNOWN) and its class and
+message.
+
+The response goes to standard output; with -v the response headers, trailers,
+status and, for a mesh target, the endpoint that answered go to standard
+error. The exit code is the call's gRPC status code
 (0 OK, 1 CANCELLED ... 14 UNAVAILABLE ... 16 UNAUTHENTICATED); 64 for a wrong
 command line and 65 for a request that is not valid JSON for the method.`,
 		Example: `  # Unary call, schema from server reflection
@@ -63,8 +84,17 @@ command line and 65 for a request that is not valid JSON for the method.`,
 
   # Dubbo-go's triple flavour, or HTTP/1.1 JSON like curl
   shoal call 127.0.0.1:50051 greet.GreetService/Greet --protocol triple -d '{"name":"Ada"}'
-  shoal call 127.0.0.1:50051 greet.GreetService/Greet --protocol http -d '{"name":"Ada"}'`,
-		Args: exactArgs(2, "<host:port> and <package.Service>/<Method>"),
+  shoal call 127.0.0.1:50051 greet.GreetService/Greet --protocol http -d '{"name":"Ada"}'
+
+  # A plain Java interface method: typed arguments, hessian2 on the wire
+  shoal call 127.0.0.1:20000 org.example.GreetingService/greet --hessian -a 'java.lang.String:"Ada"'
+  shoal call 127.0.0.1:20000 org.example.Calc/add --hessian -a 'int:3' -a 'long:4'
+  shoal call 127.0.0.1:20000 org.example.GreetingService/describe --hessian -a 'org.example.Person:{"name":"Ada","age":36}'
+
+  # Through the mesh: istiod's routes pick the endpoint; -v names it
+  shoal call greet.GreetService Greet -d '{"name":"Ada"}' -v
+  shoal call xds:///greeter.default.svc.cluster.local:20000 greet.GreetService/Greet --xds 127.0.0.1:15010 -d '{}'`,
+		Args: exactArgs(2, "<target> and <package.Service>/<Method>"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.dataSet = cmd.Flags().Changed("data")
 			return runCall(cmd.Context(), e, f, args[0], args[1])
@@ -75,7 +105,10 @@ command line and 65 for a request that is not valid JSON for the method.`,
 	cmd.Flags().StringVar(&f.protocol, "protocol", "grpc", "wire protocol: grpc (gRPC over HTTP/2, what Dubbo Java, dubbo-go and grpc-go serve), triple (dubbo-go's triple flavour, unary only) or http (HTTP/1.1 JSON, unary only)")
 	cmd.Flags().StringVar(&f.group, "group", "", "call the service exported under this group (tri-service-group)")
 	cmd.Flags().StringVar(&f.version, "version", "", "call the service exported under this version (tri-service-version)")
-	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print response headers, trailers and status to standard error")
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print response headers, trailers, status and the endpoint that answered to standard error")
+	cmd.Flags().BoolVar(&f.hessian, "hessian", false, "call a method of a plain Java interface (Dubbo's wrapper mode, hessian2) with the -a arguments")
+	cmd.Flags().StringArrayVarP(&f.args, "arg", "a", nil, "with --hessian: an argument as TYPE:JSON (java.lang.String:\"Ada\", int:3, a class name with a JSON object of its fields); repeatable, in order")
+	cmd.Flags().StringVar(&f.xds, "xds", "", "istiod's xDS address host:port, for a mesh target (default $SHOAL_XDS_ADDRESS, else 'shoal dev up''s)")
 	addOutputFlag(cmd, &f.output)
 	return cmd
 }
@@ -94,11 +127,13 @@ func runCall(ctx context.Context, e *env, f *callFlags, target, method string) e
 	default:
 		return usageErrorf("unknown protocol %q: use grpc, triple or http", f.protocol)
 	}
-	svcName, methodName, err := splitMethod(method)
-	if err != nil {
-		return err
+	if f.hessian {
+		return runHessianCall(ctx, e, f, wire, target, method)
 	}
-	md, err := f.metadata()
+	if isMeshTarget(target) {
+		return runMeshCall(ctx, e, f, wire, target, method)
+	}
+	svcName, methodName, md, err := f.parseCall(target, method)
 	if err != nil {
 		return err
 	}
@@ -107,18 +142,19 @@ func runCall(ctx context.Context, e *env, f *callFlags, target, method string) e
 		if err != nil {
 			return err
 		}
-		return callMethod(ctx, e, f, cc, src, sd, methodName, target, md)
+		return callMethod(ctx, e, f, cc, src, sd, methodName, target, md, nil)
 	})
 }
 
-// callMethod calls one method of sd, found in src.
-func callMethod(ctx context.Context, e *env, f *callFlags, cc *triple.ClientConn, src descSource, sd protoreflect.ServiceDescriptor, methodName, target string, md triple.Metadata) error {
+// callMethod calls one method of sd, found in src. ep, when not nil, says
+// which endpoint answered (for -v).
+func callMethod(ctx context.Context, e *env, f *callFlags, cc triple.Invoker, src descSource, sd protoreflect.ServiceDescriptor, methodName, target string, md triple.Metadata, ep *answeredBy) error {
 	mdesc, err := findMethod(sd, methodName)
 	if err != nil {
 		return err
 	}
 	c := &caller{
-		e: e, f: f, md: mdesc, types: dynamicpb.NewTypes(src.files()),
+		e: e, f: f, md: mdesc, types: dynamicpb.NewTypes(src.files()), endpoint: ep,
 		path: "/" + string(sd.FullName()) + "/" + string(mdesc.Name()),
 	}
 	in, err := c.requests()
@@ -152,6 +188,9 @@ type caller struct {
 	md    protoreflect.MethodDescriptor
 	types *dynamicpb.Types
 	path  string
+	// endpoint records the endpoint a routed call went to (nil for a
+	// call to host:port).
+	endpoint *answeredBy
 }
 
 // requests decodes the request messages: exactly one for a unary or server
@@ -192,10 +231,12 @@ func (c *caller) requests() ([]proto.Message, error) {
 	return out, nil
 }
 
-func (c *caller) unary(ctx context.Context, cc *triple.ClientConn, in []proto.Message, opts []triple.CallOption) error {
+func (c *caller) unary(ctx context.Context, cc triple.Invoker, in []proto.Message, opts []triple.CallOption) error {
 	var hdr, trl triple.Metadata
 	out := dynamicpb.NewMessage(c.md.Output())
-	opts = append(opts, triple.Header(&hdr), triple.Trailer(&trl))
+	if c.endpoint == nil { // a routed call takes no per-call options: its headers stay unseen
+		opts = append(opts, triple.Header(&hdr), triple.Trailer(&trl))
+	}
 	err := cc.Invoke(ctx, c.path, in[0], out, opts...)
 	c.verbose("headers", hdr)
 	if err == nil {
@@ -206,7 +247,7 @@ func (c *caller) unary(ctx context.Context, cc *triple.ClientConn, in []proto.Me
 	return err
 }
 
-func (c *caller) stream(ctx context.Context, cc *triple.ClientConn, in []proto.Message, opts []triple.CallOption) error {
+func (c *caller) stream(ctx context.Context, cc triple.Invoker, in []proto.Message, opts []triple.CallOption) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	desc := &triple.StreamDesc{StreamName: string(c.md.Name()), ClientStreams: c.md.IsStreamingClient(), ServerStreams: c.md.IsStreamingServer()}
@@ -382,6 +423,11 @@ func (c *caller) verbose(what string, md triple.Metadata) {
 func (c *caller) status(err error) {
 	if !c.f.verbose {
 		return
+	}
+	if c.endpoint != nil {
+		if ep := c.endpoint.String(); ep != "" {
+			fmt.Fprintf(c.e.stderr, "endpoint: %s\n", ep)
+		}
 	}
 	code := triple.CodeOf(err)
 	fmt.Fprintf(c.e.stderr, "status: %d %s\n", code, strings.ToUpper(code.String()))

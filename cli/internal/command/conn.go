@@ -50,7 +50,7 @@ func (f *connFlags) context(ctx context.Context) (context.Context, context.Cance
 // dial connects to target ("host:port" or a tri://, http:// or https:// URL).
 func dial(target string, opts ...triple.ClientOption) (*triple.ClientConn, error) {
 	if strings.HasPrefix(target, "xds:") {
-		return nil, usageErrorf("xds targets are not supported yet: give host:port")
+		return nil, usageErrorf("%s is a mesh target: give an endpoint's host:port here ('shoal show %s' lists them); 'shoal call' takes mesh targets", target, target)
 	}
 	cc, err := triple.Dial(target, opts...)
 	if err != nil {

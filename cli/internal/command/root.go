@@ -137,6 +137,7 @@ development needs.`,
 		newDevCmd(e),
 		newShowCmd(e),
 		newStatusCmd(e),
+		newAnalyzeCmd(e),
 	)
 	return root
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
 	"github.com/shoalmesh/shoal/registry-istio/mapping"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsmesh"
@@ -44,7 +42,8 @@ model Shoal's router runs. The interface may also be a host-level target,
 xds:///host:port.
 
 istiod's address comes from --xds, else SHOAL_XDS_ADDRESS (which 'shoal dev
-up' prints), else a gRPC xDS bootstrap file (GRPC_XDS_BOOTSTRAP). Exit code 1
+up' prints), else the control plane 'shoal dev up' runs, else a gRPC xDS
+bootstrap file (GRPC_XDS_BOOTSTRAP). Exit code 1
 when istiod cannot be reached or has no service for the interface.`,
 		Example: `  shoal show greet.GreetService --xds 127.0.0.1:15010
   SHOAL_XDS_ADDRESS=127.0.0.1:15010 shoal show greet.GreetService -o json
@@ -134,25 +133,8 @@ type showEndpoint struct {
 	Labels   map[string]string `json:"labels,omitempty"`
 }
 
-// showConfig is the bootstrap of the stream `shoal show` opens: the
-// environment's, with --xds in place of SHOAL_XDS_ADDRESS and a node named
-// after the command unless POD_NAME says otherwise.
-func showConfig(xds string) (*bootstrap.Config, error) {
-	if xds != "" {
-		environ := append(os.Environ(), bootstrap.EnvAddress+"="+xds)
-		if os.Getenv("POD_NAME") == "" {
-			environ = append(environ, "POD_NAME=shoal-show")
-		}
-		return bootstrap.FromEnv(environ)
-	}
-	if os.Getenv(bootstrap.EnvAddress) != "" && os.Getenv("POD_NAME") == "" {
-		return bootstrap.FromEnv(append(os.Environ(), "POD_NAME=shoal-show"))
-	}
-	return bootstrap.Load()
-}
-
 func showInterface(ctx context.Context, iface string, f *showFlags) (*showResult, error) {
-	cfg, err := showConfig(f.xds)
+	cfg, err := meshConfig(f.xds, "shoal-show")
 	if err != nil {
 		return nil, usageErrorf("%v", err)
 	}
