@@ -260,7 +260,7 @@ func namespaced(manifest []byte, ns string) ([]byte, error) {
 // waitServed returns once istiod serves ip under host:port, as a consumer
 // of the host would see it.
 func waitServed(ctx context.Context, xds, host string, port uint32, ip string) error {
-	cfg, err := showConfig(xds)
+	cfg, err := meshConfig(xds, "shoal-deploy")
 	if err != nil {
 		return err
 	}
