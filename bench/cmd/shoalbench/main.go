@@ -1,9 +1,11 @@
 // Command shoalbench measures RPC stacks side by side on this machine: each
 // contender's server and load generator run as separate processes pinned to
 // GOMAXPROCS=1, contenders are interleaved and rotated across rounds, and the
-// report gives medians over rounds and ratios against plain grpc-go.
+// report gives medians over rounds (with the lowest and highest p50) and
+// ratios against the loopback floor (tcp-floor, a raw TCP ping-pong run in
+// the same rounds) and against plain grpc-go.
 //
-//	go run ./cmd/shoalbench -contenders=grpc-go,shoal,sidecar-pair -rounds=3
+//	go run ./cmd/shoalbench -contenders=tcp-floor,grpc-go,shoal,sidecar-pair -rounds=3
 //
 // The sidecar-pair contender puts two HAProxy HTTP/2 proxies (one per side,
 // as Envoy sidecars would be) between a grpc-go client and server. The
@@ -58,6 +60,8 @@ var known = map[string]contender{
 	"shoal":        {name: "shoal", server: "shoal", client: "shoal"},
 	"dubbo-go":     {name: "dubbo-go", server: "dubbo-go", client: "dubbo-go", dir: "../interop/dubbogo"},
 	"sidecar-pair": {name: "sidecar-pair", server: "grpc-go", client: "grpc-go", sidecar: true},
+	// The loopback floor: a raw TCP ping-pong, no RPC stack (bench/impl/tcpfloor.go).
+	"tcp-floor": {name: "tcp-floor", server: "tcp-floor", client: "tcp-floor"},
 }
 
 type result struct {
@@ -327,10 +331,17 @@ func waitListening(ctx context.Context, addr string) error {
 
 func report(w io.Writer, cs []contender, concs, sizes []int, all []result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "contender\tc\tpayload\tp50 us\tp99 us\tqps\tp50 vs grpc-go\tqps vs grpc-go\terrors\t")
+	fmt.Fprintln(tw, "contender\tc\tpayload\tp50 us\tp50 spread\tp99 us\tqps\tp50 vs floor\tp50 vs grpc-go\tqps vs grpc-go\terrors\t")
 	for _, size := range sizes {
 		for _, conc := range concs {
-			med := map[string][3]float64{}
+			// Medians first, so ratios do not depend on the contenders' order.
+			type row struct {
+				med  [3]float64
+				lo   float64
+				hi   float64
+				errs int
+			}
+			rows := map[string]row{}
 			for _, c := range cs {
 				var p50, p99, qps []float64
 				errs := 0
@@ -340,17 +351,24 @@ func report(w io.Writer, cs []contender, concs, sizes []int, all []result) {
 						errs += r.Errors
 					}
 				}
-				m := [3]float64{stats.Median(p50), stats.Median(p99), stats.Median(qps)}
-				med[c.name] = m
-				base, ok := med["grpc-go"]
-				ratio := func(a, b float64) string {
-					if !ok || b == 0 {
+				rw := row{med: [3]float64{stats.Median(p50), stats.Median(p99), stats.Median(qps)}, errs: errs}
+				if len(p50) > 0 {
+					rw.lo, rw.hi = slices.Min(p50), slices.Max(p50)
+				}
+				rows[c.name] = rw
+			}
+			for _, c := range cs {
+				m := rows[c.name]
+				ratio := func(base string, i int) string {
+					b, ok := rows[base]
+					if !ok || b.med[i] == 0 {
 						return "-"
 					}
-					return fmt.Sprintf("%.2fx", a/b)
+					return fmt.Sprintf("%.2fx", m.med[i]/b.med[i])
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.0f\t%s\t%s\t%d\t\n", c.name, conc, size, m[0], m[1], m[2],
-					ratio(m[0], base[0]), ratio(m[2], base[2]), errs)
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f-%.1f\t%.1f\t%.0f\t%s\t%s\t%s\t%d\t\n", c.name, conc, size,
+					m.med[0], m.lo, m.hi, m.med[1], m.med[2],
+					ratio("tcp-floor", 0), ratio("grpc-go", 0), ratio("grpc-go", 2), m.errs)
 			}
 		}
 	}
