@@ -3,6 +3,7 @@ package impl
 import (
 	"context"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -85,5 +86,25 @@ func TestRunLoadReportsFailures(t *testing.T) {
 	_, err = RunLoad(context.Background(), c, LoadConfig{Concurrency: 1, Duration: 100 * time.Millisecond, MaxCalls: 3, CallTimeout: 50 * time.Millisecond})
 	if err == nil {
 		t.Fatal("RunLoad against a closed port reported no error")
+	}
+}
+
+func TestStartCPUProfile(t *testing.T) {
+	stop, err := StartCPUProfile("")
+	if err != nil || stop() != nil {
+		t.Fatalf("an empty path: %v", err)
+	}
+	path := t.TempDir() + "/cpu.pprof"
+	if stop, err = StartCPUProfile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Fatalf("profile %s: %v, %v bytes", path, err, fi)
+	}
+	if _, err := StartCPUProfile(t.TempDir() + "/no/such/dir/cpu.pprof"); err == nil {
+		t.Fatal("StartCPUProfile into a missing directory succeeded")
 	}
 }
