@@ -3,6 +3,7 @@ package triple
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"runtime"
 	"strconv"
@@ -90,16 +91,23 @@ func idleWorkers(s *Server) int {
 	return -1
 }
 
-// waitIdle waits until s's connection has want idle handler goroutines.
-func waitIdle(t *testing.T, s *Server, want int) {
+// waitFor waits until cond holds, failing after 10s with what it says.
+func waitFor(t *testing.T, cond func() bool, what func() string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for idleWorkers(s) != want {
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d idle handler goroutines after 10s, want %d", idleWorkers(s), want)
+			t.Fatalf("after 10s: %s", what())
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// waitIdle waits until s's connection has want idle handler goroutines.
+func waitIdle(t *testing.T, s *Server, want int) {
+	t.Helper()
+	waitFor(t, func() bool { return idleWorkers(s) == want },
+		func() string { return fmt.Sprintf("%d idle handler goroutines, want %d", idleWorkers(s), want) })
 }
 
 func callGoid(t *testing.T, cc *ClientConn) uint64 {
@@ -165,11 +173,8 @@ func TestIdleWorkersBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The connection ends: its idle goroutines exit (goleak checks they are gone).
-	deadline := time.Now().Add(10 * time.Second)
-	for sc.idleWorkers.Load() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d idle handler goroutines 10s after the connection closed", sc.idleWorkers.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, func() bool { return sc.idleWorkers.Load() == 0 },
+		func() string {
+			return fmt.Sprintf("%d idle handler goroutines after the connection closed", sc.idleWorkers.Load())
+		})
 }

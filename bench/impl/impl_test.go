@@ -12,6 +12,34 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// startServing runs serve on a loopback port until the test ends and
+// returns the bound address.
+func startServing(t *testing.T, serve func(ctx context.Context, addr string, ready func(string)) error) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	bound := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, "127.0.0.1:0", func(a string) { bound <- a }) }()
+	var addr string
+	select {
+	case addr = <-bound:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("server not ready after 10s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve after stop: %v", err)
+		}
+	})
+	return addr
+}
+
 // TestEveryImplRoundTrips serves and calls every registered implementation
 // over loopback and drives a short, bounded load through it.
 func TestEveryImplRoundTrips(t *testing.T) {
@@ -22,23 +50,8 @@ func TestEveryImplRoundTrips(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
-			bound := make(chan string, 1)
-			done := make(chan error, 1)
-			go func() { done <- im.Serve(ctx, "127.0.0.1:0", func(a string) { bound <- a }) }()
-			var addr string
-			select {
-			case addr = <-bound:
-			case err := <-done:
-				t.Fatalf("serve: %v", err)
-			case <-time.After(10 * time.Second):
-				t.Fatal("server not ready after 10s")
-			}
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("serve after stop: %v", err)
-				}
-			}()
+			defer cancel()
+			addr := startServing(t, im.Serve)
 			c, err := im.Dial(addr)
 			if err != nil {
 				t.Fatal(err)

@@ -16,23 +16,7 @@ import (
 func startFloor(t *testing.T) (*floorServer, string) {
 	t.Helper()
 	s := new(floorServer)
-	ctx, cancel := context.WithCancel(context.Background())
-	bound := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- s.serve(ctx, "127.0.0.1:0", func(a string) { bound <- a }) }()
-	var addr string
-	select {
-	case addr = <-bound:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve after stop: %v", err)
-		}
-	})
-	return s, addr
+	return s, startServing(t, s.serve)
 }
 
 func TestFloorEchoesAndCounts(t *testing.T) {
