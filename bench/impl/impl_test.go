@@ -28,8 +28,7 @@ func startServing(t *testing.T, serve func(ctx context.Context, addr string, rea
 		t.Fatalf("serve: %v", err)
 	case <-time.After(10 * time.Second):
 		cancel()
-		<-done
-		t.Fatal("server not ready after 10s")
+		t.Fatalf("server not ready after 10s (serve returned %v once stopped)", <-done)
 	}
 	t.Cleanup(func() {
 		cancel()

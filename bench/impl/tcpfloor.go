@@ -225,7 +225,7 @@ func (fc *floorConn) roundTrip(ctx context.Context, payload []byte) error {
 	if err := fc.nc.SetDeadline(dl); err != nil {
 		return err
 	}
-	fc.out = binary.BigEndian.AppendUint32(fc.out[:0], uint32(len(payload))) //nolint:gosec // bounded by maxFloorFrame
+	fc.out = binary.BigEndian.AppendUint32(fc.out[:0], uint32(len(payload)))
 	fc.out = append(fc.out, payload...)
 	if _, err := fc.nc.Write(fc.out); err != nil {
 		return err
