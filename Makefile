@@ -77,7 +77,7 @@ release: ## Bump versions.yaml and requires to VERSION, commit, tag <dir>/VERSIO
 
 ##@ Benchmarks
 
-BENCH_CONTENDERS ?= grpc-go,shoal,sidecar-pair,dubbo-go
+BENCH_CONTENDERS ?= tcp-floor,grpc-go,shoal,sidecar-pair,dubbo-go
 BENCH_ROUNDS ?= 3
 
 .PHONY: bench

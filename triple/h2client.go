@@ -252,6 +252,11 @@ func (c *h2ClientConn) readLoop() {
 				err = http2.ConnectionError(http2.ErrCodeProtocol)
 			}
 		}
+		if err == nil {
+			continue
+		}
+		// Declared only on an error: errors.As makes se escape, which cost
+		// an allocation per frame read.
 		var se http2.StreamError
 		if errors.As(err, &se) {
 			c.queue(ctrlFrame{kind: ctrlRST, id: se.StreamID, code: se.Code})
@@ -489,8 +494,12 @@ func appFields(fields []hpack.HeaderField) []hpack.HeaderField {
 	return out
 }
 
+// statusOK is what statusFromFields returns for grpc-status 0, shared by
+// every call (one allocation less per call): never modify it.
+var statusOK = &Error{code: CodeOK}
+
 // statusFromFields reads grpc-status, grpc-message and details; nil when
-// there is no grpc-status.
+// there is no grpc-status. An OK status is the shared statusOK.
 func statusFromFields(fields []hpack.HeaderField) *Error {
 	var status, msg, details string
 	for _, f := range fields {
@@ -507,7 +516,7 @@ func statusFromFields(fields []hpack.HeaderField) *Error {
 		return nil
 	}
 	if status == "0" {
-		return &Error{code: CodeOK}
+		return statusOK
 	}
 	code, err := strconv.ParseUint(status, 10, 32)
 	if err != nil {
@@ -800,10 +809,10 @@ func (cs *clientStream) Header() (Metadata, error) {
 	b := &cs.recv
 	b.mu.Lock()
 	for !cs.gotHeaders && !b.eof && b.err == nil {
-		b.waiting = true
+		wake := b.waitLocked()
 		b.mu.Unlock()
 		select {
-		case <-b.notify:
+		case <-wake:
 		case <-cs.ctx.Done():
 			return nil, transportError(cs.ctx, cs.ctx.Err())
 		}

@@ -753,7 +753,17 @@ func putMsgBuf(p *[]byte) {
 func (b *recvBuf) init(maxRecv int) {
 	b.maxRecv = maxRecv
 	b.msgs = b.first[:0]
-	b.notify = make(chan struct{}, 1)
+}
+
+// waitLocked marks the taker as waiting and returns the channel that wakes
+// it, made at the first wait: a server handler finds its unary request
+// complete and never waits, so it never pays for the channel.
+func (b *recvBuf) waitLocked() <-chan struct{} {
+	if b.notify == nil {
+		b.notify = make(chan struct{}, 1)
+	}
+	b.waiting = true
+	return b.notify
 }
 
 // wakeLocked wakes the taker if it waits.
@@ -889,10 +899,10 @@ func (b *recvBuf) take(cancel <-chan struct{}) (m inMsg, credit int, err error) 
 			b.mu.Unlock()
 			return m, 0, err
 		}
-		b.waiting = true
+		wake := b.waitLocked()
 		b.mu.Unlock()
 		select {
-		case <-b.notify:
+		case <-wake:
 		case <-cancel:
 			return m, 0, errCanceled
 		}

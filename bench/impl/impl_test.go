@@ -27,6 +27,33 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { _ = os.RemoveAll(dir) }))
 }
 
+// startServing runs serve on a loopback port until the test ends and
+// returns the bound address.
+func startServing(t *testing.T, serve func(ctx context.Context, addr string, ready func(string)) error) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	bound := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, "127.0.0.1:0", func(a string) { bound <- a }) }()
+	var addr string
+	select {
+	case addr = <-bound:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("server not ready after 10s (serve returned %v once stopped)", <-done)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve after stop: %v", err)
+		}
+	})
+	return addr
+}
+
 // TestEveryImplRoundTrips serves and calls every registered implementation
 // over loopback and drives a short, bounded load through it.
 func TestEveryImplRoundTrips(t *testing.T) {
@@ -37,23 +64,8 @@ func TestEveryImplRoundTrips(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
-			bound := make(chan string, 1)
-			done := make(chan error, 1)
-			go func() { done <- im.Serve(ctx, "127.0.0.1:0", func(a string) { bound <- a }) }()
-			var addr string
-			select {
-			case addr = <-bound:
-			case err := <-done:
-				t.Fatalf("serve: %v", err)
-			case <-time.After(10 * time.Second):
-				t.Fatal("server not ready after 10s")
-			}
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("serve after stop: %v", err)
-				}
-			}()
+			defer cancel()
+			addr := startServing(t, im.Serve)
 			c, err := im.Dial(addr)
 			if err != nil {
 				t.Fatal(err)
@@ -101,5 +113,25 @@ func TestRunLoadReportsFailures(t *testing.T) {
 	_, err = RunLoad(context.Background(), c, LoadConfig{Concurrency: 1, Duration: 100 * time.Millisecond, MaxCalls: 3, CallTimeout: 50 * time.Millisecond})
 	if err == nil {
 		t.Fatal("RunLoad against a closed port reported no error")
+	}
+}
+
+func TestStartCPUProfile(t *testing.T) {
+	stop, err := StartCPUProfile("")
+	if err != nil || stop() != nil {
+		t.Fatalf("an empty path: %v", err)
+	}
+	path := t.TempDir() + "/cpu.pprof"
+	if stop, err = StartCPUProfile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Fatalf("profile %s: %v, %v bytes", path, err, fi)
+	}
+	if _, err := StartCPUProfile(t.TempDir() + "/no/such/dir/cpu.pprof"); err == nil {
+		t.Fatal("StartCPUProfile into a missing directory succeeded")
 	}
 }

@@ -42,12 +42,22 @@ func main() {
 	warm := flag.Duration("warmup", time.Second, "warm-up duration (not measured)")
 	maxCalls := flag.Int("max-calls", 10_000_000, "upper bound of calls per caller")
 	payload := flag.Int("payload", 64, "payload bytes per request (echoed back)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *target == "" {
 		fmt.Fprintln(os.Stderr, "benchload: -target is required")
 		os.Exit(2)
 	}
-	if err := run(*name, *target, *conc, *dur, *warm, *maxCalls, *payload); err != nil {
+	stopProfile, err := impl.StartCPUProfile(*cpuProfile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchload:", err)
+		os.Exit(2)
+	}
+	err = run(*name, *target, *conc, *dur, *warm, *maxCalls, *payload)
+	if perr := stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchload:", err)
 		os.Exit(1)
 	}

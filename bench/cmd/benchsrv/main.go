@@ -19,6 +19,7 @@ func main() {
 	name := flag.String("impl", "grpc-go", "implementation to serve")
 	addr := flag.String("listen", "127.0.0.1:0", "address to listen on (loopback only)")
 	watchStdin := flag.Bool("stdin", true, "exit when standard input closes (the parent died)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 
 	im, err := impl.Lookup(*name)
@@ -34,7 +35,15 @@ func main() {
 			stop()
 		}()
 	}
+	stopProfile, err := impl.StartCPUProfile(*cpuProfile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchsrv:", err)
+		os.Exit(2)
+	}
 	err = im.Serve(ctx, *addr, func(bound string) { fmt.Printf("READY %s\n", bound) })
+	if perr := stopProfile(); perr != nil {
+		fmt.Fprintln(os.Stderr, "benchsrv:", perr)
+	}
 	if err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, "benchsrv:", err)
 		os.Exit(1)

@@ -1,9 +1,11 @@
 // Command shoalbench measures RPC stacks side by side on this machine: each
 // contender's server and load generator run as separate processes pinned to
 // GOMAXPROCS=1, contenders are interleaved and rotated across rounds, and the
-// report gives medians over rounds and ratios against plain grpc-go.
+// report gives medians over rounds (with the lowest and highest p50) and
+// ratios against the loopback floor (tcp-floor, a raw TCP ping-pong run in
+// the same rounds) and against plain grpc-go.
 //
-//	go run ./cmd/shoalbench -contenders=grpc-go,shoal,sidecar-pair -rounds=3
+//	go run ./cmd/shoalbench -contenders=tcp-floor,grpc-go,shoal,sidecar-pair -rounds=3
 //
 // The grpc-go-tls and shoal-mtls contenders call over mutual TLS with
 // certificates of a test CA shaped as istiod issues them (P-256, SPIFFE URI
@@ -77,6 +79,8 @@ var known = map[string]contender{
 	"sidecar-pair": {name: "sidecar-pair", server: "grpc-go", client: "grpc-go", sidecar: true},
 	"grpc-go-tls":  {name: "grpc-go-tls", server: "grpc-go-tls", client: "grpc-go-tls", tls: true},
 	"shoal-mtls":   {name: "shoal-mtls", server: "shoal-mtls", client: "shoal-mtls", tls: true},
+	// The loopback floor: a raw TCP ping-pong, no RPC stack (bench/impl/tcpfloor.go).
+	"tcp-floor": {name: "tcp-floor", server: "tcp-floor", client: "tcp-floor"},
 }
 
 type result struct {
@@ -377,32 +381,43 @@ func waitListening(ctx context.Context, addr string) error {
 
 func report(w io.Writer, cs []contender, concs, sizes []int, all []result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "contender\tc\tpayload\tp50 us\tp99 us\tqps\tcpu us/call\tbaseline\tp50 vs baseline\tqps vs baseline\tcpu vs baseline\terrors\t")
+	fmt.Fprintln(tw, "contender\tc\tpayload\tp50 us\tp50 spread\tp99 us\tqps\tcpu us/call\tp50 vs floor\tbaseline\tp50 vs baseline\tqps vs baseline\tcpu vs baseline\terrors\t")
 	for _, size := range sizes {
 		for _, conc := range concs {
-			med := map[string][4]float64{}
-			errs := map[string]int{}
+			// Medians first, so ratios do not depend on the contenders' order.
+			type row struct {
+				med    [4]float64 // p50, p99, qps, cpu per call
+				lo, hi float64
+				errs   int
+			}
+			rows := map[string]row{}
 			for _, c := range cs {
 				var p50, p99, qps, cpu []float64
+				errs := 0
 				for _, r := range all {
 					if r.Contender == c.name && r.Concurrency == conc && r.Payload == size {
 						p50, p99, qps, cpu = append(p50, r.P50us), append(p99, r.P99us), append(qps, r.QPS), append(cpu, r.CPUPerCall)
-						errs[c.name] += r.Errors
+						errs += r.Errors
 					}
 				}
-				med[c.name] = [4]float64{stats.Median(p50), stats.Median(p99), stats.Median(qps), stats.Median(cpu)}
+				rw := row{med: [4]float64{stats.Median(p50), stats.Median(p99), stats.Median(qps), stats.Median(cpu)}, errs: errs}
+				if len(p50) > 0 {
+					rw.lo, rw.hi = slices.Min(p50), slices.Max(p50)
+				}
+				rows[c.name] = rw
 			}
 			for _, c := range cs {
-				m := med[c.name]
-				base, ok := med[c.baseline()]
-				ratio := func(a, b float64) string {
-					if !ok || b == 0 {
+				m := rows[c.name]
+				ratio := func(base string, i int) string {
+					b, ok := rows[base]
+					if !ok || b.med[i] == 0 {
 						return "-"
 					}
-					return fmt.Sprintf("%.2fx", a/b)
+					return fmt.Sprintf("%.2fx", m.med[i]/b.med[i])
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%d\t\n", c.name, conc, size, m[0], m[1], m[2], m[3],
-					c.baseline(), ratio(m[0], base[0]), ratio(m[2], base[2]), ratio(m[3], base[3]), errs[c.name])
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f-%.1f\t%.1f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t\n", c.name, conc, size,
+					m.med[0], m.lo, m.hi, m.med[1], m.med[2], m.med[3],
+					ratio("tcp-floor", 0), c.baseline(), ratio(c.baseline(), 0), ratio(c.baseline(), 2), ratio(c.baseline(), 3), m.errs)
 			}
 		}
 	}
