@@ -2,6 +2,7 @@ package registryistio_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +20,10 @@ import (
 	"github.com/shoalmesh/shoal/registry-istio/xdstest"
 	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/config"
+	"github.com/shoalmesh/shoal/sdk/consumer"
+	"github.com/shoalmesh/shoal/sdk/filter"
+	"github.com/shoalmesh/shoal/sdk/mesh"
+	"github.com/shoalmesh/shoal/sdk/provider"
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/tri"
 	"github.com/shoalmesh/shoal/triple"
@@ -140,7 +145,30 @@ references: [{name: health, interface: grpc.health.v1.Health, timeout: 5s}]
 	if triple.CodeOf(err) != triple.CodePermissionDenied || !strings.Contains(err.Error(), "default-deny-check-0") {
 		t.Fatalf("a call the policy denies: %v, want PERMISSION_DENIED naming the policy", err)
 	}
+
+	// Other transports and servers than sdk/tri's are refused, saying so.
+	if _, err := reg.SecureTransport(otherTransport{}); err == nil || !strings.Contains(err.Error(), "needs sdk/tri's Transport") {
+		t.Errorf("SecureTransport of another transport: %v", err)
+	}
+	f, err := reg.SecureServers(func(config.Protocol, *filter.ServerChain) (provider.Server, error) { return otherServer{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f(config.Protocol{Name: "tri"}, nil); err == nil || !strings.Contains(err.Error(), "cannot be guarded; serve it with sdk/tri") {
+		t.Errorf("SecureServers of another server: %v", err)
+	}
 }
+
+type otherTransport struct{}
+
+func (otherTransport) Dial(context.Context, *mesh.Endpoint) (consumer.Conn, error) {
+	return nil, errors.New("not used")
+}
+
+type otherServer struct{}
+
+func (otherServer) Listen(context.Context) (net.Addr, error) { return nil, errors.New("not used") }
+func (otherServer) Shutdown(context.Context) error           { return nil }
 
 // The builder's security params: bad values are refused by name; the
 // identity's errors say which param and file.
