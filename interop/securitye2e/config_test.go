@@ -41,14 +41,16 @@ func TestConsumerSecurityFromConfig(t *testing.T) {
 	}
 	defer m.Stop()
 	var lastClient atomic.Pointer[string]
-	s := startGuarded(ctx, t, m, guardedSpec{service: "cfg-greeter", sa: "cfg-provider", ip: "127.0.0.43",
+	s := startGuarded(ctx, t, m, guardedSpec{
+		service: "cfg-greeter", sa: "cfg-provider", ip: "127.0.0.43",
 		serverOpts: []triple.ServerOption{triple.WithUnaryInterceptors(func(ctx context.Context, req any, _ *triple.UnaryServerInfo, h triple.UnaryHandler) (any, error) {
 			if p, ok := triple.PeerFromContext(ctx); ok && p.TLS != nil && len(p.TLS.PeerCertificates) > 0 && len(p.TLS.PeerCertificates[0].URIs) == 1 {
 				id := p.TLS.PeerCertificates[0].URIs[0].String()
 				lastClient.Store(&id)
 			}
 			return h(ctx, req)
-		})}})
+		})},
+	})
 	if err := m.Apply(ctx, `
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication

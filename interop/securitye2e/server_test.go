@@ -137,8 +137,10 @@ func startGuarded(ctx context.Context, t *testing.T, m *localmesh.Mesh, spec gua
 	// The server an sdk app builds (tri.Servers), with the guard's
 	// interceptors and listener wrapper, on a port chosen at Listen.
 	servers := tri.NewServers([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: greetHandler{}}},
-		append([]triple.ServerOption{triple.WithLogger(quiet),
-			triple.WithUnaryInterceptors(g.UnaryServerInterceptor()), triple.WithStreamInterceptors(g.StreamServerInterceptor())},
+		append([]triple.ServerOption{
+			triple.WithLogger(quiet),
+			triple.WithUnaryInterceptors(g.UnaryServerInterceptor()), triple.WithStreamInterceptors(g.StreamServerInterceptor()),
+		},
 			spec.serverOpts...)...).
 		WrapListeners(g.Listen)
 	srv, err := servers.Factory()(config.Protocol{Name: "tri", Host: spec.ip, Port: 0}, nil)

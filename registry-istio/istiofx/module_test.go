@@ -112,7 +112,7 @@ func TestSecureShoalfxApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	host, _, _ := net.SplitHostPort(target)
-	srv.Set(xdstest.StrictService(host, 50051, xdstest.Endpoint{IP: "127.0.0.1", Port: uint32(port)}, id)) //nolint:gosec // a TCP port
+	srv.Set(xdstest.StrictService(host, 50051, xdstest.Endpoint{IP: "127.0.0.1", Port: uint32(port)}, id))
 	bc, err := bootstrap.FromFile(xdstest.AgentFiles(t, t.TempDir(), srv.Address(), "sidecar~127.0.0.1~greeter-0.default~default.svc.cluster.local", id))
 	if err != nil {
 		t.Fatal(err)
