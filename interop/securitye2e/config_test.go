@@ -10,7 +10,6 @@ import (
 	"github.com/shoalmesh/shoal/localmesh"
 	"github.com/shoalmesh/shoal/proto/greet/greettriple"
 	registryistio "github.com/shoalmesh/shoal/registry-istio"
-	"github.com/shoalmesh/shoal/registry-istio/inbound"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsmesh"
 	routermesh "github.com/shoalmesh/shoal/router-mesh"
@@ -51,15 +50,7 @@ func TestConsumerSecurityFromConfig(t *testing.T) {
 			return h(ctx, req)
 		})},
 	})
-	if err := m.Apply(ctx, `
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec: {mtls: {mode: STRICT}}
-`); err != nil {
-		t.Fatal(err)
-	}
-	s.waitFor(t, "mutual TLS", func(st inbound.State) bool { return st.Mode == inbound.MutualTLS })
+	applyStrict(ctx, t, m, s)
 	host := "cfg-greeter.default.svc.cluster.local"
 	if err := m.Apply(ctx, istioMutual("cfg-greeter", host)); err != nil {
 		t.Fatal(err)

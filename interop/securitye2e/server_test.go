@@ -192,6 +192,21 @@ spec:
 	return s
 }
 
+// applyStrict applies PeerAuthentication STRICT to the namespace and
+// waits until s applies it; it returns how long that took.
+func applyStrict(ctx context.Context, t *testing.T, m *localmesh.Mesh, s *guardedServer) time.Duration {
+	t.Helper()
+	if err := m.Apply(ctx, `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec: {mtls: {mode: STRICT}}
+`); err != nil {
+		t.Fatal(err)
+	}
+	return s.waitFor(t, "mutual TLS", func(st inbound.State) bool { return st.Mode == inbound.MutualTLS })
+}
+
 // waitFor waits (bounded) until the guard applies a state that ok accepts,
 // and returns how long that took.
 func (s *guardedServer) waitFor(t *testing.T, what string, ok func(inbound.State) bool) time.Duration {
@@ -335,15 +350,7 @@ func TestServerSecurity(t *testing.T) {
 // connection opened before; grpc-go and Shoal clients with istiod-issued
 // certificates succeed, and the server sees the client's SPIFFE ID.
 func testStrict(ctx context.Context, t *testing.T, m *localmesh.Mesh, s *guardedServer, a *client, plainOld greet.GreetServiceClient) {
-	if err := m.Apply(ctx, `
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec: {mtls: {mode: STRICT}}
-`); err != nil {
-		t.Fatal(err)
-	}
-	d := s.waitFor(t, "mutual TLS", func(st inbound.State) bool { return st.Mode == inbound.MutualTLS })
+	d := applyStrict(ctx, t, m, s)
 	t.Logf("PeerAuthentication STRICT applied by the server %v after kubectl apply returned", d.Round(time.Millisecond))
 
 	_, err := grpcGo(t, s.addr, nil).Greet(callCtx(t), &greet.GreetRequest{Name: "x"})

@@ -16,7 +16,6 @@ import (
 	"github.com/shoalmesh/shoal/proto/greet"
 	"github.com/shoalmesh/shoal/proto/greet/greettriple"
 	"github.com/shoalmesh/shoal/registry-istio/identity"
-	"github.com/shoalmesh/shoal/registry-istio/inbound"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 	"github.com/shoalmesh/shoal/registry-istio/xdsmesh"
 	"github.com/shoalmesh/shoal/sdk/mesh"
@@ -171,15 +170,7 @@ func TestRotationSoak(t *testing.T) {
 		identityOpts: []identity.Option{identity.WithTTL(plan.ttl), backoff, identity.WithOnUpdate(provCerts.add)},
 		serverOpts:   []triple.ServerOption{triple.WithUnaryInterceptors(seen.interceptor())},
 	})
-	if err := m.Apply(ctx, `
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec: {mtls: {mode: STRICT}}
-`); err != nil {
-		t.Fatal(err)
-	}
-	s.waitFor(t, "mutual TLS", func(st inbound.State) bool { return st.Mode == inbound.MutualTLS })
+	applyStrict(ctx, t, m, s)
 
 	consW := newWorkload(ctx, t, m, "soak-consumer")
 	consSrc, err := consW.source(ctx, m, identity.WithTTL(plan.ttl), backoff, identity.WithOnUpdate(consCerts.add))
@@ -233,39 +224,15 @@ spec: {mtls: {mode: STRICT}}
 	defer stopLoad()
 	var wg sync.WaitGroup
 	for range soakWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tick := time.NewTicker(soakWorkers * time.Second / soakRate)
-			defer tick.Stop()
-			for {
-				select {
-				case <-loadCtx.Done():
-					return
-				case <-tick.C:
-					calls.record(greetNamed(ctx, client, "load"))
-				}
-			}
-		}()
+		every(loadCtx, &wg, soakWorkers*time.Second/soakRate, func() { calls.record(greetNamed(ctx, client, "load")) })
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-loadCtx.Done():
-				return
-			case <-tick.C:
-				_, served, err := dialFresh()
-				fresh.record(err)
-				if served != nil {
-					serverSerials.Store(served.String(), served)
-				}
-			}
+	every(loadCtx, &wg, time.Second, func() {
+		_, served, err := dialFresh()
+		fresh.record(err)
+		if served != nil {
+			serverSerials.Store(served.String(), served)
 		}
-	}()
+	})
 
 	start := time.Now()
 	provStart, _ := provCerts.rotations()
@@ -354,6 +321,24 @@ spec: {mtls: {mode: STRICT}}
 		return
 	}
 	t.Fatal("a rotation crossed each of 3 checks of the current certificates")
+}
+
+// every runs f every period in a goroutine of wg until ctx ends.
+func every(ctx context.Context, wg *sync.WaitGroup, period time.Duration, f func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				f()
+			}
+		}
+	}()
 }
 
 func greetNamed(ctx context.Context, c greettriple.GreetServiceClient, name string) error {
