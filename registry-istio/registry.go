@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
+	"github.com/shoalmesh/shoal/registry-istio/identity"
+	"github.com/shoalmesh/shoal/registry-istio/inbound"
 	"github.com/shoalmesh/shoal/registry-istio/kubestate"
 	"github.com/shoalmesh/shoal/registry-istio/mapping"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
@@ -36,6 +38,8 @@ type Registry struct {
 	scheme mapping.Scheme
 	logger *slog.Logger
 	kube   *kubestate.Writer
+	src    *identity.Source // nil: no workload identity
+	guard  *inbound.Guard   // set with src
 }
 
 var _ registry.Registry = (*Registry)(nil)
@@ -48,6 +52,7 @@ type options struct {
 	logger     *slog.Logger
 	clientOpts []xdsclient.Option
 	kube       *kubestate.Writer
+	src        *identity.Source
 }
 
 // WithScheme sets the interface-to-host convention (default mapping.Scheme{}).
@@ -61,6 +66,11 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // waits for istiod to serve it, and Deregister removes them. Without it the
 // state must be pre-declared (GitOps).
 func WithKubernetes(w *kubestate.Writer) Option { return func(o *options) { o.kube = w } }
+
+// WithIdentity gives the registry the process's workload identity: it then
+// secures the app's traffic (SecureServers, SecureTransport) and closes src
+// on Close. See NewIdentity.
+func WithIdentity(src *identity.Source) Option { return func(o *options) { o.src = src } }
 
 // WithClientOptions passes options to the xDS client.
 func WithClientOptions(opts ...xdsclient.Option) Option {
@@ -80,13 +90,18 @@ func New(cfg *bootstrap.Config, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{
+	r := &Registry{
 		client: c,
 		disc:   xdsmesh.NewDiscovery(c, xdsmesh.WithLogger(o.logger), xdsmesh.WithScheme(o.scheme)),
 		scheme: o.scheme,
 		logger: o.logger.With("component", "registry-istio"),
 		kube:   o.kube,
-	}, nil
+		src:    o.src,
+	}
+	if o.src != nil {
+		r.guard = inbound.New(c, o.src, inbound.WithLogger(o.logger))
+	}
+	return r, nil
 }
 
 // Client returns the xDS client, for its Status.
@@ -208,8 +223,9 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	return r.kube.Deregister(ctx, inst)
 }
 
-// Close closes the xDS stream; watchers end.
-func (r *Registry) Close() error { return r.client.Close() }
+// Close closes the xDS stream (watchers end), the guard and the workload
+// identity. Stop the servers first.
+func (r *Registry) Close() error { return errors.Join(r.closeSecurity(), r.client.Close()) }
 
 // Builder returns the builder of kind "istio". The bootstrap comes from the
 // environment (bootstrap.Load); Config.Address, when set, replaces istiod's
@@ -225,14 +241,22 @@ func (r *Registry) Close() error { return r.client.Close() }
 //     KUBECONFIG is set);
 //   - "kubeconfig" is a kubeconfig file to use instead;
 //   - "app" names the application whose ServiceEntry the replicas share
-//     (default: the node's app label, else the executable's name).
+//     (default: the node's app label, else the executable's name);
+//   - "identity" is the workload identity: "off" (the default), "istiod"
+//     (certificates from istiod's CA, no istio-agent) or "agent"
+//     (istio-agent's files from the gRPC bootstrap); with one, the app's
+//     servers follow istiod's inbound listener and its references call
+//     ISTIO_MUTUAL clusters over mutual TLS (see SecureServers,
+//     SecureTransport, Security);
+//   - "caAddress", "tokenFile", "rootCertFile" and "certTTL" set
+//     Security's fields of the same names for "istiod".
 func Builder() registry.Builder { return builder{} }
 
 type builder struct{}
 
 func (builder) Name() string { return Name }
 
-func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry, error) {
+func (builder) Build(ctx context.Context, cfg registry.Config) (registry.Registry, error) {
 	bc, err := bootstrap.Load()
 	if err != nil {
 		return nil, err
@@ -241,6 +265,7 @@ func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry,
 		bc.ServerURI = cfg.Address
 	}
 	var s mapping.Scheme
+	var sec Security
 	publish, kubeconfig, app := "auto", "", ""
 	for k, v := range cfg.Params {
 		switch k {
@@ -267,9 +292,26 @@ func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry,
 			kubeconfig = v
 		case "app":
 			app = v
+		case "identity":
+			sec.Identity = v
+		case "caAddress":
+			sec.CAAddress = v
+		case "tokenFile":
+			sec.TokenFile = v
+		case "rootCertFile":
+			sec.RootCertFile = v
+		case "certTTL":
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, fmt.Errorf("registry-istio: registry %q: params.certTTL %q is not a duration such as 24h", cfg.Name, v)
+			}
+			sec.CertTTL = d
 		default:
-			return nil, fmt.Errorf("registry-istio: registry %q: unknown param %q; use domain, port, appPort, autoRegisterGroup, publish, kubeconfig or app", cfg.Name, k)
+			return nil, fmt.Errorf("registry-istio: registry %q: unknown param %q; use domain, port, appPort, autoRegisterGroup, publish, kubeconfig, app, identity, caAddress, tokenFile, rootCertFile or certTTL", cfg.Name, k)
 		}
+	}
+	if err := sec.Validate(); err != nil {
+		return nil, fmt.Errorf("registry-istio: registry %q: params: %w", cfg.Name, err)
 	}
 	opts := []Option{WithScheme(s), WithLogger(cfg.Logger)}
 	if publish != "false" {
@@ -283,7 +325,15 @@ func (builder) Build(_ context.Context, cfg registry.Config) (registry.Registry,
 			opts = append(opts, WithKubernetes(w))
 		}
 	}
-	return New(bc, opts...)
+	src, err := NewIdentity(ctx, bc, sec, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("registry-istio: registry %q: params.identity %s: %w", cfg.Name, sec.Identity, err)
+	}
+	r, err := New(bc, append(opts, WithIdentity(src))...)
+	if err != nil {
+		return nil, closeOnError(src, err)
+	}
+	return r, nil
 }
 
 // kubeWriter builds the Kubernetes writer for the workload the bootstrap

@@ -182,8 +182,15 @@ spec:
 // newMeshRef is a consumer of host through d with the Istio routing engine.
 func newMeshRef(t *testing.T, d registry.Discovery, tr consumer.Transport, host string) *consumer.Reference {
 	t.Helper()
-	engine := router.BuildEngine(routermesh.Builder(routermesh.WithLogger(quiet)), router.EngineOptions{Service: xdsTarget(host), Logger: quiet})
-	ref, err := consumer.New(registry.Key{Interface: xdsTarget(host)}, d, tr,
+	return newTargetRef(t, d, tr, xdsTarget(host))
+}
+
+// newTargetRef is a consumer of an xds:/// target through d with the
+// Istio routing engine.
+func newTargetRef(t *testing.T, d registry.Discovery, tr consumer.Transport, target string) *consumer.Reference {
+	t.Helper()
+	engine := router.BuildEngine(routermesh.Builder(routermesh.WithLogger(quiet)), router.EngineOptions{Service: target, Logger: quiet})
+	ref, err := consumer.New(registry.Key{Interface: target}, d, tr,
 		consumer.WithEngine(engine), consumer.WithLogger(quiet), consumer.WithWaitForReady(), consumer.WithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -195,9 +202,15 @@ func newMeshRef(t *testing.T, d registry.Discovery, tr consumer.Transport, host 
 // which ok holds, and returns it.
 func waitForTLS(ctx context.Context, t *testing.T, d registry.Discovery, host string, ok func(*mesh.TLS) bool) *mesh.TLS {
 	t.Helper()
+	return waitForTargetTLS(ctx, t, d, xdsTarget(host), ok)
+}
+
+// waitForTargetTLS is waitForTLS for an xds:/// target.
+func waitForTargetTLS(ctx context.Context, t *testing.T, d registry.Discovery, target string, ok func(*mesh.TLS) bool) *mesh.TLS {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	w, err := d.Watch(ctx, registry.Key{Interface: xdsTarget(host)})
+	w, err := d.Watch(ctx, registry.Key{Interface: target})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,9 +218,9 @@ func waitForTLS(ctx context.Context, t *testing.T, d registry.Discovery, host st
 	for {
 		s, err := w.Next(ctx)
 		if err != nil {
-			t.Fatalf("no snapshot of %s with the expected TLS: %v", host, err)
+			t.Fatalf("no snapshot of %s with the expected TLS: %v", target, err)
 		}
-		if c, found := s.Cluster(mesh.Destination{Service: xdsTarget(host)}); found && ok(c.Policy().TLS) {
+		if c, found := s.Cluster(mesh.Destination{Service: target}); found && ok(c.Policy().TLS) {
 			return c.Policy().TLS
 		}
 	}

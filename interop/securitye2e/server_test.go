@@ -94,12 +94,27 @@ type guardedServer struct {
 	w     *inbound.Watcher
 	logs  *syncBuffer
 	id    identity.ID
+	src   *identity.Source
+}
+
+// guardedSpec names a guarded provider: its Service (and app label),
+// service account and loopback IP, the options of its identity and extra
+// options of its Triple server.
+type guardedSpec struct {
+	service, sa, ip string
+	identityOpts    []identity.Option
+	serverOpts      []triple.ServerOption
 }
 
 func startGuardedServer(ctx context.Context, t *testing.T, m *localmesh.Mesh) *guardedServer {
 	t.Helper()
-	wl := newWorkload(ctx, t, m, guardedSA)
-	src, err := wl.source(ctx, m)
+	return startGuarded(ctx, t, m, guardedSpec{service: guardedService, sa: guardedSA, ip: guardedIP})
+}
+
+func startGuarded(ctx context.Context, t *testing.T, m *localmesh.Mesh, spec guardedSpec) *guardedServer {
+	t.Helper()
+	wl := newWorkload(ctx, t, m, spec.sa)
+	src, err := wl.source(ctx, m, spec.identityOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +123,8 @@ func startGuardedServer(ctx context.Context, t *testing.T, m *localmesh.Mesh) *g
 		ServerURI: m.IstiodTLSAddr(0),
 		TLS:       &bootstrap.TLS{RootCertFile: wl.rootFile, ServerName: localmesh.IstiodServerName, TokenFile: wl.tokenFile},
 		Node: bootstrap.Identity{
-			PodName: guardedService + "-0", Namespace: ns, IPs: []string{guardedIP}, ServiceAccount: guardedSA,
-			Labels: map[string]string{"app": guardedService},
+			PodName: spec.service + "-0", Namespace: ns, IPs: []string{spec.ip}, ServiceAccount: spec.sa,
+			Labels: map[string]string{"app": spec.service},
 		}.Node(),
 	}, xdsclient.WithLogger(quiet))
 	if err != nil {
@@ -122,10 +137,13 @@ func startGuardedServer(ctx context.Context, t *testing.T, m *localmesh.Mesh) *g
 	// The server an sdk app builds (tri.Servers), with the guard's
 	// interceptors and listener wrapper, on a port chosen at Listen.
 	servers := tri.NewServers([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: greetHandler{}}},
-		triple.WithLogger(quiet),
-		triple.WithUnaryInterceptors(g.UnaryServerInterceptor()), triple.WithStreamInterceptors(g.StreamServerInterceptor())).
+		append([]triple.ServerOption{
+			triple.WithLogger(quiet),
+			triple.WithUnaryInterceptors(g.UnaryServerInterceptor()), triple.WithStreamInterceptors(g.StreamServerInterceptor()),
+		},
+			spec.serverOpts...)...).
 		WrapListeners(g.Listen)
-	srv, err := servers.Factory()(config.Protocol{Name: "tri", Host: guardedIP, Port: 0}, nil)
+	srv, err := servers.Factory()(config.Protocol{Name: "tri", Host: spec.ip, Port: 0}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +157,7 @@ func startGuardedServer(ctx context.Context, t *testing.T, m *localmesh.Mesh) *g
 		_ = srv.Shutdown(sctx)
 	})
 	port := addr.(*net.TCPAddr).Port
-	s := &guardedServer{addr: addr.String(), guard: g, w: g.Watcher(port), logs: logs, id: wl.id()}
+	s := &guardedServer{addr: addr.String(), guard: g, w: g.Watcher(port), logs: logs, id: wl.id(), src: src}
 	// Until istiod knows a workload at this address with a Service on
 	// this port, it has no inbound listener for it: not serving.
 	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
@@ -166,12 +184,27 @@ spec:
   address: %[3]s
   labels: {app: %[1]s}
   serviceAccount: %[4]s
-`, guardedService, port, guardedIP, guardedSA)); err != nil {
+`, spec.service, port, spec.ip, spec.sa)); err != nil {
 		t.Fatal(err)
 	}
 	d := s.waitFor(t, "a plaintext listener", func(st inbound.State) bool { return st.Mode == inbound.Plaintext })
 	t.Logf("the inbound listener reached the server %v after the apply of its Service and WorkloadEntry returned", d.Round(time.Millisecond))
 	return s
+}
+
+// applyStrict applies PeerAuthentication STRICT to the namespace and
+// waits until s applies it; it returns how long that took.
+func applyStrict(ctx context.Context, t *testing.T, m *localmesh.Mesh, s *guardedServer) time.Duration {
+	t.Helper()
+	if err := m.Apply(ctx, `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec: {mtls: {mode: STRICT}}
+`); err != nil {
+		t.Fatal(err)
+	}
+	return s.waitFor(t, "mutual TLS", func(st inbound.State) bool { return st.Mode == inbound.MutualTLS })
 }
 
 // waitFor waits (bounded) until the guard applies a state that ok accepts,
@@ -317,15 +350,7 @@ func TestServerSecurity(t *testing.T) {
 // connection opened before; grpc-go and Shoal clients with istiod-issued
 // certificates succeed, and the server sees the client's SPIFFE ID.
 func testStrict(ctx context.Context, t *testing.T, m *localmesh.Mesh, s *guardedServer, a *client, plainOld greet.GreetServiceClient) {
-	if err := m.Apply(ctx, `
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec: {mtls: {mode: STRICT}}
-`); err != nil {
-		t.Fatal(err)
-	}
-	d := s.waitFor(t, "mutual TLS", func(st inbound.State) bool { return st.Mode == inbound.MutualTLS })
+	d := applyStrict(ctx, t, m, s)
 	t.Logf("PeerAuthentication STRICT applied by the server %v after kubectl apply returned", d.Round(time.Millisecond))
 
 	_, err := grpcGo(t, s.addr, nil).Greet(callCtx(t), &greet.GreetRequest{Name: "x"})

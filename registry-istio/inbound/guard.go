@@ -16,6 +16,8 @@ import (
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
 	"github.com/shoalmesh/shoal/registry-istio/identity"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
+	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/filter"
 )
 
 // Option configures a Guard.
@@ -175,4 +177,30 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 	}
 	ap, err := netip.ParseAddrPort(a.String())
 	return ap, err == nil
+}
+
+// FilterName is the name of the guard's server filter.
+const FilterName = "istio-inbound"
+
+// ServerFilter is the guard's check (see Authorize) as an sdk server
+// filter, for an app's server chain: put it first
+// (filter.ServerChain.Prepend), so that no other filter runs on a call the
+// guard refuses. registry-istio's Registry does this when it secures an
+// app's servers.
+func (g *Guard) ServerFilter() filter.Server {
+	return filter.Server{
+		Name: FilterName,
+		Unary: func(ctx context.Context, info *call.Info, req any, next filter.UnaryHandler) (any, error) {
+			if err := g.Authorize(ctx, "/"+info.Service+"/"+info.Method); err != nil {
+				return nil, err
+			}
+			return next(ctx, info, req)
+		},
+		Stream: func(ctx context.Context, info *call.Info, ss filter.ServerStream, next filter.StreamHandler) error {
+			if err := g.Authorize(ctx, "/"+info.Service+"/"+info.Method); err != nil {
+				return err
+			}
+			return next(ctx, info, ss)
+		},
+	}
 }

@@ -46,3 +46,14 @@ func WithUpstreamTLS(c *clusterv3.Cluster, ctx *tlsv3.UpstreamTlsContext) *clust
 func WithIstioMutual(c *clusterv3.Cluster, sans ...string) *clusterv3.Cluster {
 	return WithUpstreamTLS(c, UpstreamTLSContext(sans...))
 }
+
+// StrictService is Service(host, port, ep) as istiod sends it under
+// PeerAuthentication STRICT and a DestinationRule ISTIO_MUTUAL: the
+// cluster carries UpstreamTLSContext(sans...) and ep has an inbound
+// listener requiring mutual TLS.
+func StrictService(host string, port uint32, ep Endpoint, sans ...string) Resources {
+	r := Service(host, port, ep)
+	r.Clusters[0] = WithIstioMutual(r.Clusters[0], sans...)
+	r.Listeners = append(r.Listeners, InboundListener(ep.IP, ep.Port, true))
+	return r
+}

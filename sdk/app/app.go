@@ -45,6 +45,16 @@ func BuiltinRegistry(kind string) (registry.Builder, error) {
 // handlers.
 type ServerFactory func(p config.Protocol, filters *filter.ServerChain) (provider.Server, error)
 
+// Securer is a registry that also secures the application's traffic as
+// its control plane says (registry-istio with params.identity set): New
+// asks each configured registry that is one, in configuration order, to
+// wrap the server factory and the transport once the registries are built.
+// A Securer with nothing to secure returns what it was given.
+type Securer interface {
+	SecureServers(ServerFactory) (ServerFactory, error)
+	SecureTransport(consumer.Transport) (consumer.Transport, error)
+}
+
 // Option configures an App.
 type Option interface{ apply(*options) }
 
@@ -233,6 +243,9 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, errors.Join(err, a.closeRegistries())
 	}
+	if err := a.secure(); err != nil {
+		return nil, errors.Join(err, a.closeRegistries())
+	}
 	if len(cfg.Services) > 0 {
 		if err := a.buildProvider(); err != nil {
 			return nil, errors.Join(err, a.closeRegistries())
@@ -241,6 +254,32 @@ func New(cfg *config.Config, opts ...Option) (*App, error) {
 	}
 	_ = a.life.Append(lifecycle.Hook{Name: "references", OnStart: a.startReferences, OnStop: a.closeReferences})
 	return a, nil
+}
+
+// secure lets every registry that is a Securer wrap the server factory
+// and the transport.
+func (a *App) secure() error {
+	for _, r := range a.cfg.Registries {
+		s, ok := a.registries[r.Name].(Securer)
+		if !ok {
+			continue
+		}
+		if a.opts.servers != nil {
+			f, err := s.SecureServers(a.opts.servers)
+			if err != nil {
+				return fmt.Errorf("app: registry %s: secure the servers: %w", r.Name, err)
+			}
+			a.opts.servers = f
+		}
+		if a.opts.transport != nil {
+			t, err := s.SecureTransport(a.opts.transport)
+			if err != nil {
+				return fmt.Errorf("app: registry %s: secure the transport: %w", r.Name, err)
+			}
+			a.opts.transport = t
+		}
+	}
+	return nil
 }
 
 func (a *App) balancerFor(r config.Reference) (balancer.Builder, error) {

@@ -126,6 +126,22 @@ func NewServerChain(filters ...Server) (*ServerChain, error) {
 	return &ServerChain{filters: fs}, nil
 }
 
+// Prepend returns a chain that runs f before this chain's filters, whatever
+// their orders (for a filter that must see every call first, such as
+// registry-istio's authorization check). A nil chain is an empty one. It
+// fails when f has no name or one the chain already has.
+func (c *ServerChain) Prepend(f Server) (*ServerChain, error) {
+	var fs []Server
+	if c != nil {
+		fs = c.filters
+	}
+	all := append([]Server{f}, fs...)
+	if err := check(len(all), func(i int) (string, int) { return all[i].Name, i }); err != nil {
+		return nil, err
+	}
+	return &ServerChain{filters: all}, nil
+}
+
 // Names returns the filter names in execution order.
 func (c *ServerChain) Names() []string {
 	names := make([]string, len(c.filters))

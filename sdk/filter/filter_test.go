@@ -219,3 +219,34 @@ func BenchmarkClientChain3NoOp(b *testing.B) {
 		_ = invoke(ctx, info, nil, nil)
 	}
 }
+
+func TestServerChainPrepend(t *testing.T) {
+	tr := &trace{}
+	c, err := filter.NewServerChain(tr.server("b", -10), tr.server("c", 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Prepend(tr.server("guard", 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(p.Names(), " "), "guard b c"; got != want {
+		t.Errorf("names %s, want %s", got, want)
+	}
+	if got := strings.Join(c.Names(), " "); got != "b c" {
+		t.Errorf("the original chain changed: %s", got)
+	}
+	if _, err := p.Unary(func(context.Context, *call.Info, any) (any, error) { return nil, nil })(context.Background(), &call.Info{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(tr.events, " "), ">guard >b >c <c <b <guard"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	var empty *filter.ServerChain
+	if p, err := empty.Prepend(tr.server("guard", 0)); err != nil || strings.Join(p.Names(), " ") != "guard" {
+		t.Errorf("prepend to a nil chain: %v, %v", p, err)
+	}
+	if _, err := c.Prepend(tr.server("b", 0)); err == nil || !strings.Contains(err.Error(), `"b" appears twice`) {
+		t.Errorf("a repeated name: %v", err)
+	}
+}
