@@ -213,6 +213,16 @@ func New(key registry.Key, d registry.Discovery, t Transport, opts ...Option) (*
 // Key returns the watched key.
 func (r *Reference) Key() registry.Key { return r.key }
 
+// Snapshot returns the discovery snapshot the reference routes by now,
+// nil before the first one arrived. The snapshot is shared and immutable:
+// read it, do not change what its slices hold.
+func (r *Reference) Snapshot() *mesh.Snapshot {
+	if s := r.state.Load(); s != nil {
+		return s.snap
+	}
+	return nil
+}
+
 // Invoke makes a unary call of method and fills resp. The method is the
 // IDL name ("Greet") or the full path ("/greet.GreetService/Greet", as
 // generated clients pass it; the service part is the reference's).

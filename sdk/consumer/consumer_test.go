@@ -663,3 +663,32 @@ func TestCallsWaitForTheEngine(t *testing.T) {
 		t.Errorf("%d call(s) reached the engine before its first Update finished", n)
 	}
 }
+
+// Snapshot is nil before the first discovery state, then the state the
+// reference routes by, following updates.
+func TestSnapshot(t *testing.T) {
+	n := newNet()
+	f := &registry.Feed{}
+	r, err := consumer.New(registry.Key{Interface: svc}, feedDiscovery{f}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if s := r.Snapshot(); s != nil {
+		t.Fatalf("before any state: revision %q", s.Revision())
+	}
+	publish(t, f, service("1", "10.0.0.1:1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Snapshot(); s == nil || s.Revision() != "1" {
+		t.Fatalf("after the first state: %v", s)
+	}
+	publish(t, f, service("2", "10.0.0.1:1", "10.0.0.2:1"))
+	eventually(t, "the second state", func() bool { return r.Snapshot().Revision() == "2" })
+	if eps := r.Snapshot().Services()[0].Endpoints; len(eps) != 2 {
+		t.Errorf("endpoints %v", eps)
+	}
+}
