@@ -2,9 +2,12 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -263,5 +266,76 @@ func TestEmbeddedDefaultAdvertisesLoopback(t *testing.T) {
 				t.Errorf("registered %v, want host %s", c.Ready(), tt.want)
 			}
 		})
+	}
+}
+
+// MeshView shows each started reference's snapshot, as JSON an admin
+// endpoint serves and `shoal show --app` reads back.
+func TestMeshView(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "registry.yaml")
+	if err := os.WriteFile(reg, []byte(`
+services:
+  greet.GreetService:
+    instances: [{address: "127.0.0.1:50071", labels: {version: v1}}]
+    subsets: [{name: v1, labels: {version: v1}}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.WithEnv(noEnv), config.WithYAML("shoal.yaml", []byte(`
+application: {name: caller}
+registries: [{name: local, kind: file, address: `+reg+`}]
+references:
+  - {name: greeter, interface: greet.GreetService}
+  - {name: other, interface: other.OtherService, url: "tri://127.0.0.1:50072"}
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(cfg, app.WithLogger(quiet), app.WithTransport(memnet.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.MeshView(""); len(got.References) != 0 {
+		t.Errorf("before Start: %+v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Stop(ctx) }()
+	ref, err := a.Reference("greeter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(a.MeshView(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got app.MeshView
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.References) != 2 || got.References[0].Name != "greeter" || got.References[1].Name != "other" {
+		t.Fatalf("references %s", b)
+	}
+	g := got.References[0]
+	if g.Interface != "greet.GreetService" || g.Registry != "local (file)" || !g.Ready {
+		t.Errorf("greeter %+v", g)
+	}
+	if want := mesh.NewView(ref.Snapshot()); !reflect.DeepEqual(g.View, want) {
+		t.Errorf("view after JSON %+v, want %+v", g.View, want)
+	}
+	if s := g.View.Services; len(s) != 1 || len(s[0].Subsets) != 1 || len(s[0].Subsets[0].Endpoints) != 1 || s[0].Subsets[0].Endpoints[0].Address != "127.0.0.1:50071" {
+		t.Errorf("services %+v", s)
+	}
+	if got.References[1].Registry != "direct" {
+		t.Errorf("url reference %+v", got.References[1])
+	}
+	if only := a.MeshView("other.OtherService"); len(only.References) != 1 || only.References[0].Name != "other" {
+		t.Errorf("by interface: %+v", only)
 	}
 }
