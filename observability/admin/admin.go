@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -117,7 +118,8 @@ func (s *Server) handle(path string, h http.Handler) {
 }
 
 // HandleJSON serves view's answer as JSON at path (e.g. "/debug/xds").
-// It fails on a path already served or not starting with "/debug/".
+// The view reads the request's query parameters with [Query]. It fails
+// on a path already served or not starting with "/debug/".
 func (s *Server) HandleJSON(path string, view func(ctx context.Context) (any, error)) error {
 	if !strings.HasPrefix(path, "/debug/") || strings.HasPrefix(path, "/debug/pprof") || len(path) <= len("/debug/") {
 		return fmt.Errorf("admin: JSON view path %q: use /debug/<name>, outside /debug/pprof", path)
@@ -128,7 +130,7 @@ func (s *Server) HandleJSON(path string, view func(ctx context.Context) (any, er
 		return fmt.Errorf("admin: %s is already served; give the view another path", path)
 	}
 	s.handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := view(r.Context())
+		v, err := view(context.WithValue(r.Context(), queryKey{}, r.URL.Query()))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -139,6 +141,15 @@ func (s *Server) HandleJSON(path string, view func(ctx context.Context) (any, er
 		_ = enc.Encode(v)
 	}))
 	return nil
+}
+
+type queryKey struct{}
+
+// Query returns the query parameters of the request a JSON view answers
+// (see HandleJSON), or nil outside one.
+func Query(ctx context.Context) url.Values {
+	q, _ := ctx.Value(queryKey{}).(url.Values)
+	return q
 }
 
 // SetReady marks the application ready (or not) for /readyz.

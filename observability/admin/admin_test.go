@@ -30,8 +30,8 @@ func TestEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.HandleJSON("/debug/xds", func(context.Context) (any, error) {
-		return map[string]any{"resources": []string{"a", "b"}}, nil
+	if err := s.HandleJSON("/debug/xds", func(ctx context.Context) (any, error) {
+		return map[string]any{"resources": []string{"a", "b"}, "type": admin.Query(ctx).Get("type")}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,12 @@ func TestEndpoints(t *testing.T) {
 	}
 	if code, body := echotest.Get(t, base+"/debug/xds"); code != 200 || !strings.Contains(body, `"resources"`) {
 		t.Errorf("/debug/xds = %d %q", code, body)
+	}
+	if code, body := echotest.Get(t, base+"/debug/xds?type=cds"); code != 200 || !strings.Contains(body, `"type": "cds"`) {
+		t.Errorf("/debug/xds?type=cds = %d %q", code, body)
+	}
+	if q := admin.Query(context.Background()); q != nil {
+		t.Errorf("Query outside a view: %v", q)
 	}
 	if code, body := echotest.Get(t, base+"/"); code != 200 || !strings.Contains(body, "/debug/xds") {
 		t.Errorf("/ = %d %q", code, body)

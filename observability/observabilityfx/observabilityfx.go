@@ -210,7 +210,9 @@ type AdminParams struct {
 // (so SHOAL_OBSERVABILITY_ADMIN_ADDRESS changes it), else
 // Config.AdminAddress, else admin.DefaultAddress. With an *app.App in the graph, /readyz turns ready after
 // the app started (fx runs this hook after the app's) and unready first
-// on stop; without one, as soon as the endpoint listens.
+// on stop; without one, as soon as the endpoint listens. With the app, it
+// also serves app.MeshViewPath (/debug/mesh): the app's MeshView as JSON,
+// of the references of one interface with ?interface=.
 func NewAdmin(p AdminParams) (*admin.Server, error) {
 	opts := []admin.Option{admin.WithGatherer(p.Metrics.Registry())}
 	switch {
@@ -222,6 +224,15 @@ func NewAdmin(p AdminParams) (*admin.Server, error) {
 	s, err := admin.New(opts...)
 	if err != nil {
 		return nil, err
+	}
+	if a := p.App; a != nil {
+		// What each reference routes by, for `shoal show --app`.
+		err := s.HandleJSON(app.MeshViewPath, func(ctx context.Context) (any, error) {
+			return a.MeshView(admin.Query(ctx).Get("interface")), nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {

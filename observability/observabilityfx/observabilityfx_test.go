@@ -3,6 +3,7 @@ package observabilityfx_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -233,4 +234,34 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestMeshView: the admin endpoint serves what the app's reference routes
+// by at /debug/mesh, all references or those of one interface.
+func TestMeshView(t *testing.T) {
+	a, s := startApp(t)
+	call(t, a)
+	base := "http://" + s.Addr().String() + app.MeshViewPath
+	code, body := echotest.Get(t, base)
+	if code != http.StatusOK {
+		t.Fatalf("%s = %d %s", app.MeshViewPath, code, body)
+	}
+	var got app.MeshView
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("not a MeshView: %v\n%s", err, body)
+	}
+	if len(got.References) != 1 {
+		t.Fatalf("references %s", body)
+	}
+	r := got.References[0]
+	if r.Name != "echo" || r.Interface != echotest.Service || r.Registry != "local (file)" || !r.Ready {
+		t.Errorf("reference %+v", r)
+	}
+	if len(r.View.Services) != 1 || len(r.View.Services[0].Endpoints) != 1 || !r.View.Services[0].Endpoints[0].Ready {
+		t.Errorf("view %s", body)
+	}
+	code, body = echotest.Get(t, base+"?interface=other.Missing")
+	if code != http.StatusOK || !strings.Contains(body, `"references": []`) {
+		t.Errorf("?interface=other.Missing = %d %s", code, body)
+	}
 }
