@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,9 +20,9 @@ import (
 )
 
 type showFlags struct {
-	xds, group, domain, output string
-	port                       uint32
-	timeout                    time.Duration
+	xds, group, domain, output, app string
+	port                            uint32
+	timeout                         time.Duration
 }
 
 func newShowCmd(e *env) *cobra.Command {
@@ -44,14 +43,26 @@ xds:///host:port.
 istiod's address comes from --xds, else SHOAL_XDS_ADDRESS (which 'shoal dev
 up' prints), else the control plane 'shoal dev up' runs, else a gRPC xDS
 bootstrap file (GRPC_XDS_BOOTSTRAP). Exit code 1
-when istiod cannot be reached or has no service for the interface.`,
+when istiod cannot be reached or has no service for the interface.
+
+With --app <admin host:port>, shoal reads what a running app's reference to
+the interface routes by from the app's admin endpoint (/debug/mesh, served
+by observabilityfx or app.MeshView), prints it the same way, and lists where
+it differs from istiod's view: routes, weights, timeouts, retries, faults,
+services, subsets, endpoints and their health. A difference means the app
+is not following istiod now (another registry, a stale or lost stream).
+Exit code 1 when there is a difference.`,
 		Example: `  shoal show greet.GreetService --xds 127.0.0.1:15010
   SHOAL_XDS_ADDRESS=127.0.0.1:15010 shoal show greet.GreetService -o json
-  shoal show xds:///greeter.default.svc.cluster.local:20000`,
+  shoal show xds:///greeter.default.svc.cluster.local:20000
+  shoal show greet.GreetService --app 127.0.0.1:15020`,
 		Args: exactArgs(1, "an interface name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(f.output); err != nil {
 				return err
+			}
+			if f.app != "" {
+				return runShowApp(cmd.Context(), e, args[0], f)
 			}
 			res, err := showInterface(cmd.Context(), args[0], f)
 			if err != nil {
@@ -61,6 +72,7 @@ when istiod cannot be reached or has no service for the interface.`,
 		},
 	}
 	cmd.Flags().StringVar(&f.xds, "xds", "", "istiod's xDS address host:port (default $SHOAL_XDS_ADDRESS)")
+	cmd.Flags().StringVar(&f.app, "app", "", "a running app's admin endpoint host:port: show what its reference sees and where it differs from istiod")
 	cmd.Flags().StringVar(&f.group, "group", "", "the interface's group (default: the default group)")
 	cmd.Flags().StringVar(&f.domain, "domain", "", "domain of interface hosts (default "+mapping.DefaultDomain+")")
 	cmd.Flags().Uint32Var(&f.port, "port", 0, fmt.Sprintf("port of interface hosts (default %d)", mapping.DefaultPort))
@@ -69,68 +81,15 @@ when istiod cannot be reached or has no service for the interface.`,
 	return cmd
 }
 
-// showResult is what `shoal show` prints.
+// showResult is what `shoal show` prints: istiod's view of the interface
+// or, with --app, the app's view and its differences from istiod's.
 type showResult struct {
-	Interface string        `json:"interface"`
-	Group     string        `json:"group,omitempty"`
-	Host      string        `json:"host"`
-	XDS       string        `json:"xds"`
-	Revision  string        `json:"revision,omitempty"`
-	Routes    []showRoute   `json:"routes"`
-	Services  []showService `json:"services"`
-}
-
-type showRoute struct {
-	Name         string     `json:"name,omitempty"`
-	Matches      []string   `json:"matches"`
-	Destinations []showDest `json:"destinations"`
-	Timeout      string     `json:"timeout,omitempty"`
-	Retry        *showRetry `json:"retry,omitempty"`
-	Fault        *showFault `json:"fault,omitempty"`
-	Mirrors      []string   `json:"mirrors,omitempty"`
-}
-
-type showDest struct {
-	Service string  `json:"service"`
-	Subset  string  `json:"subset,omitempty"`
-	Weight  uint32  `json:"weight"`
-	Percent float64 `json:"percent"`
-}
-
-type showRetry struct {
-	Attempts      uint32 `json:"attempts"`
-	PerTryTimeout string `json:"perTryTimeout,omitempty"`
-	On            string `json:"on,omitempty"`
-}
-
-type showFault struct {
-	Delay        string  `json:"delay,omitempty"`
-	DelayPercent float64 `json:"delayPercent,omitempty"`
-	Abort        string  `json:"abort,omitempty"`
-	AbortPercent float64 `json:"abortPercent,omitempty"`
-}
-
-type showService struct {
-	Name         string         `json:"name"`
-	LoadBalancer string         `json:"loadBalancer,omitempty"`
-	Subsets      []showSubset   `json:"subsets"`
-	Endpoints    []showEndpoint `json:"endpoints"`
-}
-
-type showSubset struct {
-	Name      string         `json:"name"`
-	Endpoints []showEndpoint `json:"endpoints"`
-}
-
-type showEndpoint struct {
-	Address string `json:"address"`
-	Health  string `json:"health"`
-	// Ready says whether the router calls the endpoint (unknown, healthy
-	// and degraded ones).
-	Ready    bool              `json:"ready"`
-	Weight   uint32            `json:"weight,omitempty"`
-	Locality string            `json:"locality,omitempty"`
-	Labels   map[string]string `json:"labels,omitempty"`
+	Interface string `json:"interface"`
+	Group     string `json:"group,omitempty"`
+	Host      string `json:"host"`
+	XDS       string `json:"xds"`
+	*mesh.View
+	App *showApp `json:"app,omitempty"`
 }
 
 func showInterface(ctx context.Context, iface string, f *showFlags) (*showResult, error) {
@@ -162,11 +121,10 @@ func showInterface(ctx context.Context, iface string, f *showFlags) (*showResult
 	if err != nil {
 		return nil, err
 	}
-	if len(snap.Routes()) == 0 && len(snap.Services()) == 0 {
+	if len(snap.Routes()) == 0 && len(snap.Services()) == 0 && f.app == "" {
 		return nil, fmt.Errorf("istiod at %s has no service for %s (host %s): apply the ServiceEntry that carries the interface (or the Kubernetes Service of its application), or check the name, --group, --domain and --port", cfg.ServerURI, iface, target)
 	}
-	res := newShowResult(snap)
-	res.Interface, res.Group, res.Host, res.XDS = iface, f.group, target, cfg.ServerURI
+	res := &showResult{Interface: iface, Group: f.group, Host: target, XDS: cfg.ServerURI, View: mesh.NewView(snap)}
 	return res, nil
 }
 
@@ -213,119 +171,6 @@ func firstSnapshot(ctx context.Context, w registry.Watcher, client *xdsclient.Cl
 	}
 }
 
-func newShowResult(snap *mesh.Snapshot) *showResult {
-	res := &showResult{Revision: snap.Revision(), Routes: []showRoute{}, Services: []showService{}}
-	for _, r := range snap.Routes() {
-		res.Routes = append(res.Routes, newShowRoute(&r))
-	}
-	for _, s := range snap.Services() {
-		ss := showService{Name: s.Name, Subsets: []showSubset{}, Endpoints: showEndpoints(s.Endpoints)}
-		if lb := s.Policy.LoadBalancer; lb != nil {
-			ss.LoadBalancer = lb.Kind.String()
-		}
-		for _, sub := range s.Subsets {
-			ss.Subsets = append(ss.Subsets, showSubset{Name: sub.Name, Endpoints: showEndpoints(sub.Endpoints)})
-		}
-		res.Services = append(res.Services, ss)
-	}
-	return res
-}
-
-func newShowRoute(r *mesh.Route) showRoute {
-	sr := showRoute{Name: r.Name, Matches: []string{}, Destinations: []showDest{}}
-	for _, m := range r.Matches {
-		sr.Matches = append(sr.Matches, matchText(&m))
-	}
-	total := r.TotalWeight()
-	for _, d := range r.Destinations {
-		pct := 0.0
-		if total > 0 {
-			pct = float64(d.Weight) * 100 / float64(total)
-		}
-		sr.Destinations = append(sr.Destinations, showDest{Service: d.Service, Subset: d.Subset, Weight: d.Weight, Percent: pct})
-	}
-	p := r.Policy
-	if p.Timeout > 0 {
-		sr.Timeout = p.Timeout.String()
-	}
-	if p.Retry != nil {
-		sr.Retry = &showRetry{Attempts: p.Retry.Attempts, On: p.Retry.On.String()}
-		if p.Retry.PerTryTimeout > 0 {
-			sr.Retry.PerTryTimeout = p.Retry.PerTryTimeout.String()
-		}
-	}
-	if fp := p.Fault; fp != nil {
-		sr.Fault = &showFault{}
-		if fp.Delay != nil {
-			sr.Fault.Delay, sr.Fault.DelayPercent = fp.Delay.Fixed.String(), fp.Delay.Percentage
-		}
-		if fp.Abort != nil {
-			sr.Fault.Abort = fp.Abort.Code.String()
-			if fp.Abort.HTTPStatus != 0 {
-				sr.Fault.Abort = fmt.Sprintf("HTTP %d", fp.Abort.HTTPStatus)
-			}
-			sr.Fault.AbortPercent = fp.Abort.Percentage
-		}
-	}
-	for _, m := range p.Mirrors {
-		sr.Mirrors = append(sr.Mirrors, fmt.Sprintf("%s %g%%", m.Destination, m.Percentage))
-	}
-	return sr
-}
-
-// matchText writes one match as `path prefix "/x", header k exact "v"`.
-func matchText(m *mesh.RouteMatch) string {
-	var parts []string
-	if !m.Path.IsAny() {
-		parts = append(parts, "path "+stringMatchText(m.Path))
-	}
-	for _, h := range m.Headers {
-		not := ""
-		if h.Invert {
-			not = "not "
-		}
-		parts = append(parts, "header "+h.Name+" "+not+stringMatchText(h.Value))
-	}
-	keys := make([]string, 0, len(m.SourceLabels))
-	for k := range m.SourceLabels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		parts = append(parts, "source "+k+"="+m.SourceLabels[k])
-	}
-	if len(parts) == 0 {
-		return "any"
-	}
-	return strings.Join(parts, ", ")
-}
-
-func stringMatchText(s mesh.StringMatch) string {
-	if s.IsAny() {
-		return "present"
-	}
-	t := fmt.Sprintf("%s %q", s.Kind(), s.Value())
-	if s.IgnoreCase() {
-		t += " (ignoring case)"
-	}
-	return t
-}
-
-func showEndpoints(eps []mesh.Endpoint) []showEndpoint {
-	out := make([]showEndpoint, 0, len(eps))
-	for _, ep := range eps {
-		se := showEndpoint{Address: ep.Address, Health: ep.Health.String(), Ready: ep.Ready(), Weight: ep.Weight}
-		if l := ep.Locality; l != (mesh.Locality{}) {
-			se.Locality = l.String()
-		}
-		if len(ep.Labels) > 0 {
-			se.Labels = ep.Labels
-		}
-		out = append(out, se)
-	}
-	return out
-}
-
 // writeText prints the result as tables, one per part.
 func (r *showResult) writeText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -335,8 +180,14 @@ func (r *showResult) writeText(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "Host:\t%s\n", r.Host)
 	fmt.Fprintf(tw, "istiod:\t%s\n", r.XDS)
+	if a := r.App; a != nil {
+		fmt.Fprintf(tw, "App:\t%s (reference %s, registry %s)\n", a.Address, a.Reference, a.Registry)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.App != nil {
+		fmt.Fprintf(w, "\nWhat the app's reference routes by:\n")
 	}
 
 	fmt.Fprintf(w, "\nRoutes (first match wins):\n")
@@ -399,7 +250,7 @@ func (r *showResult) writeText(w io.Writer) error {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SUBSET\tENDPOINT\tHEALTH\tCALLED\tWEIGHT\tLOCALITY")
 		rows := 0
-		row := func(subset string, ep showEndpoint) {
+		row := func(subset string, ep mesh.EndpointView) {
 			weight := "-"
 			if ep.Weight != 0 {
 				weight = fmt.Sprint(ep.Weight)
@@ -429,6 +280,9 @@ func (r *showResult) writeText(w io.Writer) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	if r.App != nil {
+		r.App.writeDifferences(w)
 	}
 	return nil
 }
