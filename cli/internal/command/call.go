@@ -31,6 +31,7 @@ type callFlags struct {
 	xds            string
 	hessian        bool
 	args           []string
+	count          int
 }
 
 func newCallCmd(e *env) *cobra.Command {
@@ -65,6 +66,15 @@ java.util.List, or a class given as a JSON object of its fields). The result
 prints as JSON; a Java exception exits with 2 (UNKNOWN) and its class and
 message.
 
+With -n N a unary method is called N times, one call after the other with
+the same request, and instead of the responses shoal prints how many calls
+ended with each status and which endpoint answered how many, summed by the
+endpoint's version label (-o json|yaml for a document). For a mesh target
+every call is routed anew, as each call of a Shoal consumer is: the route,
+the weighted destination and the endpoint are picked per call, so the counts
+show the split the routes make. --timeout bounds all N calls together; the
+exit code is the status code of the first call that failed.
+
 The response goes to standard output; with -v the response headers, trailers,
 status and, for a mesh target, the endpoint that answered go to standard
 error. The exit code is the call's gRPC status code
@@ -93,7 +103,10 @@ command line and 65 for a request that is not valid JSON for the method.`,
 
   # Through the mesh: istiod's routes pick the endpoint; -v names it
   shoal call greet.GreetService Greet -d '{"name":"Ada"}' -v
-  shoal call xds:///greeter.default.svc.cluster.local:20000 greet.GreetService/Greet --xds 127.0.0.1:15010 -d '{}'`,
+  shoal call xds:///greeter.default.svc.cluster.local:20000 greet.GreetService/Greet --xds 127.0.0.1:15010 -d '{}'
+
+  # 200 calls, each routed anew: how many each endpoint and version answered
+  shoal call greet.GreetService Greet -d '{"name":"Ada"}' -n 200`,
 		Args: exactArgs(2, "<target> and <package.Service>/<Method>"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.dataSet = cmd.Flags().Changed("data")
@@ -109,6 +122,7 @@ command line and 65 for a request that is not valid JSON for the method.`,
 	cmd.Flags().BoolVar(&f.hessian, "hessian", false, "call a method of a plain Java interface (Dubbo's wrapper mode, hessian2) with the -a arguments")
 	cmd.Flags().StringArrayVarP(&f.args, "arg", "a", nil, "with --hessian: an argument as TYPE:JSON (java.lang.String:\"Ada\", int:3, a class name with a JSON object of its fields); repeatable, in order")
 	cmd.Flags().StringVar(&f.xds, "xds", "", "istiod's xDS address host:port, for a mesh target (default $SHOAL_XDS_ADDRESS, else 'shoal dev up''s)")
+	cmd.Flags().IntVarP(&f.count, "count", "n", 1, "make this many calls of a unary method, one after the other, each routed anew, and print how many each endpoint and version answered, and with which status, instead of the responses")
 	addOutputFlag(cmd, &f.output)
 	return cmd
 }
@@ -116,6 +130,9 @@ command line and 65 for a request that is not valid JSON for the method.`,
 func runCall(ctx context.Context, e *env, f *callFlags, target, method string) error {
 	if err := checkFormat(f.output); err != nil {
 		return err
+	}
+	if f.count < 1 {
+		return usageErrorf("bad -n %d: make at least one call", f.count)
 	}
 	var wire triple.Protocol
 	switch f.protocol {
@@ -161,6 +178,13 @@ func callMethod(ctx context.Context, e *env, f *callFlags, cc triple.Invoker, sr
 	if err != nil {
 		return err
 	}
+	unary := !mdesc.IsStreamingClient() && !mdesc.IsStreamingServer()
+	switch {
+	case f.count > 1 && !unary:
+		return usageErrorf("-n repeats unary calls; %s is a streaming method: call it without -n", c.path)
+	case f.count > 1 && f.protocol == "http":
+		return usageErrorf("-n repeats calls over --protocol grpc or triple, not http")
+	}
 	if f.protocol == "http" {
 		if mdesc.IsStreamingClient() || mdesc.IsStreamingServer() {
 			return usageErrorf("%s is a streaming method: call it with --protocol grpc", c.path)
@@ -175,7 +199,10 @@ func callMethod(ctx context.Context, e *env, f *callFlags, cc triple.Invoker, sr
 	if f.version != "" {
 		opts = append(opts, triple.WithVersion(f.version))
 	}
-	if !mdesc.IsStreamingClient() && !mdesc.IsStreamingServer() {
+	switch {
+	case unary && f.count > 1:
+		return c.repeat(ctx, cc, target, in[0], opts)
+	case unary:
 		return c.unary(ctx, cc, in, opts)
 	}
 	return c.stream(ctx, cc, in, opts)

@@ -164,6 +164,9 @@ func runHessianCall(ctx context.Context, e *env, f *callFlags, wire triple.Proto
 	if f.protocol == "http" {
 		return usageErrorf("--hessian calls over --protocol grpc or triple, not http")
 	}
+	if f.count > 1 {
+		return usageErrorf("-n repeats protobuf calls; --hessian makes one call")
+	}
 	if f.dataSet || len(f.protos) > 0 {
 		return usageErrorf("--hessian takes its arguments from -a TYPE:JSON, not -d or --proto")
 	}

@@ -305,6 +305,13 @@ func (a *answeredBy) set(ep *mesh.Endpoint) {
 	a.mu.Unlock()
 }
 
+// get is the endpoint of the last attempt, nil before any.
+func (a *answeredBy) get() *mesh.Endpoint {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ep
+}
+
 // String is the endpoint's address, "" before any attempt.
 func (a *answeredBy) String() string {
 	a.mu.Lock()
