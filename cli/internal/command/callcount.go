@@ -130,12 +130,13 @@ func (s *callCount) writeText(w io.Writer) error {
 	for _, e := range s.Endpoints {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f%%\n", cmp.Or(e.Address, "(none)"), cmp.Or(e.Version, "-"), e.Calls, e.OK, e.Percent)
 	}
-	if len(s.Versions) > 0 {
-		fmt.Fprintln(tw, "\t\t\t\t")
-		fmt.Fprintln(tw, "VERSION\tCALLS\tOK\tSHARE\t")
-		for _, v := range s.Versions {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t\n", v.Version, v.Calls, v.OK, v.Percent)
-		}
+	if err := tw.Flush(); err != nil || len(s.Versions) == 0 {
+		return err
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nVERSION\tCALLS\tOK\tSHARE")
+	for _, v := range s.Versions {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\n", v.Version, v.Calls, v.OK, v.Percent)
 	}
 	return tw.Flush()
 }
