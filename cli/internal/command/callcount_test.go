@@ -20,11 +20,7 @@ import (
 // and stderr.
 func runCallCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	code := Run(ctx, append([]string{"call"}, args...), strings.NewReader(""), &out, &errOut)
-	return code, out.String(), errOut.String()
+	return runShoal(t, "call", args...)
 }
 
 // startHealthServer serves triple's built-in health and reflection services

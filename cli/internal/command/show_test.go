@@ -24,10 +24,17 @@ const showHost = "greet.greetservice.default.shoal.local"
 // stderr.
 func runShow(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runShoal(t, "show", args...)
+}
+
+// runShoal runs `shoal cmd` with args and no standard input, and returns
+// the exit code, stdout and stderr.
+func runShoal(t *testing.T, cmd string, args ...string) (int, string, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	code := Run(ctx, append([]string{"show"}, args...), strings.NewReader(""), &out, &errOut)
+	code := Run(ctx, append([]string{cmd}, args...), strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
