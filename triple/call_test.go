@@ -128,7 +128,12 @@ func TestMetadataBothWays(t *testing.T) {
 	))
 	var header, trailer triple.Metadata
 	one, none := &triple.HeaderValue{Key: "x-from-header"}, &triple.HeaderValue{Key: "x-absent", Value: "stale"}
-	extra := triple.RequestHeaders(triple.Pairs("x-peer", "p1"))
+	// RequestHeaders encodes its metadata once, when built: the same
+	// rules as the context's (case kept through tri-header-convert, -bin
+	// in base64, reserved keys dropped), and later changes are not sent.
+	extraMD := triple.Pairs("x-peer", "p1", "X-Peer-Case", "kept", "peer-bin", "\x02\xfe", "version", "reserved: never sent")
+	extra := triple.RequestHeaders(extraMD)
+	extraMD["x-peer"] = []string{"changed after the option was built"}
 	resp, err := client.Echo(ctx, &testpb.EchoRequest{}, triple.Header(&header), triple.Trailer(&trailer), one, extra)
 	if err != nil {
 		t.Fatal(err)
@@ -140,10 +145,11 @@ func TestMetadataBothWays(t *testing.T) {
 		t.Fatalf("HeaderValue: x-from-header %q (want h), x-absent %q (want empty)", one.Value, none.Value)
 	}
 	got := resp.GetMetadata()
-	if got["x-tenant"] != "blue" || got["X-Trace-ID"] != "abc" || got["token-bin"] != "0001ff" || got["@app"] != "tester" || got["x-peer"] != "p1" {
+	if got["x-tenant"] != "blue" || got["X-Trace-ID"] != "abc" || got["token-bin"] != "0001ff" || got["@app"] != "tester" || got["x-peer"] != "p1" ||
+		got["X-Peer-Case"] != "kept" || got["peer-bin"] != "02fe" {
 		t.Fatalf("server saw %q", got)
 	}
-	if _, ok := got["interface"]; ok {
+	if _, ok := got["interface"]; ok || got["version"] == "reserved: never sent" {
 		t.Fatal("a reserved attachment was sent")
 	}
 	if header.Get("x-from-header") != "h" || trailer.Get("x-from-trailer") != "t" {

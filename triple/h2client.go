@@ -614,8 +614,8 @@ func (cs *clientStream) endCallHeaders(cfg *callConfig, endStream bool) error {
 	if md, ok := FromOutgoingContext(cs.ctx); ok {
 		encodeMetadata(md, c.hf)
 	}
-	if cfg.requestHeaders != nil {
-		encodeMetadata(cfg.requestHeaders, c.hf)
+	for _, f := range cfg.requestHeaders {
+		c.hf(f.Name, f.Value)
 	}
 	return c.endHeaders(cs.id, endStream)
 }

@@ -182,7 +182,10 @@ func lowerHeader(s string) string {
 // readMetadata decodes the application's attachments from h.
 func readMetadata(h http.Header) Metadata {
 	md := make(Metadata, len(h))
-	convert := parseConvert(headerGet(h, hdrTriConvert))
+	var convert map[string]string
+	for _, c := range headerValues(h, hdrTriConvert) {
+		convert = parseConvert(convert, c)
+	}
 	for k, vs := range h {
 		for _, v := range vs {
 			addMetadata(md, convert, lowerHeader(k), v)
@@ -198,7 +201,7 @@ func readMetadataFields(fields []hpack.HeaderField) Metadata {
 	var convert map[string]string
 	for _, f := range fields {
 		if f.Name == "tri-header-convert" {
-			convert = parseConvert(f.Value)
+			convert = parseConvert(convert, f.Value) // the context's and RequestHeaders' each send one
 		}
 	}
 	for _, f := range fields {
@@ -207,11 +210,12 @@ func readMetadataFields(fields []hpack.HeaderField) Metadata {
 	return md
 }
 
-func parseConvert(c string) map[string]string {
-	var convert map[string]string
+// parseConvert adds the names of one tri-header-convert value to convert
+// and returns it; a call may carry several.
+func parseConvert(convert map[string]string, c string) map[string]string {
 	if c != "" {
 		if s, err := url.QueryUnescape(c); err == nil {
-			_ = json.Unmarshal([]byte(s), &convert) // a bad map only loses the case
+			_ = json.Unmarshal([]byte(s), &convert) // a bad map only loses the case; json fills a non-nil map in place
 		}
 	}
 	return convert
@@ -262,4 +266,13 @@ func headerGet(h http.Header, name string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// headerValues is every value of a header, canonicalized or lower-case.
+func headerValues(h http.Header, name string) []string {
+	vs := h.Values(name)
+	if lk := strings.ToLower(name); lk != http.CanonicalHeaderKey(name) {
+		vs = append(vs[:len(vs):len(vs)], h[lk]...)
+	}
+	return vs
 }

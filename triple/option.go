@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"golang.org/x/net/http2/hpack"
 )
 
 // Defaults, as Dubbo Java's.
@@ -225,7 +227,7 @@ type callConfig struct {
 	header         *Metadata
 	trailer        *Metadata
 	headerValue    *HeaderValue
-	requestHeaders Metadata
+	requestHeaders []hpack.HeaderField // from RequestHeaders, encoded once
 }
 
 type callOption func(*callConfig)
@@ -308,14 +310,21 @@ func (h *HeaderValue) applyCall(c *callConfig) { c.headerValue = h }
 
 // RequestHeaders sends md with the call, after the metadata of the call's
 // context (NewOutgoingContext); a call reads one RequestHeaders, the last
-// given. md is only read, so one option built once may be shared by every
-// call: it adds headers without a context per call (Istio's metadata
+// given. md is encoded into header fields here, once (lower-case names,
+// base64 for -bin keys, tri-header-convert for upper case, protocol and
+// reserved keys dropped, as for the context's metadata); later changes to
+// md are not sent. One option may be shared by every call: it adds headers
+// without a context or any per-call encoding work (Istio's metadata
 // exchange on every call allocates nothing for it).
-func RequestHeaders(md Metadata) CallOption { return requestHeaders{md} }
+func RequestHeaders(md Metadata) CallOption {
+	r := &requestHeaders{}
+	encodeMetadata(md, func(k, v string) { r.fields = append(r.fields, hpack.HeaderField{Name: k, Value: v}) })
+	return r
+}
 
-type requestHeaders struct{ md Metadata }
+type requestHeaders struct{ fields []hpack.HeaderField }
 
-func (r requestHeaders) applyCall(c *callConfig) { c.requestHeaders = r.md }
+func (r *requestHeaders) applyCall(c *callConfig) { c.requestHeaders = r.fields }
 
 // Protocol is the wire flavour of a client's unary calls.
 type Protocol uint8

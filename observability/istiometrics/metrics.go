@@ -282,8 +282,13 @@ func (m *Metrics) seriesFor(reporter int, p *peerState, o outcome) *series {
 // without bound. Peers beyond it are reported as unknown.
 const maxPeers = 4096
 
+// decodePeer parses an x-envoy-peer-metadata value; a variable so that a
+// test can count the parses.
+var decodePeer = peer.Decode
+
 // peerOf returns the state of the peer an x-envoy-peer-metadata value
-// describes; the unknown peer when it is empty, malformed or the cache is full.
+// describes; the unknown peer when it is empty, malformed or the cache is
+// full. A value is parsed once: its state is cached by the raw value.
 func (m *Metrics) peerOf(header string) *peerState {
 	if header == "" {
 		return m.unknownPeer
@@ -294,7 +299,7 @@ func (m *Metrics) peerOf(header string) *peerState {
 	if p != nil {
 		return p
 	}
-	w, err := peer.Decode(header)
+	w, err := decodePeer(header)
 	if err != nil {
 		return m.unknownPeer
 	}
