@@ -1,0 +1,4 @@
+package triple
+
+// MaxIdleWorkers is maxIdleWorkers, for the bounds of the attack tests.
+const MaxIdleWorkers = maxIdleWorkers
