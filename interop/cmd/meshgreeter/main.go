@@ -24,7 +24,8 @@
 // GreetResponse.seen["peer"] is the client's SPIFFE ID. With references in
 // shoal.yaml (router mesh allowed) it is also a consumer: GET /call?ref=NAME&name=X
 // on the admin port calls Greet through reference NAME and answers with
-// the reply as JSON, or 502 and the error.
+// the reply as JSON, or 502 and the error. SHOAL_PROVIDE=false makes it a
+// consumer only: it serves and registers nothing.
 //
 // SHOAL_GROUP sets the service group. With SHOAL_REGISTRY=istio it registers through istiod (registry-istio):
 // it publishes greet.GreetService's ServiceEntry through the Kubernetes API
@@ -223,10 +224,13 @@ func run() error {
 		return fmt.Errorf("PORT: %w", err)
 	}
 	g := &greeter{name: env("POD_NAME", "meshgreeter") + "/" + env("VERSION", "v0")}
+	provide := os.Getenv("SHOAL_PROVIDE") != "false"
 	opts := []config.Option{
 		config.WithApplicationName("meshgreeter"),
 		config.WithProtocol(config.Protocol{Name: "tri", Port: port}),
-		config.WithService(config.Service{Interface: greettriple.GreetServiceName, Group: os.Getenv("SHOAL_GROUP")}),
+	}
+	if provide {
+		opts = append(opts, config.WithService(config.Service{Interface: greettriple.GreetServiceName, Group: os.Getenv("SHOAL_GROUP")}))
 	}
 	// A registry of kind istio may come from shoal.yaml too.
 	registry.Default.Register(registryistio.Builder())
@@ -240,7 +244,10 @@ func run() error {
 		return err
 	}
 	servers := tri.NewServers([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: g, Group: os.Getenv("SHOAL_GROUP")}})
-	appOpts := []app.Option{app.WithServers(servers.Factory()), app.WithServing(servers.SetServing)}
+	var appOpts []app.Option
+	if provide {
+		appOpts = append(appOpts, app.WithServers(servers.Factory()), app.WithServing(servers.SetServing))
+	}
 	if port := os.Getenv("ISTIO_METRICS_PORT"); port != "" {
 		filter, stop, err := istioMetrics(port)
 		if err != nil {
