@@ -97,12 +97,7 @@ spec:
   resolution: STATIC
   ports: [{number: 50051, name: grpc-tri, protocol: GRPC, targetPort: %[2]d}]
   workloadSelector: {labels: {app: %[1]s}}
----
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec: {mtls: {mode: STRICT}}
-`, ctrService, ctrPort, ctrHost)+"---"+istioMutual(ctrService, ctrHost)); err != nil {
+`, ctrService, ctrPort, ctrHost)+"---"+strictMesh+"---"+istioMutual(ctrService, ctrHost)); err != nil {
 		t.Fatal(err)
 	}
 
