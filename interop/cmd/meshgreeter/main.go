@@ -140,7 +140,7 @@ func callHandler(a *app.App) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(b)
+		_, _ = w.Write(b) //nolint:gosec // protojson of the reply, served as application/json
 	}
 }
 
