@@ -55,7 +55,28 @@ type WorkloadSpec struct {
 	// credentials are the harness's admin token: a local harness, not a
 	// model of RBAC.
 	KubeAccess bool
+	// ServiceAccount is the Pod's service account (spec.serviceAccountName,
+	// also in SERVICE_ACCOUNT); created if missing. Empty: none named.
+	ServiceAccount string
+	// IstioIdentity mounts what Istio's injector and the kubelet give a
+	// proxyless Pod to get its certificate from istiod: a TokenRequest token
+	// of ServiceAccount for audience IstioCAAudience at IstioTokenPath, and
+	// the mesh root (the istio-ca-root-cert ConfigMap) at IstioRootCertPath;
+	// SHOAL_XDS_ADDRESS then names istiod's TLS port (SHOAL_XDS_TLS=true).
+	// The token is written once, at start, valid for an hour: a container
+	// running longer sees no rotation. Needs ServiceAccount.
+	IstioIdentity bool
+	// Files are written into the container before it starts (path in the
+	// container to content), e.g. a shoal.yaml.
+	Files map[string]string
 }
+
+// Where a workload with IstioIdentity finds its token and root: the paths
+// Istio's injector mounts, and registry-istio's defaults.
+const (
+	IstioTokenPath    = "/var/run/secrets/tokens/istio-token" //nolint:gosec // a path, not a credential
+	IstioRootCertPath = "/var/run/secrets/istio/root-cert.pem"
+)
 
 // KubeconfigPath is where a workload with KubeAccess finds its kubeconfig.
 const KubeconfigPath = "/var/run/shoal/kubeconfig"
@@ -99,6 +120,10 @@ func (m *Mesh) RunWorkload(ctx context.Context, e *Engine, spec WorkloadSpec) (_
 	if err := m.ensureNode(ctx, e); err != nil {
 		return nil, err
 	}
+	identityFiles, err := m.identityFiles(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
 	xds := m.istiodPort(spec.Istiod, "grpc")
 	if xds == 0 {
 		return nil, fmt.Errorf("localmesh: no istiod replica %d for workload %s", spec.Istiod, spec.Name)
@@ -128,7 +153,17 @@ func (m *Mesh) RunWorkload(ctx context.Context, e *Engine, spec WorkloadSpec) (_
 			}
 			env["ISTIO_METAJSON_LABELS"] = string(labels)
 		}
-		var files []testcontainers.ContainerFile
+		if spec.ServiceAccount != "" {
+			env["SERVICE_ACCOUNT"] = spec.ServiceAccount
+		}
+		if spec.IstioIdentity {
+			env["SHOAL_XDS_ADDRESS"] = net.JoinHostPort(e.Gateway(), strconv.Itoa(m.istiodPort(spec.Istiod, "secure")))
+			env["SHOAL_XDS_TLS"] = "true"
+		}
+		files := append([]testcontainers.ContainerFile(nil), identityFiles...)
+		for path, content := range spec.Files {
+			files = append(files, testcontainers.ContainerFile{Reader: strings.NewReader(content), ContainerFilePath: path, FileMode: 0o644})
+		}
 		if spec.KubeAccess {
 			server := "https://" + net.JoinHostPort(e.Gateway(), m.apiPort())
 			files = append(files, testcontainers.ContainerFile{
@@ -202,6 +237,35 @@ func (m *Mesh) RunWorkload(ctx context.Context, e *Engine, spec WorkloadSpec) (_
 	}
 	go w.monitor() //nolint:gosec // the monitor outlives this call: it runs until Stop or the container exits
 	return w, nil
+}
+
+// identityFiles creates spec's ServiceAccount and, with IstioIdentity,
+// returns its istio-ca token and the mesh root as container files.
+func (m *Mesh) identityFiles(ctx context.Context, spec WorkloadSpec) ([]testcontainers.ContainerFile, error) {
+	if spec.IstioIdentity && spec.ServiceAccount == "" {
+		return nil, fmt.Errorf("localmesh: workload %s has IstioIdentity but no ServiceAccount; name one", spec.Name)
+	}
+	if spec.ServiceAccount == "" {
+		return nil, nil
+	}
+	if err := m.CreateServiceAccount(ctx, spec.Namespace, spec.ServiceAccount); err != nil {
+		return nil, err
+	}
+	if !spec.IstioIdentity {
+		return nil, nil
+	}
+	tok, err := m.ServiceAccountToken(ctx, spec.Namespace, spec.ServiceAccount, IstioCAAudience, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	root, err := m.RootCert(ctx, spec.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	return []testcontainers.ContainerFile{
+		{Reader: strings.NewReader(tok), ContainerFilePath: IstioTokenPath, FileMode: 0o644},
+		{Reader: bytes.NewReader(root), ContainerFilePath: IstioRootCertPath, FileMode: 0o644},
+	}, nil
 }
 
 // IP is the workload's address (the Pod IP).
@@ -340,8 +404,9 @@ func (m *Mesh) createPod(ctx context.Context, w *Workload) error {
 			Labels:    w.spec.Labels,
 		},
 		Spec: corev1.PodSpec{
-			NodeName:   NodeName,
-			Containers: []corev1.Container{{Name: "app", Image: w.spec.Image}},
+			NodeName:           NodeName,
+			Containers:         []corev1.Container{{Name: "app", Image: w.spec.Image}},
+			ServiceAccountName: w.spec.ServiceAccount,
 		},
 	}
 	if w.spec.ReadyPort > 0 {

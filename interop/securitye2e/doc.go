@@ -9,5 +9,8 @@
 // under STRICT; and TestServerSecurity, a Shoal provider following its
 // inbound listener (registry-istio/inbound): PeerAuthentication STRICT, bad
 // client certificates, AuthorizationPolicy ALLOW and DENY applied live,
-// and grpc-go's own xDS client calling it under STRICT.
+// and grpc-go's own xDS client calling it under STRICT;
+// TestContainersSecurityFromConfig, the meshgreeter provider and a
+// meshgreeter consumer in containers (localmesh Pods with their own service
+// accounts and mounted istio-ca tokens), secured only by shoal.yaml.
 package securitye2e

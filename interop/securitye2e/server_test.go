@@ -194,14 +194,17 @@ spec:
 
 // applyStrict applies PeerAuthentication STRICT to the namespace and
 // waits until s applies it; it returns how long that took.
-func applyStrict(ctx context.Context, t *testing.T, m *localmesh.Mesh, s *guardedServer) time.Duration {
-	t.Helper()
-	if err := m.Apply(ctx, `
+// strictMesh is PeerAuthentication STRICT for the namespace.
+const strictMesh = `
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: default, namespace: default}
 spec: {mtls: {mode: STRICT}}
-`); err != nil {
+`
+
+func applyStrict(ctx context.Context, t *testing.T, m *localmesh.Mesh, s *guardedServer) time.Duration {
+	t.Helper()
+	if err := m.Apply(ctx, strictMesh); err != nil {
 		t.Fatal(err)
 	}
 	return s.waitFor(t, "mutual TLS", func(st inbound.State) bool { return st.Mode == inbound.MutualTLS })

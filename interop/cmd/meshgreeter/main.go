@@ -18,6 +18,15 @@
 // (observability/istiometrics, identity from the Pod environment) and serves
 // them at /metrics of Shoal's admin endpoint on that port.
 //
+// Security and calls from shoal.yaml ($SHOAL_CONFIG or ./shoal.yaml): a
+// registry of kind istio there may set params.identity (registry-istio's
+// "Security from configuration"). For a call that arrived over mutual TLS,
+// GreetResponse.seen["peer"] is the client's SPIFFE ID. With references in
+// shoal.yaml (router mesh allowed) it is also a consumer: GET /call?ref=NAME&name=X
+// on the admin port calls Greet through reference NAME and answers with
+// the reply as JSON, or 502 and the error. SHOAL_PROVIDE=false makes it a
+// consumer only: it serves and registers nothing.
+//
 // SHOAL_GROUP sets the service group. With SHOAL_REGISTRY=istio it registers through istiod (registry-istio):
 // it publishes greet.GreetService's ServiceEntry through the Kubernetes API
 // (KUBECONFIG) and withdraws it when it stops. It listens on $PORT (default
@@ -37,15 +46,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	"github.com/shoalmesh/shoal/observability/admin"
 	"github.com/shoalmesh/shoal/observability/istiometrics"
 	"github.com/shoalmesh/shoal/proto/greet"
 	"github.com/shoalmesh/shoal/proto/greet/greettriple"
 	registryistio "github.com/shoalmesh/shoal/registry-istio"
+	routermesh "github.com/shoalmesh/shoal/router-mesh"
 	"github.com/shoalmesh/shoal/sdk/app"
 	"github.com/shoalmesh/shoal/sdk/config"
 	"github.com/shoalmesh/shoal/sdk/filter"
 	"github.com/shoalmesh/shoal/sdk/registry"
+	"github.com/shoalmesh/shoal/sdk/router"
 	"github.com/shoalmesh/shoal/sdk/tri"
 	"github.com/shoalmesh/shoal/triple"
 )
@@ -85,7 +98,50 @@ func (g *greeter) Greet(ctx context.Context, req *greet.GreetRequest) (*greet.Gr
 	if err := g.check(ctx, req); err != nil {
 		return nil, err
 	}
-	return &greet.GreetResponse{Greeting: "Hello, " + req.GetName(), ServedBy: g.name, Seen: seenHeaders(ctx)}, nil
+	seen := seenHeaders(ctx)
+	if id := peerID(ctx); id != "" {
+		if seen == nil {
+			seen = map[string]string{}
+		}
+		seen["peer"] = id
+	}
+	return &greet.GreetResponse{Greeting: "Hello, " + req.GetName(), ServedBy: g.name, Seen: seen}, nil
+}
+
+// peerID is the SPIFFE ID (URI SAN) of the client's certificate for a call
+// over mutual TLS, "" otherwise.
+func peerID(ctx context.Context) string {
+	p, ok := triple.PeerFromContext(ctx)
+	if !ok || p.TLS == nil || len(p.TLS.PeerCertificates) == 0 || len(p.TLS.PeerCertificates[0].URIs) != 1 {
+		return ""
+	}
+	return p.TLS.PeerCertificates[0].URIs[0].String()
+}
+
+// callHandler serves GET /call?ref=NAME&name=X: one Greet through the app's
+// reference NAME, the reply as JSON.
+func callHandler(a *app.App) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ref, err := a.Reference(r.URL.Query().Get("ref"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		resp, err := greettriple.NewGreetServiceClient(tri.NewClient(ref)).Greet(ctx, &greet.GreetRequest{Name: r.URL.Query().Get("name")})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		b, err := protojson.Marshal(resp)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b) //nolint:gosec // protojson of the reply, served as application/json
+	}
 }
 
 // seenHeaders reports the call's x- headers (attachments), lower-cased, so a
@@ -168,15 +224,19 @@ func run() error {
 		return fmt.Errorf("PORT: %w", err)
 	}
 	g := &greeter{name: env("POD_NAME", "meshgreeter") + "/" + env("VERSION", "v0")}
+	provide := os.Getenv("SHOAL_PROVIDE") != "false"
 	opts := []config.Option{
 		config.WithApplicationName("meshgreeter"),
 		config.WithProtocol(config.Protocol{Name: "tri", Port: port}),
-		config.WithService(config.Service{Interface: greettriple.GreetServiceName, Group: os.Getenv("SHOAL_GROUP")}),
 	}
+	if provide {
+		opts = append(opts, config.WithService(config.Service{Interface: greettriple.GreetServiceName, Group: os.Getenv("SHOAL_GROUP")}))
+	}
+	// A registry of kind istio may come from shoal.yaml too.
+	registry.Default.Register(registryistio.Builder())
 	if os.Getenv("SHOAL_REGISTRY") == registryistio.Name {
 		// Register through istiod: publish the interface's ServiceEntry
 		// (KUBECONFIG) and wait until istiod serves this workload under it.
-		registry.Default.Register(registryistio.Builder())
 		opts = append(opts, config.WithRegistry(config.Registry{Name: "istio", Kind: registryistio.Name}))
 	}
 	cfg, err := config.Load(opts...)
@@ -184,7 +244,10 @@ func run() error {
 		return err
 	}
 	servers := tri.NewServers([]tri.Export{{Desc: &greettriple.GreetService_ServiceDesc, Impl: g, Group: os.Getenv("SHOAL_GROUP")}})
-	appOpts := []app.Option{app.WithServers(servers.Factory()), app.WithServing(servers.SetServing)}
+	var appOpts []app.Option
+	if provide {
+		appOpts = append(appOpts, app.WithServers(servers.Factory()), app.WithServing(servers.SetServing))
+	}
 	if port := os.Getenv("ISTIO_METRICS_PORT"); port != "" {
 		filter, stop, err := istioMetrics(port)
 		if err != nil {
@@ -193,11 +256,18 @@ func run() error {
 		defer stop()
 		appOpts = append(appOpts, app.WithServerFilters(filter))
 	}
+	if len(cfg.References) > 0 {
+		appOpts = append(appOpts, app.WithTransport(tri.NewTransport()),
+			app.WithEngines(router.NewEngines(router.ServiceBuilder(), routermesh.Builder())))
+	}
 	a, err := app.New(cfg, appOpts...)
 	if err != nil {
 		return err
 	}
 	admin := http.NewServeMux()
+	if len(cfg.References) > 0 {
+		admin.HandleFunc("GET /call", callHandler(a))
+	}
 	admin.HandleFunc("POST /broken", func(w http.ResponseWriter, r *http.Request) {
 		on, err := strconv.ParseBool(r.URL.Query().Get("on"))
 		if err != nil {
