@@ -4,12 +4,18 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/shoalmesh/shoal/observability/internal/echotest"
 	"github.com/shoalmesh/shoal/observability/istiometrics"
@@ -21,6 +27,7 @@ import (
 	"github.com/shoalmesh/shoal/sdk/registry"
 	"github.com/shoalmesh/shoal/sdk/registry/direct"
 	"github.com/shoalmesh/shoal/sdk/tri"
+	"github.com/shoalmesh/shoal/triple"
 )
 
 // The Kubernetes Service behind the provider, named differently from its
@@ -28,6 +35,9 @@ import (
 const (
 	serviceName = "echo-svc"
 	serviceFQDN = "echo-svc.shop.svc.cluster.local"
+	// otherServiceAuthority is a caller's :authority naming another
+	// Service (of another namespace) than serviceName, with a port.
+	otherServiceAuthority = "echo-public.shop-edge.svc.cluster.local:8080"
 )
 
 // TestEnvoyLabelsGolden pins, per case, the label set of one gRPC call as
@@ -45,7 +55,15 @@ const (
 //     policy mutual_tls;
 //   - unknown caller (no exchange headers), plaintext and over mutual TLS:
 //     source labels unknown but source_canonical_revision "latest"; over
-//     TLS the principal and the namespace come from the certificate.
+//     TLS the principal and the namespace come from the certificate;
+//   - the :authority does not change destination_service at the
+//     destination: Istio configures the inbound stats filter with
+//     disable_host_header_fallback, so Envoy takes the inbound cluster's
+//     service (istiod's istio.services metadata), never the Host header.
+//     Shoal's consumer sends the endpoint's address (an IP) as :authority
+//     (the plaintext rows); a grpc-go caller sends its target's host, here
+//     a Service named differently from the app label and from
+//     WithServiceName.
 func TestEnvoyLabelsGolden(t *testing.T) {
 	var b strings.Builder
 	write := func(name string, g prometheus.Gatherer) map[string]string {
@@ -66,7 +84,10 @@ func TestEnvoyLabelsGolden(t *testing.T) {
 		return ss[0].labels
 	}
 
-	src, dst := callThroughTransport(t)
+	src, dst, authority := callThroughTransport(t)
+	if host, _, err := net.SplitHostPort(authority); err != nil || net.ParseIP(host) == nil {
+		t.Errorf("Shoal's consumer sent :authority %q, want the endpoint's IP:port", authority)
+	}
 	s := write("plaintext, reporter=source", src)
 	d := write("plaintext, reporter=destination", dst)
 	for _, l := range []string{"destination_service", "destination_service_name", "destination_service_namespace", "destination_workload", "source_workload"} {
@@ -89,28 +110,20 @@ func TestEnvoyLabelsGolden(t *testing.T) {
 	write("mutual TLS, reporter=destination", serve(t, mtls, exchange))
 	write("unknown caller, plaintext, reporter=destination", serve(t, nil, nil))
 	write("unknown caller, mutual TLS, reporter=destination", serve(t, mtls, nil))
+	write("grpc-go caller, :authority another Service's host, reporter=destination", callWithAuthority(t, md, otherServiceAuthority))
 
 	checkGolden(t, "envoy_labels.golden", b.String())
 }
 
 // callThroughTransport makes one call from a consumer using
 // Metrics.Transport to a provider whose endpoint carries the Service's
-// host, and returns both sides' registries.
-func callThroughTransport(t *testing.T) (source, destination prometheus.Gatherer) {
+// host, and returns both sides' registries and the :authority the
+// provider saw.
+func callThroughTransport(t *testing.T) (source, destination prometheus.Gatherer, authority string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pm, err := istiometrics.New(istiometrics.WithWorkload(providerWorkload), istiometrics.WithServiceName(serviceName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := echotest.Registry(t)
-	p, err := echotest.StartProvider(reg, pm.ServerFilter(10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Stop(context.Background()) })
-	addr := providerAddress(ctx, t, p.Registry)
+	pm, addr, seen := startMeteredProvider(ctx, t)
 	// The registry a mesh consumer has: the endpoint labelled with the
 	// Service its cluster belongs to.
 	dreg, err := direct.New(fmt.Sprintf("tri://%s/%s?%s=%s", addr, echotest.Service, mesh.LabelService, serviceFQDN))
@@ -129,7 +142,81 @@ func callThroughTransport(t *testing.T) (source, destination prometheus.Gatherer
 	if err := echotest.Unary(ctx, tri.NewClient(ref), "hello"); err != nil {
 		t.Fatal(err)
 	}
-	return cm.Registry(), pm.Registry()
+	return cm.Registry(), pm.Registry(), seen.get(t)
+}
+
+// startMeteredProvider starts an echo provider whose server filter
+// records Istio's metrics (WithServiceName(serviceName)), and returns its
+// metrics, its address and the :authority of the calls it serves.
+func startMeteredProvider(ctx context.Context, t *testing.T) (*istiometrics.Metrics, string, *authorityRecorder) {
+	t.Helper()
+	pm, err := istiometrics.New(istiometrics.WithWorkload(providerWorkload), istiometrics.WithServiceName(serviceName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := &authorityRecorder{}
+	p, err := echotest.StartProvider(echotest.Registry(t), pm.ServerFilter(10), seen.filter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	return pm, providerAddress(ctx, t, p.Registry), seen
+}
+
+// authorityRecorder is a server filter keeping the :authority of the
+// last call served, as triple gives it to server filters.
+type authorityRecorder struct {
+	mu        sync.Mutex
+	authority string
+	served    bool
+}
+
+func (a *authorityRecorder) filter() filter.Server {
+	return filter.Server{
+		Name: "authority-recorder", Order: 20,
+		Unary: func(ctx context.Context, info *call.Info, req any, next filter.UnaryHandler) (any, error) {
+			ci, _ := triple.CallInfoFromContext(ctx)
+			a.mu.Lock()
+			a.authority, a.served = ci.Authority, true
+			a.mu.Unlock()
+			return next(ctx, info, req)
+		},
+	}
+}
+
+// get returns the recorded :authority; the call has returned, so the
+// filter has run.
+func (a *authorityRecorder) get(t *testing.T) string {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.served {
+		t.Fatal("the provider served no call")
+	}
+	return a.authority
+}
+
+// callWithAuthority makes one call from a grpc-go client that sends
+// authority as :authority and peerMetadata as x-envoy-peer-metadata, and
+// returns the provider's registry.
+func callWithAuthority(t *testing.T, peerMetadata, authority string) prometheus.Gatherer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pm, addr, seen := startMeteredProvider(ctx, t)
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority(authority))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cc.Close() }()
+	ctx = metadata.AppendToOutgoingContext(ctx, peer.HeaderMetadata, peerMetadata, peer.HeaderID, consumerWorkload.NodeID())
+	if err := cc.Invoke(ctx, "/"+echotest.Service+"/Echo", wrapperspb.String("hello"), new(wrapperspb.StringValue)); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen.get(t); got != authority {
+		t.Fatalf("the provider saw :authority %q, want %q", got, authority)
+	}
+	return pm.Registry()
 }
 
 // providerAddress reads the provider's address from its registry.
