@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // Identity facts of the istiod that localmesh runs.
@@ -33,11 +34,15 @@ func (m *Mesh) CreateServiceAccount(ctx context.Context, ns, name string) error 
 	if m.kube == nil {
 		return errors.New("localmesh: CreateServiceAccount before the API server started")
 	}
-	if err := m.ensureNamespace(ctx, ns); err != nil {
+	return createServiceAccount(ctx, m.kube, ns, name)
+}
+
+func createServiceAccount(ctx context.Context, kube kubernetes.Interface, ns, name string) error {
+	if err := ensureNamespace(ctx, kube, ns); err != nil {
 		return err
 	}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	if _, err := m.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("localmesh: create ServiceAccount %s/%s: %w", ns, name, err)
 	}
 	return nil
@@ -51,6 +56,10 @@ func (m *Mesh) ServiceAccountToken(ctx context.Context, ns, name, audience strin
 	if m.kube == nil {
 		return "", errors.New("localmesh: ServiceAccountToken before the API server started")
 	}
+	return serviceAccountToken(ctx, m.kube, ns, name, audience, ttl)
+}
+
+func serviceAccountToken(ctx context.Context, kube kubernetes.Interface, ns, name, audience string, ttl time.Duration) (string, error) {
 	if ttl == 0 {
 		ttl = time.Hour
 	}
@@ -59,7 +68,7 @@ func (m *Mesh) ServiceAccountToken(ctx context.Context, ns, name, audience strin
 		Audiences:         []string{audience},
 		ExpirationSeconds: &secs,
 	}}
-	got, err := m.kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, tr, metav1.CreateOptions{})
+	got, err := kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, tr, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("localmesh: token for ServiceAccount %s/%s (audience %q): %w; create it first with CreateServiceAccount", ns, name, audience, err)
 	}
@@ -103,13 +112,17 @@ func (m *Mesh) RootCert(ctx context.Context, ns string) ([]byte, error) {
 	if m.kube == nil {
 		return nil, errors.New("localmesh: RootCert before the API server started")
 	}
-	if err := m.ensureNamespace(ctx, ns); err != nil {
+	return rootCert(ctx, m.kube, ns)
+}
+
+func rootCert(ctx context.Context, kube kubernetes.Interface, ns string) ([]byte, error) {
+	if err := ensureNamespace(ctx, kube, ns); err != nil {
 		return nil, err
 	}
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		cm, err := m.kube.CoreV1().ConfigMaps(ns).Get(ctx, RootCertConfigMap, metav1.GetOptions{})
+		cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, RootCertConfigMap, metav1.GetOptions{})
 		switch {
 		case err == nil && cm.Data[RootCertKey] != "":
 			return []byte(cm.Data[RootCertKey]), nil
@@ -122,4 +135,13 @@ func (m *Mesh) RootCert(ctx context.Context, ns string) ([]byte, error) {
 		case <-t.C:
 		}
 	}
+}
+
+// ensureNamespace creates namespace ns unless it exists.
+func ensureNamespace(ctx context.Context, kube kubernetes.Interface, ns string) error {
+	_, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("localmesh: create namespace %s: %w", ns, err)
+	}
+	return nil
 }

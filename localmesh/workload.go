@@ -350,11 +350,7 @@ func (w *Workload) reportExit() {
 }
 
 func (m *Mesh) ensureNamespace(ctx context.Context, ns string) error {
-	_, err := m.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("localmesh: create namespace %s: %w", ns, err)
-	}
-	return nil
+	return ensureNamespace(ctx, m.kube, ns)
 }
 
 // apiPort is the API server's port.
