@@ -15,7 +15,8 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"shoal": func() { main() },
+		"shoal":   func() { main() },
+		"meshapp": meshApp,
 	})
 }
 

@@ -267,8 +267,7 @@ that does not stop within --timeout is killed.`,
 					left = append(left, fmt.Sprintf("%s (pid %d)", c.Name, c.PID))
 				}
 			}
-			_ = os.Remove(p.state())
-			_ = os.Remove(p.kubeconfig())
+			p.removeFiles()
 			if len(left) > 0 {
 				return fmt.Errorf("still running after down: %s; stop them with kill", strings.Join(left, ", "))
 			}

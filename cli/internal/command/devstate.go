@@ -40,8 +40,21 @@ func (p devPaths) state() string      { return filepath.Join(p.dir, "state.json"
 func (p devPaths) kubeconfig() string { return filepath.Join(p.dir, "kubeconfig") }
 func (p devPaths) logs() string       { return filepath.Join(p.dir, "logs") }
 func (p devPaths) lock() string       { return filepath.Join(p.dir, "lock") }
+
+// statusToken and statusRootCert are what `shoal status` presents to the
+// istiod of 'shoal dev up' (devStatusEnv).
+func (p devPaths) statusToken() string    { return filepath.Join(p.dir, "status-token") }
+func (p devPaths) statusRootCert() string { return filepath.Join(p.dir, "status-root-cert.pem") }
 func (p devPaths) supervisorLog() string {
 	return filepath.Join(p.logs(), devSupervisor+".log")
+}
+
+// removeFiles removes what a running control plane keeps in p: its state,
+// kubeconfig and the credentials of `shoal status` (the logs stay).
+func (p devPaths) removeFiles() {
+	for _, f := range []string{p.state(), p.kubeconfig(), p.statusToken(), p.statusRootCert()} {
+		_ = os.Remove(f)
+	}
 }
 
 // devSupervisor is the name of the background process that runs the
@@ -50,13 +63,16 @@ const devSupervisor = "supervisor"
 
 // devState is what the supervisor writes once the control plane is ready.
 type devState struct {
-	PID        int            `json:"pid"` // the supervisor's
-	Started    time.Time      `json:"started"`
-	XDSAddress string         `json:"xdsAddress"`
-	APIServer  string         `json:"apiServer"`
-	Kubeconfig string         `json:"kubeconfig"`
-	LogDir     string         `json:"logDir"`
-	Components []devComponent `json:"components"`
+	PID        int       `json:"pid"` // the supervisor's
+	Started    time.Time `json:"started"`
+	XDSAddress string    `json:"xdsAddress"`
+	// XDSTLSAddress is istiod's TLS port (xDS and debug requests for a
+	// caller with a token); empty in the state of an older shoal.
+	XDSTLSAddress string         `json:"xdsTLSAddress,omitempty"`
+	APIServer     string         `json:"apiServer"`
+	Kubeconfig    string         `json:"kubeconfig"`
+	LogDir        string         `json:"logDir"`
+	Components    []devComponent `json:"components"`
 }
 
 // devComponent is one process of the control plane.
@@ -76,11 +92,25 @@ func writeDevState(p devPaths, s *devState) error {
 	if err != nil {
 		return err
 	}
-	tmp := p.state() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	return writePrivate(p.state(), b)
+}
+
+// writePrivate writes b to path whole (a new file renamed over the old),
+// readable by this user only.
+func writePrivate(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, p.state())
+	defer func() { _ = os.Remove(f.Name()) }()
+	if _, err := f.Write(b); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // errDevNotRunning says that no state file is there.

@@ -69,8 +69,7 @@ func supervise(ctx context.Context, e *env, p devPaths) error {
 		return err
 	}
 	defer func() {
-		_ = os.Remove(p.state())
-		_ = os.Remove(p.kubeconfig())
+		p.removeFiles()
 		m.Stop()
 		fmt.Fprintf(e.stderr, "=== shoal dev supervise (pid %d) stopped at %s ===\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))
 	}()
@@ -82,7 +81,7 @@ func supervise(ctx context.Context, e *env, p devPaths) error {
 		return err
 	}
 	st := &devState{
-		PID: os.Getpid(), Started: time.Now().UTC(), XDSAddress: m.IstiodAddr(0),
+		PID: os.Getpid(), Started: time.Now().UTC(), XDSAddress: m.IstiodAddr(0), XDSTLSAddress: m.IstiodTLSAddr(0),
 		APIServer: m.RESTConfig().Host, Kubeconfig: p.kubeconfig(), LogDir: p.logs(),
 	}
 	for _, c := range m.Components() {

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 
+	"github.com/shoalmesh/shoal/localmesh"
 	"github.com/shoalmesh/shoal/registry-istio/bootstrap"
 	"github.com/shoalmesh/shoal/registry-istio/xdsclient"
 )
@@ -22,6 +24,11 @@ import (
 const (
 	statusPodName   = "shoal-status"
 	statusNamespace = "istio-system"
+	// statusServiceAccount is the ServiceAccount whose token `shoal
+	// status` presents to the istiod of 'shoal dev up'.
+	statusServiceAccount = "shoal-status"
+	// statusTokenTTL is the TokenRequest API's shortest lifetime.
+	statusTokenTTL = 10 * time.Minute
 )
 
 // clientStatus is one line of `shoal status`.
@@ -45,15 +52,23 @@ client watches, whether it has acked what istiod last sent (SYNCED), not yet
 the istio.io/debug/syncz resource istioctl proxy-status reads. Shoal clients
 are listed from registry-istio's node metadata (PROXY_CONFIG).
 
-istiod is at --xds, else SHOAL_XDS_ADDRESS. istiod answers only an
-authenticated caller by default (ENABLE_DEBUG_ENDPOINT_AUTH): use its TLS port
-(15012, or SHOAL_XDS_TLS=true on another port) with SHOAL_XDS_ROOT_CERT and
-SHOAL_XDS_TOKEN, a token (audience
-istio-ca) of a ServiceAccount in istio-system, or of another namespace to see
-only that namespace's clients. The node shoal presents is POD_NAME
-(default shoal-status) in POD_NAMESPACE (default istio-system) with
-SERVICE_ACCOUNT, which must be the token's.`,
-		Example: `  SHOAL_XDS_ROOT_CERT=root-cert.pem SHOAL_XDS_TOKEN=istio-token SERVICE_ACCOUNT=shoal-status \
+istiod is at --xds, else SHOAL_XDS_ADDRESS, else the control plane of
+'shoal dev up'. istiod answers only an authenticated caller by default
+(ENABLE_DEBUG_ENDPOINT_AUTH): use its TLS port (15012, or SHOAL_XDS_TLS=true
+on another port) with SHOAL_XDS_ROOT_CERT and SHOAL_XDS_TOKEN, a token
+(audience istio-ca) of a ServiceAccount in istio-system, or of another
+namespace to see only that namespace's clients. The node shoal presents is
+POD_NAME (default shoal-status) in POD_NAMESPACE (default istio-system) with
+SERVICE_ACCOUNT, which must be the token's.
+
+Against 'shoal dev up' (no --xds, no SHOAL_XDS_ADDRESS) nothing needs
+setting: shoal creates the ServiceAccount shoal-status in istio-system, mints
+a 10-minute token of it (audience istio-ca) through the control plane's
+kubeconfig, reads the root certificate from the istio-ca-root-cert
+ConfigMap, keeps both (mode 0600) in shoal dev's directory, and asks
+istiod's TLS port.`,
+		Example: `  shoal dev up && shoal status
+  SHOAL_XDS_ROOT_CERT=root-cert.pem SHOAL_XDS_TOKEN=istio-token SERVICE_ACCOUNT=shoal-status \
     shoal status --xds 127.0.0.1:15012
   shoal status -o json`,
 		Args: exactArgs(0, "no arguments"),
@@ -61,15 +76,15 @@ SERVICE_ACCOUNT, which must be the token's.`,
 			if err := checkFormat(output); err != nil {
 				return err
 			}
-			cfg, err := statusBootstrap(xds)
-			if err != nil {
-				return usageErrorf("%w", err)
-			}
 			ctx, cancel := cmd.Context(), context.CancelFunc(func() {})
 			if timeout > 0 {
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 			}
 			defer cancel()
+			cfg, err := statusBootstrap(ctx, xds)
+			if err != nil {
+				return err
+			}
 			ps, err := xdsclient.Syncz(ctx, cfg)
 			if err != nil {
 				return statusError(err)
@@ -81,31 +96,84 @@ SERVICE_ACCOUNT, which must be the token's.`,
 			return printData(e.stdout, output, rows, func(w io.Writer) error { return writeStatusTable(w, rows) })
 		},
 	}
-	cmd.Flags().StringVar(&xds, "xds", "", "istiod's xDS address host:port (default $SHOAL_XDS_ADDRESS)")
+	cmd.Flags().StringVar(&xds, "xds", "", "istiod's xDS address host:port (default $SHOAL_XDS_ADDRESS, else 'shoal dev up''s TLS port)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "bound on the query; 0 for none")
 	addOutputFlag(cmd, &output)
 	return cmd
 }
 
 // statusBootstrap is registry-istio's bootstrap from the environment, with
-// istiod at xds when given and the node defaults of `shoal status`.
-func statusBootstrap(xds string) (*bootstrap.Config, error) {
+// istiod at xds when given, else at SHOAL_XDS_ADDRESS, else the TLS port of
+// the control plane of 'shoal dev up' (devStatusEnv), and the node defaults
+// of `shoal status`.
+func statusBootstrap(ctx context.Context, xds string) (*bootstrap.Config, error) {
 	environ := os.Environ()
-	if xds != "" {
+	switch {
+	case xds != "":
 		environ = append(environ, bootstrap.EnvAddress+"="+xds)
-	} else if os.Getenv(bootstrap.EnvAddress) == "" {
-		return nil, fmt.Errorf("no istiod address: pass --xds host:port or set %s", bootstrap.EnvAddress)
+	case os.Getenv(bootstrap.EnvAddress) != "":
+	default:
+		dev, err := devStatusEnv(ctx)
+		if err != nil {
+			return nil, err
+		}
+		environ = append(environ, dev...)
 	}
-	if os.Getenv("POD_NAME") == "" {
-		environ = append(environ, "POD_NAME="+statusPodName)
+	for _, d := range [][2]string{{"POD_NAME", statusPodName}, {"POD_NAMESPACE", statusNamespace}, {"INSTANCE_IP", "127.0.0.1"}} {
+		if os.Getenv(d[0]) == "" {
+			environ = append(environ, d[0]+"="+d[1])
+		}
 	}
-	if os.Getenv("POD_NAMESPACE") == "" {
-		environ = append(environ, "POD_NAMESPACE="+statusNamespace)
+	cfg, err := bootstrap.FromEnv(environ)
+	if err != nil {
+		return nil, usageErrorf("%w", err)
 	}
-	if os.Getenv("INSTANCE_IP") == "" {
-		environ = append(environ, "INSTANCE_IP=127.0.0.1")
+	return cfg, nil
+}
+
+// devStatusEnv is the environment that lets `shoal status` ask the istiod
+// of 'shoal dev up' on its TLS port: the ServiceAccount shoal-status in
+// istio-system (created if missing), a short-lived token of it and the
+// mesh's root certificate, written into shoal dev's directory.
+func devStatusEnv(ctx context.Context) ([]string, error) {
+	p, st, err := runningDevState()
+	if errors.Is(err, errDevNotRunning) {
+		return nil, usageErrorf("no istiod address: pass --xds host:port or set %s, or start a local control plane with 'shoal dev up'", bootstrap.EnvAddress)
 	}
-	return bootstrap.FromEnv(environ)
+	if err != nil {
+		return nil, err
+	}
+	if st.XDSTLSAddress == "" {
+		return nil, fmt.Errorf("the running 'shoal dev up' (pid %d) recorded no TLS port of istiod (an older shoal started it); restart it with 'shoal dev down' and 'shoal dev up', or pass --xds", st.PID)
+	}
+	c, err := localmesh.NewClient(st.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CreateServiceAccount(ctx, statusNamespace, statusServiceAccount); err != nil {
+		return nil, err
+	}
+	token, err := c.ServiceAccountToken(ctx, statusNamespace, statusServiceAccount, localmesh.IstioCAAudience, statusTokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	root, err := c.RootCert(ctx, statusNamespace)
+	if err != nil {
+		return nil, err
+	}
+	tokenFile, rootFile := p.statusToken(), p.statusRootCert()
+	if err := writePrivate(tokenFile, []byte(token)); err != nil {
+		return nil, fmt.Errorf("write the token of shoal status: %w", err)
+	}
+	if err := writePrivate(rootFile, root); err != nil {
+		return nil, fmt.Errorf("write the root certificate of shoal status: %w", err)
+	}
+	return []string{
+		bootstrap.EnvAddress + "=" + st.XDSTLSAddress, bootstrap.EnvTLS + "=true",
+		bootstrap.EnvServerName + "=" + localmesh.IstiodServerName,
+		bootstrap.EnvRootCert + "=" + rootFile, bootstrap.EnvToken + "=" + tokenFile,
+		"SERVICE_ACCOUNT=" + statusServiceAccount, "POD_NAMESPACE=" + statusNamespace,
+	}, nil
 }
 
 // statusError keeps registry-istio's message and exits with the gRPC code
