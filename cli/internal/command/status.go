@@ -66,7 +66,8 @@ setting: shoal creates the ServiceAccount shoal-status in istio-system, mints
 a 10-minute token of it (audience istio-ca) through the control plane's
 kubeconfig, reads the root certificate from the istio-ca-root-cert
 ConfigMap, keeps both (mode 0600) in shoal dev's directory, and asks
-istiod's TLS port.`,
+istiod's TLS port as that ServiceAccount (POD_NAMESPACE and SERVICE_ACCOUNT
+are set to match the token).`,
 		Example: `  shoal dev up && shoal status
   SHOAL_XDS_ROOT_CERT=root-cert.pem SHOAL_XDS_TOKEN=istio-token SERVICE_ACCOUNT=shoal-status \
     shoal status --xds 127.0.0.1:15012
