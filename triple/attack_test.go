@@ -832,13 +832,7 @@ func TestAttackIdleTimeoutSparesBusyConnections(t *testing.T) {
 	be := &blockEcho{started: make(chan struct{}, 1), ended: make(chan error, 1)}
 	addr, _ := attackServer(t, be, triple.WithIdleTimeout(50*time.Millisecond))
 	client := testpbtriple.NewEchoServiceClient(dial(t, addr))
-	ctx, cancel := context.WithCancel(ctxT(t))
-	st, err := client.EchoBidi(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = st.Send(&testpb.EchoRequest{})
-	<-be.started
+	cancel := openBlocked(t, client, be)
 	// Many idle timeouts pass while the stream is open: it still works.
 	time.Sleep(300 * time.Millisecond)
 	select {
@@ -860,4 +854,41 @@ func TestAttackIdleTimeoutSparesBusyConnections(t *testing.T) {
 // The resets queue within the same bound as PING acks.
 func TestAttackStreamErrorFlood(t *testing.T) {
 	controlFlood(t, frame(nil, http2.FrameWindowUpdate, 0, 1, make([]byte, 4)))
+}
+
+// openBlocked opens a bidi stream that be's handler holds, and returns the
+// stream's cancel. On a loaded machine the idle timeout can pass between
+// the dial and the stream's HEADERS: the server's GOAWAY then refuses the
+// unprocessed stream (UNAVAILABLE) and it is opened again, a bounded number
+// of times.
+func openBlocked(t *testing.T, client testpbtriple.EchoServiceClient, be *blockEcho) context.CancelFunc {
+	t.Helper()
+	for range 10 {
+		ctx, cancel := context.WithCancel(ctxT(t))
+		st, err := client.EchoBidi(ctx)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		_ = st.Send(&testpb.EchoRequest{})
+		recvErr := make(chan error, 1)
+		go func() {
+			_, err := st.Recv()
+			recvErr <- err
+		}()
+		select {
+		case <-be.started:
+			return cancel
+		case err := <-recvErr:
+			cancel()
+			if triple.CodeOf(err) != triple.CodeUnavailable {
+				t.Fatalf("the stream ended before its handler started: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			cancel()
+			t.Fatal("the stream did not reach its handler within 10s")
+		}
+	}
+	t.Fatal("ten streams in a row were refused by the idle timeout")
+	return nil
 }
