@@ -27,7 +27,7 @@ func runShow(t *testing.T, args ...string) (int, string, string) {
 	return runShoal(t, "show", args...)
 }
 
-// runShoal runs `shoal cmd` with args and no standard input, and returns
+// runShoal runs the shoal subcommand cmd with args and no standard input,
 // the exit code, stdout and stderr.
 func runShoal(t *testing.T, cmd string, args ...string) (int, string, string) {
 	t.Helper()
