@@ -28,7 +28,7 @@ func runShow(t *testing.T, args ...string) (int, string, string) {
 }
 
 // runShoal runs the shoal subcommand cmd with args and no standard input,
-// the exit code, stdout and stderr.
+// and returns the exit code, stdout and stderr.
 func runShoal(t *testing.T, cmd string, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
