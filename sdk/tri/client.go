@@ -82,6 +82,9 @@ func outgoing(ctx context.Context, a call.Attachments) context.Context {
 func (c *conn) Invoke(ctx context.Context, info *call.Info, req, resp any) error {
 	ctx = outgoing(ctx, info.Attachments)
 	opts := c.callOptions(info)
+	if rm, ok := ctx.Value(responseMetadataKey{}).(*responseMetadata); ok {
+		opts = append(opts[:len(opts):len(opts)], triple.Header(rm.header), triple.Trailer(rm.trailer))
+	}
 	if info.Deadline.IsZero() {
 		return classify(c.cc.Invoke(ctx, info.Path(), req, resp, opts...))
 	}
@@ -165,6 +168,26 @@ func (c *Client) Invoke(ctx context.Context, method string, req, reply any, opts
 		return errors.New("tri: per-call options are not supported through a reference; set group and version on the reference and the rest on the Transport")
 	}
 	return toTriple(c.ref.Invoke(withAttachments(ctx), method, req, reply))
+}
+
+type responseMetadataKey struct{}
+
+type responseMetadata struct{ header, trailer *triple.Metadata }
+
+// WithResponseMetadata returns a context whose unary calls through a
+// reference fill header and trailer (either may be nil) with the response
+// metadata of the attempt that answered last, as triple.Header and
+// triple.Trailer do for a direct call (a Client refuses per-call options:
+// the reference's routing owns them). A stream exposes its own Header and
+// Trailer.
+func WithResponseMetadata(ctx context.Context, header, trailer *triple.Metadata) context.Context {
+	if header == nil {
+		header = new(triple.Metadata)
+	}
+	if trailer == nil {
+		trailer = new(triple.Metadata)
+	}
+	return context.WithValue(ctx, responseMetadataKey{}, &responseMetadata{header: header, trailer: trailer})
 }
 
 // NewStream opens a stream to one provider of the reference.

@@ -87,6 +87,8 @@ func (e *echo) Echo(ctx context.Context, req *wrapperspb.StringValue) (*wrappers
 		}
 	}
 	e.served.Add(1)
+	_ = triple.SetHeader(ctx, triple.Metadata{"x-served-by": {e.name}})
+	_ = triple.SetTrailer(ctx, triple.Metadata{"x-done": {"yes"}})
 	md, _ := triple.FromIncomingContext(ctx)
 	return wrapperspb.String(fmt.Sprintf("%s from %s for %s", req.GetValue(), e.name, md.Get("x-user"))), nil
 }
@@ -188,9 +190,16 @@ func TestUnaryOverLoopback(t *testing.T) {
 	if err != nil || out != "hi from p1 for alice" {
 		t.Fatalf("call: %q, %v", out, err)
 	}
+	var hdr, trl triple.Metadata
+	if _, err := call1(tri.WithResponseMetadata(ctx, &hdr, &trl), tri.NewClient(ref), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if hdr.Get("x-served-by") != "p1" || trl.Get("x-done") != "yes" {
+		t.Errorf("response metadata through the reference: header %v, trailer %v; want x-served-by p1, x-done yes", hdr, trl)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(seen) != 1 || seen[0] != "/test.Echo/Echo 1.0.0 alice" {
+	if len(seen) != 2 || seen[0] != "/test.Echo/Echo 1.0.0 alice" {
 		t.Errorf("server filter saw %v", seen)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/shoalmesh/shoal/sdk/call"
+	"github.com/shoalmesh/shoal/sdk/tri"
 	"github.com/shoalmesh/shoal/triple"
 )
 
@@ -261,8 +262,10 @@ func (c *caller) requests() ([]proto.Message, error) {
 func (c *caller) unary(ctx context.Context, cc triple.Invoker, in []proto.Message, opts []triple.CallOption) error {
 	var hdr, trl triple.Metadata
 	out := dynamicpb.NewMessage(c.md.Output())
-	if c.endpoint == nil { // a routed call takes no per-call options: its headers stay unseen
+	if c.endpoint == nil {
 		opts = append(opts, triple.Header(&hdr), triple.Trailer(&trl))
+	} else { // a routed call takes no per-call options: the reference fills them from ctx
+		ctx = tri.WithResponseMetadata(ctx, &hdr, &trl)
 	}
 	err := cc.Invoke(ctx, c.path, in[0], out, opts...)
 	c.verbose("headers", hdr)
