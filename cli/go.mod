@@ -3,7 +3,6 @@ module github.com/shoalmesh/shoal/cli
 go 1.26.0
 
 require (
-	github.com/envoyproxy/go-control-plane/envoy v1.40.0
 	github.com/rogpeppe/go-internal v1.16.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/mod v0.42.0
@@ -11,6 +10,7 @@ require (
 
 require (
 	github.com/apache/dubbo-go-hessian2 v1.13.2 // indirect
+	github.com/envoyproxy/go-control-plane/envoy v1.40.0 // indirect
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	go.uber.org/atomic v1.9.0 // indirect

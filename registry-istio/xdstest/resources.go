@@ -65,6 +65,10 @@ type Endpoint struct {
 	Workload string
 }
 
+// Unhealthy is the Health of an endpoint istiod reports as not ready, so
+// tests outside registry-istio need not import Envoy's types.
+const Unhealthy = corev3.HealthStatus_UNHEALTHY
+
 // Locality is where an endpoint runs.
 type Locality struct {
 	Region, Zone, SubZone string

@@ -38,3 +38,10 @@ func Split(host string, port uint32, subsets ...Subset) Resources {
 	r.Routes = []*routev3.RouteConfiguration{RouteConfig(host, port, WeightedRoute("split", nil, weighted...))}
 	return r
 }
+
+// PrependRoute puts route first in the virtual host of r's first route
+// configuration, so it matches before the routes Split made.
+func PrependRoute(r Resources, route *routev3.Route) {
+	vh := r.Routes[0].VirtualHosts[0]
+	vh.Routes = append([]*routev3.Route{route}, vh.Routes...)
+}

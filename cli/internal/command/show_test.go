@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"go.uber.org/goleak"
 
 	"github.com/shoalmesh/shoal/registry-istio/xdstest"
@@ -55,7 +53,7 @@ func splitServer(t *testing.T) *xdstest.Server {
 		xdstest.Subset{Name: "v1", Weight: 90, Endpoints: []xdstest.Endpoint{{IP: "127.0.0.1", Port: 20001}}},
 		xdstest.Subset{Name: "v2", Weight: 10, Endpoints: []xdstest.Endpoint{
 			{IP: "127.0.0.2", Port: 20002},
-			{IP: "127.0.0.3", Port: 20002, Health: corev3.HealthStatus_UNHEALTHY},
+			{IP: "127.0.0.3", Port: 20002, Health: xdstest.Unhealthy},
 		}},
 	)
 	route := res.Routes[0].VirtualHosts[0].Routes[0]
@@ -65,8 +63,7 @@ func splitServer(t *testing.T) *xdstest.Server {
 	// Before it, calls with x-canary: true go to v2 only.
 	canary := xdstest.WeightedRoute("canary", xdstest.HeaderMatch("/greet.GreetService/", map[string]string{"x-canary": "true"}),
 		xdstest.WeightedCluster{Name: xdstest.ClusterName(showHost, "v2", 50051), Weight: 1})
-	vh := res.Routes[0].VirtualHosts[0]
-	vh.Routes = append([]*routev3.Route{canary}, vh.Routes...)
+	xdstest.PrependRoute(res, canary)
 	srv.Set(res)
 	return srv
 }
