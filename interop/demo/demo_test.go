@@ -7,16 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/interop/internal/e2etest"
+
 	"go.uber.org/goleak"
 
 	"github.com/shoalmesh/shoal/interop/demo"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
-	)
+	goleak.VerifyTestMain(m, e2etest.IgnoreControlPlane...)
 }
 
 // TestDemo runs `make demo`'s job with short phases and checks what it

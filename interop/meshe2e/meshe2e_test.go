@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/interop/internal/e2etest"
+
 	"go.uber.org/goleak"
 
 	"github.com/shoalmesh/shoal/localmesh"
@@ -35,10 +37,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	stopShared() // the control plane every test of the package shared
 	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-			goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
-		); err != nil {
+		if err := goleak.Find(e2etest.IgnoreControlPlane...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
@@ -206,24 +205,7 @@ func TestMesh(t *testing.T) {
 func setup(ctx context.Context, t *testing.T) *env {
 	t.Helper()
 	start := time.Now()
-	m, err := localmesh.Start(ctx, localmesh.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addCleanup(m.Stop)
-	eng, err := localmesh.NewEngine(ctx, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addCleanup(func() { _ = eng.Close() })
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	image, err := eng.BuildGoImage(ctx, localmesh.GoImage{Name: "shoal-meshgreeter", Dir: wd + "/..", Package: "./cmd/meshgreeter"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, eng, image := e2etest.StartMesh(ctx, t, addCleanup, quiet)
 	if err := m.Apply(ctx, base+"---"+split(100, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +233,7 @@ func setup(ctx context.Context, t *testing.T) *env {
 	cfg := &bootstrap.Config{ServerURI: m.IstiodAddr(0), Node: bootstrap.Identity{
 		PodName: "e2e-consumer", Namespace: ns, IPs: []string{"127.0.0.1"},
 	}.Node()}
+	var err error
 	e.reg, err = registryistio.New(cfg, registryistio.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/interop/internal/e2etest"
+
 	"go.uber.org/goleak"
 
 	"github.com/shoalmesh/shoal/localmesh"
@@ -34,10 +36,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-			goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
-		); err != nil {
+		if err := goleak.Find(e2etest.IgnoreControlPlane...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
@@ -107,24 +106,7 @@ func TestIstioMetricsThroughSplit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
-	m, err := localmesh.Start(ctx, localmesh.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
-	eng, err := localmesh.NewEngine(ctx, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Close() })
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	image, err := eng.BuildGoImage(ctx, localmesh.GoImage{Name: "shoal-meshgreeter", Dir: wd + "/..", Package: "./cmd/meshgreeter"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, eng, image := e2etest.StartMesh(ctx, t, t.Cleanup, quiet)
 	if err := m.Apply(ctx, rules); err != nil {
 		t.Fatal(err)
 	}

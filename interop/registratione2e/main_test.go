@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/interop/internal/e2etest"
+
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -25,10 +27,7 @@ func TestMain(m *testing.M) {
 	case "grpcgo":
 		os.Exit(runGRPCGoClient())
 	}
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
-	)
+	goleak.VerifyTestMain(m, e2etest.IgnoreControlPlane...)
 }
 
 // runGRPCGoClient calls SHOAL_E2E_TARGET 20 times with grpc-go and prints

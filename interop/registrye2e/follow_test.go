@@ -5,14 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shoalmesh/shoal/interop/internal/e2etest"
 
 	"github.com/shoalmesh/shoal/localmesh"
 	"github.com/shoalmesh/shoal/proto/greet"
@@ -118,24 +118,7 @@ func TestFollowIstiod(t *testing.T) {
 // meshgreeter provider image; both are stopped by t's cleanup.
 func startMesh(ctx context.Context, t *testing.T, n int) (*localmesh.Mesh, *localmesh.Engine, string) {
 	t.Helper()
-	m, err := localmesh.Start(ctx, localmesh.WithIstiods(n), localmesh.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
-	eng, err := localmesh.NewEngine(ctx, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Close() })
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	image, err := eng.BuildGoImage(ctx, localmesh.GoImage{Name: "shoal-meshgreeter", Dir: filepath.Dir(wd), Package: "./cmd/meshgreeter"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, eng, image := e2etest.StartMesh(ctx, t, t.Cleanup, quiet, localmesh.WithIstiods(n))
 	return m, eng, image
 }
 

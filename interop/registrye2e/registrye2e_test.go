@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/interop/internal/e2etest"
+
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -37,10 +39,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
-	)
+	goleak.VerifyTestMain(m, e2etest.IgnoreControlPlane...)
 }
 
 const (

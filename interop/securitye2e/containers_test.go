@@ -7,10 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/shoalmesh/shoal/interop/internal/e2etest"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -59,26 +60,9 @@ func TestContainersSecurityFromConfig(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	m, err := localmesh.Start(ctx, localmesh.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Cleanups, not defers: the workloads' cleanups (registered later, run
 	// first) need the API server and the engine.
-	t.Cleanup(m.Stop)
-	eng, err := localmesh.NewEngine(ctx, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Close() })
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	image, err := eng.BuildGoImage(ctx, localmesh.GoImage{Name: "shoal-meshgreeter", Dir: wd + "/..", Package: "./cmd/meshgreeter"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, eng, image := e2etest.StartMesh(ctx, t, t.Cleanup, quiet)
 	// The policies come first, so that every call is under them.
 	if err := m.Apply(ctx, fmt.Sprintf(`
 apiVersion: v1

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/interop/internal/e2etest"
+
 	"go.uber.org/goleak"
 
 	"github.com/shoalmesh/shoal/localmesh"
@@ -25,10 +27,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-			goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
-		); err != nil {
+		if err := goleak.Find(e2etest.IgnoreControlPlane...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
