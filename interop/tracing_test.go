@@ -88,9 +88,9 @@ func traceChain(t *testing.T, jar, dubboPropagation string, format tracing.Forma
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("java", "-Ddubbo.network.interface.ignored=.*", "-jar", jar, "provider-idl",
+	cmd := exec.Command("java", java.Args(jar, "provider-idl",
 		"--port", strconv.Itoa(port), "--app", "java-middle",
-		"--forward", "tri://"+lis.Addr().String(), "--otlp", recv.Endpoint(), "--propagation", dubboPropagation)
+		"--forward", "tri://"+lis.Addr().String(), "--otlp", recv.Endpoint(), "--propagation", dubboPropagation)...)
 	stopJava, err := proc.StartServer(ctx, cmd, 90*time.Second)
 	if err != nil {
 		t.Fatalf("the Java provider: %v", err)
