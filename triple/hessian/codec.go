@@ -173,15 +173,16 @@ func encode(v any) (b []byte, err error) {
 	return e.Buffer(), nil
 }
 
-// decode reads the single hessian2 value of data. The codec is reachable
-// by any caller, so a panic inside it becomes an error.
+// decode reads the single hessian2 value of data, keeping the null values
+// of Java's typed maps (untypeJavaMaps). The codec is reachable by any
+// caller, so a panic inside it becomes an error.
 func decode(data []byte) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			v, err = nil, fmt.Errorf("hessian2: malformed value: %v", p)
 		}
 	}()
-	d := hessian2.NewDecoder(data)
+	d := hessian2.NewDecoder(untypeJavaMaps(data))
 	v, err = d.Decode()
 	if err != nil {
 		return nil, fmt.Errorf("hessian2: %w", err)
