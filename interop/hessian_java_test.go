@@ -59,6 +59,8 @@ func init() {
 type quoteFuncs struct {
 	quote     func(ctx context.Context, symbol string, quantity int32) (*big.Decimal, error)
 	confirm   func(ctx context.Context, o *order) (*order, error)
+	total     func(ctx context.Context, lines []*orderLine) (int32, error)
+	lines     func(ctx context.Context, o *order) ([]*orderLine, error)
 	inspect   func(ctx context.Context, attrs map[string]any) (map[string]any, error)
 	record    func(ctx context.Context, symbol string, quantity int32) error
 	summarize func(ctx context.Context, id int64, urgent bool, ratio float64, limit *int32) (string, error)
@@ -66,7 +68,7 @@ type quoteFuncs struct {
 
 func (q *quoteFuncs) byMethod() map[string]any {
 	return map[string]any{
-		"quote": &q.quote, "confirm": &q.confirm, "inspect": &q.inspect, "record": &q.record, "summarize": &q.summarize,
+		"quote": &q.quote, "confirm": &q.confirm, "total": &q.total, "lines": &q.lines, "inspect": &q.inspect, "record": &q.record, "summarize": &q.summarize,
 	}
 }
 
@@ -135,6 +137,16 @@ func goCallsJava(t *testing.T, jar string) {
 			if err != nil || !reflect.DeepEqual(got, c.want) {
 				t.Errorf("confirm(%s) = %s, %v; want %s", describe(c.in), describe(got), err, describe(c.want))
 			}
+		}
+	})
+	t.Run("list of POJOs", func(t *testing.T) {
+		in := []*orderLine{{"a", 3}, {"b", 4}}
+		if n, err := q.total(ctx, in); err != nil || n != 7 {
+			t.Errorf("total(%s) = %d, %v; want 7", describe(in), n, err)
+		}
+		got, err := q.lines(ctx, &order{ID: "o-4", Lines: in})
+		if err != nil || !reflect.DeepEqual(got, in) {
+			t.Errorf("lines = %s, %v; want %s", describe(got), err, describe(in))
 		}
 	})
 	t.Run("inspect", func(t *testing.T) {
@@ -260,6 +272,18 @@ func (p *quoteProvider) funcs() *quoteFuncs {
 			}
 			return out, nil
 		},
+		total: func(_ context.Context, lines []*orderLine) (int32, error) {
+			p.keep("total", lines)
+			var n int32
+			for _, l := range lines {
+				n += l.Quantity
+			}
+			return n, nil
+		},
+		lines: func(_ context.Context, o *order) ([]*orderLine, error) {
+			p.keep("lines", o)
+			return o.Lines, nil
+		},
 		inspect: func(_ context.Context, attrs map[string]any) (map[string]any, error) {
 			p.keep("inspect", attrs)
 			out := make(map[string]any, 2*len(attrs))
@@ -347,7 +371,7 @@ func javaCallsGo(t *testing.T, jar string) {
 	}
 	want := []string{
 		"quote", "quote-scale", "quote-exception", "confirm-null-note", "confirm-note-empty-lines",
-		"confirm-null-lines", "inspect", "record", "record-exception", "summarize-null-limit", "summarize-limit",
+		"confirm-null-lines", "total", "lines", "inspect", "record", "record-exception", "summarize-null-limit", "summarize-limit",
 	}
 	if got := append(passed, failed...); len(got) != len(want) {
 		t.Errorf("the Java consumer reported checks %v, want %v", passed, want)
@@ -366,6 +390,8 @@ func javaCallsGo(t *testing.T, jar string) {
 			{&order{ID: "o-2", Note: &gift}},
 			{&order{ID: "o-3"}},
 		},
+		"total": {{[]*orderLine{{"a", 3}, {"b", 4}}}},
+		"lines": {{&order{ID: "o-4", Lines: []*orderLine{{"a", 3}, {"b", 4}}}}},
 		"inspect": {{map[string]any{
 			"name": "x", "count": int32(3), "total": int64(1) << 40, "ratio": 0.5, "ok": true, "none": nil,
 			"tags": []any{"a", "b"}, "price": mustDecimal(t, "1.50"),
@@ -471,20 +497,21 @@ func describe(v any) string {
 		if x.Note != nil {
 			note = strconv.Quote(*x.Note)
 		}
-		lines := "nil"
-		if x.Lines != nil {
-			ls := make([]string, len(x.Lines))
-			for i, l := range x.Lines {
-				ls[i] = fmt.Sprintf("%+v", *l)
-			}
-			lines = "[" + strings.Join(ls, " ") + "]"
-		}
-		return fmt.Sprintf("{ID:%q Note:%s Lines:%s}", x.ID, note, lines)
+		return fmt.Sprintf("{ID:%q Note:%s Lines:%s}", x.ID, note, describe(x.Lines))
 	case *int32:
 		if x == nil {
 			return "nil"
 		}
 		return fmt.Sprintf("&%d", *x)
+	case []*orderLine:
+		if x == nil {
+			return "nil"
+		}
+		ls := make([]string, len(x))
+		for i, l := range x {
+			ls[i] = fmt.Sprintf("%+v", *l)
+		}
+		return "[" + strings.Join(ls, " ") + "]"
 	case [][]any:
 		calls := make([]string, len(x))
 		for i, args := range x {

@@ -85,6 +85,9 @@ final class QuoteConsumer {
             equal(new Order("confirmed-o-2/null", "gift", null), got);
         }));
         cs.add(new Check("confirm-null-lines", () -> equal(new Order("confirmed-o-3/null", null, null), svc.confirm(new Order("o-3", null, null)))));
+        cs.add(new Check("total", () -> equal(7, svc.total(List.of(new OrderLine("a", 3), new OrderLine("b", 4))))));
+        cs.add(new Check("lines", () -> equal(List.of(new OrderLine("a", 3), new OrderLine("b", 4)),
+                svc.lines(new Order("o-4", null, List.of(new OrderLine("a", 3), new OrderLine("b", 4)))))));
         cs.add(new Check("inspect", () -> {
             Map<String, Object> in = new LinkedHashMap<>();
             in.put("name", "x");

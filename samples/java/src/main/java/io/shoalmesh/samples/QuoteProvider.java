@@ -56,6 +56,20 @@ final class QuoteProvider {
         }
 
         @Override
+        public int total(List<OrderLine> lines) {
+            int n = 0;
+            for (OrderLine l : lines) {
+                n += l.getQuantity();
+            }
+            return n;
+        }
+
+        @Override
+        public List<OrderLine> lines(Order order) {
+            return order.getLines();
+        }
+
+        @Override
         public Map<String, Object> inspect(Map<String, Object> attrs) {
             Map<String, Object> out = new LinkedHashMap<>(attrs);
             for (Map.Entry<String, Object> e : attrs.entrySet()) {

@@ -1,6 +1,7 @@
 package io.shoalmesh.samples;
 
 import java.math.BigDecimal;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -24,6 +25,12 @@ public interface QuoteService {
      * note stays null), and each line with its quantity doubled.
      */
     Order confirm(Order order);
+
+    /** The sum of the lines' quantities; a List of POJOs as an argument. */
+    int total(List<OrderLine> lines);
+
+    /** The order's lines, as received; a List of POJOs as the result. */
+    List<OrderLine> lines(Order order);
 
     /**
      * Every entry of attrs, unchanged, and for each key K an entry "K:type"
