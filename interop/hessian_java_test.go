@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -329,25 +328,11 @@ func javaCallsGo(t *testing.T, jar string) {
 	if err := svc.Register(srv); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}()
+	addr := serveLoopback(t, srv)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "java", java.Args(jar, "consumer-quote", "--target", "tri://"+lis.Addr().String())...)
+	cmd := exec.CommandContext(ctx, "java", java.Args(jar, "consumer-quote", "--target", "tri://"+addr)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -463,17 +448,9 @@ func canon(v any) any {
 	case *big.Decimal:
 		return "BigDecimal " + x.String()
 	case [][]any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = canon(e)
-		}
-		return out
+		return canonAll(x)
 	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = canon(e)
-		}
-		return out
+		return canonAll(x)
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
@@ -482,6 +459,14 @@ func canon(v any) any {
 		return out
 	}
 	return v
+}
+
+func canonAll[T any](x []T) []any {
+	out := make([]any, len(x))
+	for i, e := range x {
+		out[i] = canon(e)
+	}
+	return out
 }
 
 // describe prints v with pointers followed, for failure messages.
