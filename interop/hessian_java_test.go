@@ -126,10 +126,8 @@ func goCallsJava(t *testing.T, jar string) {
 				&order{ID: "o-1", Lines: []*orderLine{{"a", 1}, {"b", 2}}}, // a null note
 				&order{ID: "confirmed-o-1/2", Lines: []*orderLine{{"a", 2}, {"b", 4}}},
 			},
-			// Java receives the empty list (0 lines). Known gap
-			// (dubbo-go-hessian2 v1.13.2): an empty List in a POJO field
-			// decodes as a nil slice, so Java's empty reply comes back nil.
-			{&order{ID: "o-2", Note: &gift, Lines: []*orderLine{}}, &order{ID: "confirmed-o-2/0", Note: &gift}},
+			// An empty list stays empty both ways (Java received 0 lines).
+			{&order{ID: "o-2", Note: &gift, Lines: []*orderLine{}}, &order{ID: "confirmed-o-2/0", Note: &gift, Lines: []*orderLine{}}},
 			{&order{ID: "o-3"}, &order{ID: "confirmed-o-3/null"}}, // a null list
 		} {
 			got, err := q.confirm(ctx, c.in)
@@ -365,14 +363,13 @@ func javaCallsGo(t *testing.T, jar string) {
 		t.Errorf("the Java consumer passed %v, want %v", passed, want)
 	}
 
-	// What the Go functions received from Java. Known gap
-	// (dubbo-go-hessian2 v1.13.2): the empty list of o-2 arrives nil.
+	// What the Go functions received from Java.
 	gift := "gift"
 	wantGot := map[string][][]any{
 		"quote": {{"ACME", int32(3)}, {"BOND", int32(2)}, {"NOPE", int32(1)}},
 		"confirm": {
 			{&order{ID: "o-1", Lines: []*orderLine{{"a", 1}, {"b", 2}}}},
-			{&order{ID: "o-2", Note: &gift}},
+			{&order{ID: "o-2", Note: &gift, Lines: []*orderLine{}}},
 			{&order{ID: "o-3"}},
 		},
 		"total": {{[]*orderLine{{"a", 3}, {"b", 4}}}},

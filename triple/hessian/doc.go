@@ -57,9 +57,14 @@
 // byte[] is []byte, any map[K]V declares java.util.Map and a raw Func
 // receives a Map as map[any]any (TestJavaTypes, between Go peers).
 //
-// Known gap: an empty List in a POJO field from Java arrives as a nil
-// slice (dubbo-go-hessian2 v1.13.2), so a Go handler that returns it sends
-// null back; an empty Go slice reaches Java as an empty List.
+// A null value in a Java map arrives as a nil entry, and an empty List
+// (ArrayList) in a POJO field as an empty slice, a null one as nil
+// (TestHessianJava; TestDecodeKeepsJavaMapNulls, TestDecodeKeepsEmptyListFields
+// and TestDecodeKeepsEmptyBasicListFields for the element types: []*Pojo,
+// []string, []int32, []int64, []float64, []bool, in a POJO registered with
+// this package's RegisterPOJO). Known gap: other empty collections in typed
+// slice fields (an empty LinkedList, a []Pojo of values) still arrive as
+// nil, as dubbo-go-hessian2 v1.13.2 decodes them.
 //
 // Java objects map to Go structs registered with RegisterPOJO (their
 // JavaClassName names the Java class). A Java exception thrown by the far

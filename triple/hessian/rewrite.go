@@ -3,25 +3,37 @@ package hessian
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
-// Java writes a Map other than a HashMap (a LinkedHashMap, a TreeMap) as a
-// typed hessian2 map: 'M', the class name, entries, 'Z'. dubbo-go-hessian2
-// v1.13.2 decodes such a map into a map[any]any but drops every entry
-// whose value is null, while it keeps them in an untyped map ('H').
-// untypeJavaMaps rewrites the typed maps of java.util classes into untyped
-// ones before decoding, so a Java null value arrives as a nil entry. It
+// rewriteJava rewrites hessian2 data from Java where dubbo-go-hessian2
+// v1.13.2 decodes it into something else than Java sent, before decode
+// hands it to that decoder:
+//
+//   - Java writes a Map other than a HashMap (a LinkedHashMap, a TreeMap)
+//     as a typed map: 'M', the class name, entries, 'Z'. The decoder drops
+//     every entry of a typed map whose value is null, while it keeps them
+//     in an untyped map ('H'), so typed maps of java.util classes become
+//     untyped ones.
+//   - Java writes an empty ArrayList as an untyped list, which the decoder
+//     stores in a typed slice field of a POJO as nil. In a field of a POJO
+//     registered with RegisterPOJO whose type is a slice of string, int32,
+//     int64, float64, bool or a pointer to a registered POJO, the empty
+//     list becomes an empty typed list of that element type, which the
+//     decoder keeps as an empty slice.
+//
+// Dropping a map's class name or adding a list's type changes the numbers
+// of the types after it, so type references are renumbered. rewriteJava
 // returns data itself when there is nothing to rewrite, and on any input
 // it cannot follow (the decoder then reports or tolerates it as before).
-//
-// Dropping a map's class name from the stream shifts the numbers of the
-// types defined after it, so later type references are renumbered.
-func untypeJavaMaps(data []byte) []byte {
-	if !bytes.Contains(data, []byte("java.util.")) {
+func rewriteJava(data []byte) []byte {
+	if !bytes.Contains(data, []byte("java.util.")) && bytes.IndexByte(data, 'C') < 0 {
 		return data
 	}
-	r := &mapRewriter{in: data}
+	r := &javaRewriter{in: data}
 	if err := r.value(); err != nil || r.out == nil {
 		return data
 	}
@@ -34,29 +46,33 @@ var errMalformed = errors.New("hessian2: malformed value")
 // limit is the stack).
 const maxDepth = 512
 
-// mapRewriter walks one hessian2 value and copies it to out with the
+// javaRewriter walks one hessian2 value and copies it to out with the
 // rewrites; out stays nil until the first one.
-type mapRewriter struct {
+type javaRewriter struct {
 	in     []byte
 	pos    int
 	out    []byte
 	copied int // in[:copied] is in out already
 
-	types     []int          // per type defined in in: its number in out, or -1 if dropped
-	typeNames map[string]int // type name -> its number in in
-	kept      int            // types defined in out
-	classes   []int          // field counts of the class definitions
-	depth     int
+	types    []int          // per type defined in in: its number in out, or -1 if dropped
+	outTypes map[string]int // type name -> its number in out
+	classes  []classDef     // the class definitions, in order
+	depth    int
+}
+
+type classDef struct {
+	name   string
+	fields []string
 }
 
 // replace puts with in place of in[from:to].
-func (r *mapRewriter) replace(from, to int, with ...byte) {
+func (r *javaRewriter) replace(from, to int, with ...byte) {
 	r.out = append(r.out, r.in[r.copied:from]...)
 	r.out = append(r.out, with...)
 	r.copied = to
 }
 
-func (r *mapRewriter) byte() (byte, error) {
+func (r *javaRewriter) byte() (byte, error) {
 	if r.pos >= len(r.in) {
 		return 0, errMalformed
 	}
@@ -65,7 +81,7 @@ func (r *mapRewriter) byte() (byte, error) {
 	return b, nil
 }
 
-func (r *mapRewriter) skip(n int) error {
+func (r *javaRewriter) skip(n int) error {
 	if n < 0 || n > len(r.in)-r.pos {
 		return errMalformed
 	}
@@ -74,7 +90,7 @@ func (r *mapRewriter) skip(n int) error {
 }
 
 // value walks the value at pos.
-func (r *mapRewriter) value() error {
+func (r *javaRewriter) value() error {
 	if r.depth++; r.depth > maxDepth {
 		return errMalformed
 	}
@@ -158,7 +174,7 @@ func (r *mapRewriter) value() error {
 	return errMalformed
 }
 
-func (r *mapRewriter) values(n int) error {
+func (r *javaRewriter) values(n int) error {
 	if n < 0 || n > len(r.in)-r.pos { // every value takes a byte at least
 		return errMalformed
 	}
@@ -172,7 +188,7 @@ func (r *mapRewriter) values(n int) error {
 
 // untilEnd walks values up to and past 'Z' (a list's values, or a map's
 // keys and values).
-func (r *mapRewriter) untilEnd() error {
+func (r *javaRewriter) untilEnd() error {
 	for {
 		if r.pos >= len(r.in) {
 			return errMalformed
@@ -187,8 +203,9 @@ func (r *mapRewriter) untilEnd() error {
 	}
 }
 
-func (r *mapRewriter) classDef() error {
-	if _, err := r.string(); err != nil {
+func (r *javaRewriter) classDef() error {
+	name, err := r.string()
+	if err != nil {
 		return err
 	}
 	n, err := r.int()
@@ -198,26 +215,150 @@ func (r *mapRewriter) classDef() error {
 	if n < 0 || n > len(r.in)-r.pos {
 		return errMalformed
 	}
-	for range n {
-		if _, err := r.string(); err != nil {
+	c := classDef{name: name, fields: make([]string, n)}
+	for i := range n {
+		if c.fields[i], err = r.string(); err != nil {
 			return err
 		}
 	}
-	r.classes = append(r.classes, n)
+	r.classes = append(r.classes, c)
 	return nil
 }
 
-func (r *mapRewriter) object(class int) error {
-	if class < 0 || class >= len(r.classes) {
+// object walks the field values of an instance of class c, and gives an
+// empty untyped list in a typed slice field of a registered POJO its type.
+func (r *javaRewriter) object(c int) error {
+	if c < 0 || c >= len(r.classes) {
 		return errMalformed
 	}
-	return r.values(r.classes[class])
+	cls := r.classes[c]
+	st, _ := pojoStructs.Load(cls.name)
+	for _, f := range cls.fields {
+		if st != nil {
+			if n := r.emptyUntypedList(); n > 0 {
+				if typ, ok := listTypeOf(st.(reflect.Type), f); ok {
+					r.typedEmptyList(r.pos, r.pos+n, typ)
+					r.pos += n
+					continue
+				}
+			}
+		}
+		if err := r.value(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emptyUntypedList returns the length of the empty untyped list at pos, or
+// 0 if there is none: Java writes an empty ArrayList as x78.
+func (r *javaRewriter) emptyUntypedList() int {
+	switch rest := r.in[r.pos:]; {
+	case len(rest) >= 1 && rest[0] == 0x78:
+		return 1
+	case len(rest) >= 2 && (rest[0] == 'X' && rest[1] == 0x90 || rest[0] == 'W' && rest[1] == 'Z'):
+		return 2
+	}
+	return 0
+}
+
+// typedEmptyList puts an empty list of type typ (x70 and the type) in place
+// of in[from:to].
+func (r *javaRewriter) typedEmptyList(from, to int, typ string) {
+	if ref, seen := r.outTypes[typ]; seen {
+		r.replace(from, to, append([]byte{0x70}, encodeInt(ref)...)...)
+		return
+	}
+	r.newType(typ)
+	r.replace(from, to, append([]byte{0x70}, encodeString(typ)...)...)
+}
+
+// newType numbers a type that out defines.
+func (r *javaRewriter) newType(name string) int {
+	if r.outTypes == nil {
+		r.outTypes = map[string]int{}
+	}
+	n := len(r.outTypes)
+	r.outTypes[name] = n
+	return n
+}
+
+// listTypeOf returns the hessian2 list type that dubbo-go-hessian2 decodes
+// into the Go type of struct st's field that Java names field (matched as
+// the decoder matches it: the hessian tag, the name, its lower camel case
+// or lower case form), when that type is a slice it knows.
+func listTypeOf(st reflect.Type, field string) (string, bool) {
+	for i := range st.NumField() {
+		f := st.Field(i)
+		if !javaNameOf(f, field) {
+			continue
+		}
+		if f.Type.Kind() != reflect.Slice {
+			return "", false
+		}
+		switch e := f.Type.Elem(); e {
+		case reflect.TypeFor[string]():
+			return "[string", true
+		case reflect.TypeFor[int32]():
+			return "[int", true
+		case reflect.TypeFor[int64]():
+			return "[long", true
+		case reflect.TypeFor[float64]():
+			return "[double", true
+		case reflect.TypeFor[bool]():
+			return "[boolean", true
+		default:
+			if e.Kind() != reflect.Pointer || !e.Implements(pojoType) {
+				return "", false
+			}
+			class := reflect.New(e.Elem()).Interface().(POJO).JavaClassName()
+			if t, ok := pojoStructs.Load(class); !ok || t != e.Elem() || !isASCII(class) {
+				return "", false
+			}
+			return "[" + class, true
+		}
+	}
+	return "", false
+}
+
+// javaNameOf reports whether Java's field name names the Go field f.
+func javaNameOf(f reflect.StructField, name string) bool {
+	if tag, ok := f.Tag.Lookup("hessian"); ok && tag == name {
+		return true
+	}
+	return f.Name == name || lowerFirst(f.Name) == name || strings.ToLower(f.Name) == name
+}
+
+func lowerFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToLower(r)) + s[n:]
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeString is the hessian2 encoding of an ASCII string.
+func encodeString(s string) []byte {
+	switch n := len(s); {
+	case n <= 31:
+		return append([]byte{byte(n)}, s...)
+	case n <= 1023:
+		return append([]byte{byte(0x30 + n>>8), byte(n)}, s...)
+	default:
+		return append([]byte{'S', byte(n >> 8), byte(n)}, s...)
+	}
 }
 
 // typ walks the type of a list, or of a map whose 'M' is at mapTag (-1 for
 // a list). A map of a java.util class becomes untyped: 'M' and its type are
 // replaced by 'H'. A reference to a type keeps pointing at it.
-func (r *mapRewriter) typ(mapTag int) error {
+func (r *javaRewriter) typ(mapTag int) error {
 	start := r.pos
 	if r.pos >= len(r.in) {
 		return errMalformed
@@ -244,25 +385,14 @@ func (r *mapRewriter) typ(mapTag int) error {
 	if err != nil {
 		return err
 	}
-	ref, seen := r.typeNames[name]
-	if !seen {
-		if r.typeNames == nil {
-			r.typeNames = map[string]int{}
-		}
-		ref = len(r.types)
-		r.typeNames[name] = ref
-		if mapTag >= 0 && isJavaUtilMap(name) {
-			r.types = append(r.types, -1)
-		} else {
-			r.types = append(r.types, r.kept)
-			r.kept++
-		}
-	}
-	if r.types[ref] < 0 {
-		if mapTag < 0 {
-			return errMalformed
-		}
+	switch n, seen := r.outTypes[name]; {
+	case mapTag >= 0 && isJavaUtilMap(name):
+		r.types = append(r.types, -1)
 		r.replace(mapTag, r.pos, 'H')
+	case seen: // a type out defined already; the decoder keeps its number
+		r.types = append(r.types, n)
+	default:
+		r.types = append(r.types, r.newType(name))
 	}
 	return nil
 }
@@ -277,7 +407,7 @@ func isJavaUtilMap(class string) bool {
 func isIntTag(b byte) bool { return b >= 0x80 && b <= 0xd7 || b == 'I' }
 
 // int reads a hessian2 int.
-func (r *mapRewriter) int() (int, error) {
+func (r *javaRewriter) int() (int, error) {
 	b, err := r.byte()
 	if err != nil {
 		return 0, err
@@ -319,7 +449,7 @@ func encodeInt(n int) []byte {
 }
 
 // string reads a hessian2 string (all its chunks) and returns its bytes.
-func (r *mapRewriter) string() (string, error) {
+func (r *javaRewriter) string() (string, error) {
 	var s []byte
 	for {
 		tag, err := r.byte()
@@ -360,7 +490,7 @@ func (r *mapRewriter) string() (string, error) {
 // chars skips n UTF-16 units of hessian2's UTF-8: a character above the
 // BMP is a surrogate pair, as two 3-byte sequences (Java) or, counted as
 // two, one 4-byte sequence.
-func (r *mapRewriter) chars(n int) error {
+func (r *javaRewriter) chars(n int) error {
 	for n > 0 {
 		b, err := r.byte()
 		if err != nil {
@@ -390,7 +520,7 @@ func (r *mapRewriter) chars(n int) error {
 }
 
 // binary skips a hessian2 binary value (all its chunks).
-func (r *mapRewriter) binary() error {
+func (r *javaRewriter) binary() error {
 	for {
 		tag, err := r.byte()
 		if err != nil {
