@@ -74,9 +74,12 @@ func (q *quoteFuncs) byMethod() map[string]any {
 // TestHessianJava calls io.shoalmesh.samples.QuoteService, a plain Java
 // interface (samples/java), between Go and Apache Dubbo 3.3.6 in both
 // directions, in wrapper mode (hessian2): several arguments of mixed types,
-// BigDecimal, a POJO with a null String and a List of POJOs, a
-// Map<String, Object>, a void method and thrown exceptions. Each value is
-// compared exactly on the side that receives it.
+// BigDecimal, a POJO with a null String and a List of POJOs, a List of
+// POJOs as argument and result, a Map<String, Object> with a null value, a
+// void method, thrown exceptions, and (Go to Java) overloads that show the
+// Java type Bind declares. Each value is compared exactly on the side that
+// receives it: shoal->java here, java->shoal in the Java consumer
+// (consumer-quote) for the answers and here for what the Go functions got.
 func TestHessianJava(t *testing.T) {
 	jar := javaJar(t)
 	t.Run("shoal->java", func(t *testing.T) { goCallsJava(t, jar) })
