@@ -188,16 +188,20 @@ func encode(v any) (b []byte, err error) {
 }
 
 // decode reads the single hessian2 value of data, keeping the null values
-// of Java's typed maps and the empty lists of POJO fields (rewriteJava).
-// The codec is reachable by any caller, so a panic inside it becomes an
-// error.
+// of Java's typed maps and the empty lists of POJO fields; malformed and
+// oversized data is refused before the decoder sees it (prepare). The
+// codec is reachable by any caller, so a panic inside it becomes an error.
 func decode(data []byte) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			v, err = nil, fmt.Errorf("hessian2: malformed value: %v", p)
 		}
 	}()
-	d := hessian2.NewDecoder(rewriteJava(data))
+	in, err := prepare(data)
+	if err != nil {
+		return nil, err
+	}
+	d := hessian2.NewDecoder(in)
 	v, err = d.Decode()
 	if err != nil {
 		return nil, fmt.Errorf("hessian2: %w", err)

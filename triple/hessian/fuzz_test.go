@@ -10,7 +10,7 @@ func FuzzDecodeValue(f *testing.F) {
 	s, _ := encode("Ada")
 	ex, _ := encode(Throw("org.example.GreetingException", "boom"))
 	m, _ := encode(map[string]any{"a": int32(1), "b": []any{"x", int64(2)}})
-	for _, seed := range [][]byte{s, ex, m, {'C', 0x05, 'a', 'b'}, {0x58, 0x7f, 0xff, 0xff, 0xff}} {
+	for _, seed := range [][]byte{s, ex, m, {'C', 0x05, 'a', 'b'}, {0x58, 0x7f, 0xff, 0xff, 0xff}, []byte("CIIIIIIIIIIIIIIIIIIII")} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(_ *testing.T, data []byte) {

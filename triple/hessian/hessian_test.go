@@ -345,3 +345,23 @@ func TestRegisterWithoutMethods(t *testing.T) {
 		t.Error("no error for a service without methods")
 	}
 }
+
+// TestMalformedArgumentRefused: an argument that announces a class of
+// 2^31-1 fields in ten bytes gets INVALID_ARGUMENT and the provider goes on
+// serving. The old provider handed it to dubbo-go-hessian2, which asked
+// for tens of GB and ended the process ("fatal error: runtime: out of
+// memory").
+func TestMalformedArgumentRefused(t *testing.T) {
+	cc := start(t)
+	bomb := []byte{'C', 0x01, 'P', 'I', 0x7f, 0xff, 0xff, 0xff, 0x01, 'a'}
+	var resp triple.WrapperResponse
+	err := cc.Invoke(ctx(t), "/"+service+"/greet", &triple.WrapperRequest{
+		SerializeType: triple.SerializeHessian2, Args: [][]byte{bomb}, ArgTypes: []string{hessian.TypeString},
+	}, &resp)
+	if triple.CodeOf(err) != triple.CodeInvalidArgument || !strings.Contains(err.Error(), "2147483647 fields") {
+		t.Errorf("got %v, want INVALID_ARGUMENT naming the 2147483647 fields", err)
+	}
+	if got, err := hessian.Call[string](ctx(t), cc, service, "greet", []hessian.Arg{hessian.String("Ada")}); err != nil || got != "Hello, Ada" {
+		t.Errorf("the next call: %q, %v", got, err)
+	}
+}

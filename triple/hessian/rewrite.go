@@ -1,17 +1,22 @@
 package hessian
 
 import (
-	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// rewriteJava rewrites hessian2 data from Java where dubbo-go-hessian2
-// v1.13.2 decodes it into something else than Java sent, before decode
-// hands it to that decoder:
+// prepare walks the hessian2 value at the start of data before the
+// decoder is given it, and refuses what the decoder must not see: a count
+// (of a class's fields, of a list's values) larger than the bytes left,
+// which dubbo-go-hessian2 v1.13.2 allocates before reading anything (21
+// bytes of a class definition ask it for 18 GB), nesting deeper than
+// maxDepth, and anything else that is not hessian2. Bytes after the value
+// are left alone. It also rewrites, where dubbo-go-hessian2 would decode
+// what Java sent into something else:
 //
 //   - Java writes a Map other than a HashMap (a LinkedHashMap, a TreeMap)
 //     as a typed map: 'M', the class name, entries, 'Z'. The decoder drops
@@ -26,18 +31,27 @@ import (
 //     decoder keeps as an empty slice.
 //
 // Dropping a map's class name or adding a list's type changes the numbers
-// of the types after it, so type references are renumbered. rewriteJava
-// returns data itself when there is nothing to rewrite, and on any input
-// it cannot follow (the decoder then reports or tolerates it as before).
-func rewriteJava(data []byte) []byte {
-	if !bytes.Contains(data, []byte("java.util.")) && bytes.IndexByte(data, 'C') < 0 {
-		return data
-	}
+// of the types after it, so type references are renumbered. prepare
+// returns data itself when there is nothing to rewrite.
+func prepare(data []byte) ([]byte, error) {
 	r := &javaRewriter{in: data}
-	if err := r.value(); err != nil || r.out == nil {
+	if err := r.value(); err != nil {
+		return nil, fmt.Errorf("%w (at byte %d of %d)", err, r.pos, len(data))
+	}
+	if r.out == nil {
+		return data, nil
+	}
+	return append(r.out, data[r.copied:]...), nil
+}
+
+// rewriteJava is prepare for data that may be malformed: such data comes
+// back unchanged.
+func rewriteJava(data []byte) []byte {
+	out, err := prepare(data)
+	if err != nil {
 		return data
 	}
-	return append(r.out, data[r.copied:]...)
+	return out
 }
 
 var errMalformed = errors.New("hessian2: malformed value")
@@ -92,7 +106,7 @@ func (r *javaRewriter) skip(n int) error {
 // value walks the value at pos.
 func (r *javaRewriter) value() error {
 	if r.depth++; r.depth > maxDepth {
-		return errMalformed
+		return fmt.Errorf("%w: nested deeper than %d", errMalformed, maxDepth)
 	}
 	defer func() { r.depth-- }()
 	tag, err := r.byte()
@@ -176,7 +190,7 @@ func (r *javaRewriter) value() error {
 
 func (r *javaRewriter) values(n int) error {
 	if n < 0 || n > len(r.in)-r.pos { // every value takes a byte at least
-		return errMalformed
+		return fmt.Errorf("%w: a list of %d values in %d bytes", errMalformed, n, len(r.in)-r.pos)
 	}
 	for range n {
 		if err := r.value(); err != nil {
@@ -212,8 +226,8 @@ func (r *javaRewriter) classDef() error {
 	if err != nil {
 		return err
 	}
-	if n < 0 || n > len(r.in)-r.pos {
-		return errMalformed
+	if n < 0 || n > len(r.in)-r.pos { // every field name takes a byte at least
+		return fmt.Errorf("%w: class %.64q of %d fields in %d bytes", errMalformed, name, n, len(r.in)-r.pos)
 	}
 	c := classDef{name: name, fields: make([]string, n)}
 	for i := range n {

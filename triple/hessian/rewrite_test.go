@@ -3,8 +3,10 @@ package hessian
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -234,4 +236,33 @@ func FuzzRewriteJava(f *testing.F) {
 			t.Errorf("rewriteJava(% x) = % x, rewritten again to % x", data, once, twice)
 		}
 	})
+}
+
+// TestDecodeRefusesBombs: data that announces more than it holds, or nests
+// without end, is refused before dubbo-go-hessian2 sees it. The old decode
+// handed the 21-byte class definition to the decoder, which allocated 18 GB
+// for its 1,229,539,657 field names before it found the data too short.
+func TestDecodeRefusesBombs(t *testing.T) {
+	deep := bytes.Repeat([]byte{'W'}, 100_000) // lists in lists, never ended
+	for name, in := range map[string][]byte{
+		"class of a billion fields": []byte("CIIIIIIIIIIIIIIIIIIII"),
+		"class of 2^31-1 fields":    {'C', 0x01, 'P', 'I', 0x7f, 0xff, 0xff, 0xff, 0x01, 'a'},
+		"typed list of 2^31-1":      append([]byte("V\x04list"), 'I', 0x7f, 0xff, 0xff, 0xff, 'N'),
+		"untyped list of 2^31-1":    {'X', 'I', 0x7f, 0xff, 0xff, 0xff, 'N'},
+		"nested 100,000 deep":       deep,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			v, err := decode(in)
+			runtime.ReadMemStats(&after)
+			if err == nil || !errors.Is(err, errMalformed) {
+				t.Errorf("decode = %v, %v; want the malformed-value error", v, err)
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+				t.Errorf("decode allocated %d bytes for %d bytes of input", grew, len(in))
+			}
+			t.Log(err)
+		})
+	}
 }
