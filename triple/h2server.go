@@ -31,8 +31,8 @@ type h2ServerConn struct {
 	cancel context.CancelFunc
 	maxID  uint32 // highest client stream id seen; guarded by h2Conn.mu
 	client Peer   // set before the first stream
-	// ended: the streams the client ended last; reader goroutine only.
-	ended endedStreams
+	// clientEnded: the streams the client ended last; reader goroutine only.
+	clientEnded endedStreams
 
 	draining   bool // final GOAWAY sent; guarded by h2Conn.mu
 	drainTimer *time.Timer
@@ -335,7 +335,7 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 		return malformed
 	}
 	if end {
-		sc.ended.add(id)
+		sc.clientEnded.add(id)
 	}
 	draining := sc.draining
 	full := uint32(len(sc.streams)) >= sc.maxStreams
@@ -355,7 +355,7 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	s := sc.srv
 	st := &h2ServerStream{sc: sc, codec: protoCodec{}, maxSend: s.cfg.maxSend}
 	st.id, st.ss = id, st
-	st.chk = streamCheck{ended: end, wantLen: contentLength}
+	st.ended, st.body = end, bodyLength{want: contentLength}
 	st.recvWin.Store(streamWindow)
 	st.recv.init(s.cfg.maxRecv)
 	sc.parseRequest(&st.req, &st.ci)
@@ -493,8 +493,8 @@ func (sc *h2ServerConn) onRST(f *http2.RSTStreamFrame) error {
 		}
 		return nil
 	}
-	st.ss.chk.ended = true
-	sc.ended.add(f.StreamID)
+	st.ss.ended = true
+	sc.clientEnded.add(f.StreamID)
 	early := !st.ss.responded.Load() && !st.ss.reset.Load()
 	sc.resetStream(st, Errorf(CodeCanceled, "the client reset the stream (%v)", f.ErrCode))
 	if early {
@@ -647,13 +647,15 @@ type h2ServerStream struct {
 	incoming Metadata
 	raw      bool // not gRPC: served by the HTTP handler
 	started  bool // reader goroutine only
+	ended    bool // reader goroutine only: the client sent END_STREAM or RST_STREAM
 	credit   int  // reader goroutine only: stream window to return
 	reset    atomic.Bool
 	// responded is set once response headers went out: a reset after
 	// that is no rapid reset.
 	responded atomic.Bool
-	// chk: what the client may still send; reader goroutine only.
-	chk streamCheck
+	// body: the DATA against the request's content-length; reader
+	// goroutine only.
+	body bodyLength
 
 	finished bool
 	respMeta

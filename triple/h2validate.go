@@ -192,40 +192,20 @@ func streamClosed(id uint32, what string) error {
 // on a stream it never opened.
 var errIdleStream = fmt.Errorf("triple: a frame on a stream the client has not opened: %w", http2.ConnectionError(http2.ErrCodeProtocol))
 
-// streamCheck is what the reader goroutine tracks of one stream to tell a
-// frame the client may send from one it may not.
-type streamCheck struct {
-	// ended: the client sent END_STREAM or RST_STREAM; it may send
-	// nothing more on the stream but WINDOW_UPDATE, PRIORITY and
-	// RST_STREAM.
-	ended bool
-	// wantLen is the content-length the request declared, -1 if none;
-	// gotLen counts the DATA payload bytes so far.
-	wantLen, gotLen int64
+// bodyLength counts a request's DATA against its content-length.
+type bodyLength struct {
+	want int64 // the content-length the request declared, -1 if none
+	got  int64 // DATA payload bytes so far
 }
 
-// onData checks a DATA frame of n payload bytes (padding not counted)
-// on a stream the server still tracks.
-func (c *streamCheck) onData(id uint32, n int, end bool) error {
-	if c.ended {
-		return streamClosed(id, "DATA")
+// check counts n more bytes; end: the request ends with them.
+func (b *bodyLength) check(id uint32, n int, end bool) error {
+	if b.want < 0 {
+		return nil
 	}
-	c.ended = end
-	if c.wantLen >= 0 {
-		c.gotLen += int64(n)
-		if c.gotLen > c.wantLen || end && c.gotLen != c.wantLen {
-			return malformed(id, fmt.Errorf("content-length %d, DATA %d bytes", c.wantLen, c.gotLen))
-		}
-	}
-	return nil
-}
-
-// onEnd checks the end of a request without DATA after it (HEADERS with
-// END_STREAM, the request's or its trailers).
-func (c *streamCheck) onEnd(id uint32) error {
-	c.ended = true
-	if c.wantLen > 0 && c.gotLen != c.wantLen {
-		return malformed(id, fmt.Errorf("content-length %d, DATA %d bytes", c.wantLen, c.gotLen))
+	b.got += int64(n)
+	if b.got > b.want || end && b.got != b.want {
+		return malformed(id, fmt.Errorf("content-length %d, DATA %d bytes", b.want, b.got))
 	}
 	return nil
 }
@@ -270,7 +250,7 @@ func (sc *h2ServerConn) dataOnClosed(id uint32) error {
 	switch {
 	case sc.idleStream(id):
 		return errIdleStream
-	case sc.ended.has(id):
+	case sc.clientEnded.has(id):
 		return streamClosed(id, "DATA")
 	}
 	return nil // it crossed the server's RST_STREAM or REFUSED_STREAM
@@ -337,7 +317,7 @@ func (sc *h2ServerConn) checkOpen(f *http2.HeadersFrame) (int64, error) {
 func (sc *h2ServerConn) onTrailers(ss *h2ServerStream, f *http2.HeadersFrame) error {
 	id := f.StreamID
 	switch {
-	case ss.chk.ended:
+	case ss.ended:
 		return streamClosed(id, "HEADERS")
 	case ss.reset.Load():
 		return nil // it crossed the server's RST_STREAM
@@ -346,14 +326,14 @@ func (sc *h2ServerConn) onTrailers(ss *h2ServerStream, f *http2.HeadersFrame) er
 	case f.HasPriority() && f.Priority.StreamDep == id:
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: errors.New("triple: a stream that depends on itself")}
 	}
-	sc.ended.add(id)
+	ss.ended = true
+	sc.clientEnded.add(id)
 	if !sc.hoverflow {
 		if err := checkTrailers(sc.fields); err != nil {
-			ss.chk.ended = true
 			return malformed(id, err)
 		}
 	}
-	if err := ss.chk.onEnd(id); err != nil {
+	if err := ss.body.check(id, 0, true); err != nil {
 		return err
 	}
 	ss.recv.finish()
@@ -366,7 +346,7 @@ func (sc *h2ServerConn) onTrailers(ss *h2ServerStream, f *http2.HeadersFrame) er
 // PROTOCOL_ERROR (5.1.1: a new stream's id must be higher than all the
 // client opened before).
 func (sc *h2ServerConn) headersOnClosed(id uint32) error {
-	if id%2 == 1 && sc.ended.has(id) {
+	if id%2 == 1 && sc.clientEnded.has(id) {
 		return fmt.Errorf("triple: HEADERS on stream %d after the client ended it: %w", id, http2.ConnectionError(http2.ErrCodeStreamClosed))
 	}
 	return http2.ConnectionError(http2.ErrCodeProtocol)
@@ -374,9 +354,13 @@ func (sc *h2ServerConn) headersOnClosed(id uint32) error {
 
 // checkData checks a DATA frame on a stream the server tracks.
 func (sc *h2ServerConn) checkData(ss *h2ServerStream, f *http2.DataFrame) error {
-	end := f.StreamEnded()
-	if end && !ss.chk.ended {
-		sc.ended.add(f.StreamID)
+	if ss.ended {
+		return streamClosed(f.StreamID, "DATA")
 	}
-	return ss.chk.onData(f.StreamID, len(f.Data()), end)
+	end := f.StreamEnded()
+	if end {
+		ss.ended = true
+		sc.clientEnded.add(f.StreamID)
+	}
+	return ss.body.check(f.StreamID, len(f.Data()), end)
 }
