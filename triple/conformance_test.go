@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -212,9 +213,16 @@ func TestConformanceStreamStates(t *testing.T) {
 		}, reset(1, http2.ErrCodeStreamClosed)},
 		{"half-closed (remote): HEADERS", func(a *attacker) {
 			a.send(hdrs(1, true, a.block("EchoBidi")), hdrs(1, true, a.fields("x-trailer", "1")))
-		}, reset(1, http2.ErrCodeStreamClosed)},
+		}, goAway(http2.ErrCodeStreamClosed)},
+		{"closed: HEADERS after the client's RST_STREAM", func(a *attacker) {
+			a.send(hdrs(1, false, a.block("EchoBidi")), rst(1, http2.ErrCodeCancel), hdrs(1, true, a.fields("x-trailer", "1")))
+		}, goAway(http2.ErrCodeStreamClosed)},
 		{"closed: DATA after the client's RST_STREAM", func(a *attacker) {
 			a.send(hdrs(1, false, a.block("EchoBidi")), rst(1, http2.ErrCodeCancel), data(1, true, emptyMsg))
+		}, reset(1, http2.ErrCodeStreamClosed)},
+		{"closed: DATA after the client's RST_STREAM, answered without reading it", func(a *attacker) {
+			a.send(hdrs(1, false, a.fields(":method", "GET", ":scheme", "http", ":path", "/", ":authority", "x")),
+				rst(1, http2.ErrCodeCancel), data(1, true, []byte("test")))
 		}, reset(1, http2.ErrCodeStreamClosed)},
 		{"closed: DATA after both ends ended", func(a *attacker) {
 			unary(a, 1)
@@ -320,6 +328,12 @@ func TestConformanceMalformedRequests(t *testing.T) {
 		{"content-length below the sum of DATA frames", func(a *attacker) {
 			a.send(hdrs(1, false, a.fields(slices.Concat(base, grpc, []string{"content-length", "5"})...)), data(1, false, emptyMsg), data(1, true, emptyMsg))
 		}, malformed},
+		{"content-length below the sum of DATA frames, answered without reading them", func(a *attacker) {
+			// No content type: the server's answer (415) needs no body, but
+			// the request is checked whole before the handler runs.
+			a.send(hdrs(1, false, a.fields(":method", "POST", ":scheme", "http", ":path", "/", ":authority", "x", "content-length", "1")),
+				data(1, false, []byte("test")), data(1, true, []byte("test")))
+		}, malformed},
 		{"content-length and no DATA", func(a *attacker) {
 			a.send(hdrs(1, true, a.fields(slices.Concat(base, grpc, []string{"content-length", "5"})...)))
 		}, malformed},
@@ -397,5 +411,38 @@ func TestConformancePreface(t *testing.T) {
 	got := exchange("GET /no.Such/Method HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	if !strings.HasPrefix(got, "HTTP/1.1 ") {
 		t.Errorf("an HTTP/1.1 request got %q, want an HTTP/1.1 answer", got)
+	}
+}
+
+// TestConformanceJSONOverH2: a request that is not gRPC (JSON over
+// cleartext HTTP/2) reaches its handler once complete; a body larger than
+// the server holds back (64 KiB) starts the handler early, which reads the
+// rest as it comes.
+func TestConformanceJSONOverH2(t *testing.T) {
+	addr := startServer(t, nil, nil)
+	hc := &http.Client{Transport: h2cTransport(), Timeout: 10 * time.Second}
+	for _, n := range []int{10, 200 << 10} {
+		text := strings.Repeat("j", n)
+		body := `{"text":"` + text + `"}`
+		for _, known := range []bool{true, false} { // with and without content-length
+			var r io.Reader = strings.NewReader(body)
+			if !known {
+				r = io.MultiReader(r)
+			}
+			req, err := http.NewRequest(http.MethodPost, "http://"+addr+echoSvc+"Echo", r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !strings.Contains(string(got), text) {
+				t.Errorf("%d bytes (content-length known: %v): HTTP/%d %d, %d bytes back", len(body), known, resp.ProtoMajor, resp.StatusCode, len(got))
+			}
+		}
 	}
 }

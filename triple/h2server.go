@@ -399,7 +399,10 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	if end {
 		st.recv.finish()
 	}
-	if st.md == nil || st.rerr != nil || end {
+	// Unary calls, and requests that are not gRPC (unary too: JSON, the
+	// triple flavour), start once the request is complete (see
+	// maxHeldBody).
+	if st.md == nil && !st.raw || st.rerr != nil || end {
 		sc.start(st)
 	}
 	return nil
@@ -440,9 +443,10 @@ func (sc *h2ServerConn) worker(st *h2ServerStream) {
 	}
 }
 
-// maybeStart starts a unary call whose request is complete or broken.
+// maybeStart starts a unary call whose request is complete or broken, or
+// a non-gRPC request past maxHeldBody.
 func (sc *h2ServerConn) maybeStart(st *h2ServerStream) {
-	if !st.started && st.recv.ended() {
+	if !st.started && (st.recv.ended() || st.raw && st.body.got > maxHeldBody) {
 		sc.start(st)
 	}
 }

@@ -192,6 +192,17 @@ func streamClosed(id uint32, what string) error {
 // on a stream it never opened.
 var errIdleStream = fmt.Errorf("triple: a frame on a stream the client has not opened: %w", http2.ConnectionError(http2.ErrCodeProtocol))
 
+// maxHeldBody bounds the body of a request that is not gRPC (JSON, the
+// triple flavour: unary calls) held before its handler starts. Such a
+// request reaches its handler once it is complete, as a unary gRPC call
+// does, so that its DATA is checked against its content-length and its
+// stream state before the handler answers: a handler that answered at
+// the HEADERS (an unsupported content type) ended the stream with
+// RST_STREAM NO_ERROR, after which the rest of the request had to be
+// dropped unchecked (RFC 9113 5.1). A larger body starts the handler
+// past this many bytes, which then reads the rest as it comes.
+const maxHeldBody = 64 << 10
+
 // bodyLength counts a request's DATA against its content-length.
 type bodyLength struct {
 	want int64 // the content-length the request declared, -1 if none
@@ -200,10 +211,10 @@ type bodyLength struct {
 
 // check counts n more bytes; end: the request ends with them.
 func (b *bodyLength) check(id uint32, n int, end bool) error {
+	b.got += int64(n)
 	if b.want < 0 {
 		return nil
 	}
-	b.got += int64(n)
 	if b.got > b.want || end && b.got != b.want {
 		return malformed(id, fmt.Errorf("content-length %d, DATA %d bytes", b.want, b.got))
 	}
@@ -318,7 +329,7 @@ func (sc *h2ServerConn) onTrailers(ss *h2ServerStream, f *http2.HeadersFrame) er
 	id := f.StreamID
 	switch {
 	case ss.ended:
-		return streamClosed(id, "HEADERS")
+		return headersAfterEnd(id)
 	case ss.reset.Load():
 		return nil // it crossed the server's RST_STREAM
 	case !f.StreamEnded():
@@ -347,9 +358,19 @@ func (sc *h2ServerConn) onTrailers(ss *h2ServerStream, f *http2.HeadersFrame) er
 // client opened before).
 func (sc *h2ServerConn) headersOnClosed(id uint32) error {
 	if id%2 == 1 && sc.clientEnded.has(id) {
-		return fmt.Errorf("triple: HEADERS on stream %d after the client ended it: %w", id, http2.ConnectionError(http2.ErrCodeStreamClosed))
+		return headersAfterEnd(id)
 	}
 	return http2.ConnectionError(http2.ErrCodeProtocol)
+}
+
+// headersAfterEnd is the error for HEADERS on a stream the client ended
+// (END_STREAM or RST_STREAM): a connection error STREAM_CLOSED, whether
+// the server still serves the stream (half-closed (remote), where 5.1
+// asks for a stream error, which 5.4 lets an endpoint make a connection
+// error) or ended it too (closed). One answer, whatever the timing of
+// the server's own end of the stream.
+func headersAfterEnd(id uint32) error {
+	return fmt.Errorf("triple: HEADERS on stream %d after the client ended it: %w", id, http2.ConnectionError(http2.ErrCodeStreamClosed))
 }
 
 // checkData checks a DATA frame on a stream the server tracks.
