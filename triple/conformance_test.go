@@ -98,7 +98,7 @@ func (a *attacker) sync() outcome {
 	return a.read()
 }
 
-func hdrs(id uint32, end bool, block []byte) []byte {
+func headersFrame(id uint32, end bool, block []byte) []byte {
 	flags := http2.FlagHeadersEndHeaders
 	if end {
 		flags |= http2.FlagHeadersEndStream
@@ -106,7 +106,7 @@ func hdrs(id uint32, end bool, block []byte) []byte {
 	return frame(nil, http2.FrameHeaders, flags, id, block)
 }
 
-func data(id uint32, end bool, p []byte) []byte {
+func dataFrame(id uint32, end bool, p []byte) []byte {
 	var flags http2.Flags
 	if end {
 		flags = http2.FlagDataEndStream
@@ -114,15 +114,15 @@ func data(id uint32, end bool, p []byte) []byte {
 	return frame(nil, http2.FrameData, flags, id, p)
 }
 
-func rst(id uint32, code http2.ErrCode) []byte {
+func rstFrame(id uint32, code http2.ErrCode) []byte {
 	return frame(nil, http2.FrameRSTStream, 0, id, binary.BigEndian.AppendUint32(nil, uint32(code)))
 }
 
-func windowUpdate(id, inc uint32) []byte {
+func windowUpdateFrame(id, inc uint32) []byte {
 	return frame(nil, http2.FrameWindowUpdate, 0, id, binary.BigEndian.AppendUint32(nil, inc))
 }
 
-func priority(id, dep uint32) []byte {
+func priorityFrame(id, dep uint32) []byte {
 	return frame(nil, http2.FramePriority, 0, id, append(binary.BigEndian.AppendUint32(nil, dep), 15))
 }
 
@@ -176,15 +176,15 @@ func runConformance(t *testing.T, addr string, cases []conformanceCase) {
 	}
 }
 
-func goAway(code http2.ErrCode) func(*testing.T, outcome) {
+func expectGoAway(code http2.ErrCode) func(*testing.T, outcome) {
 	return func(t *testing.T, o outcome) { t.Helper(); o.wantGoAway(t, code) }
 }
 
-func reset(id uint32, code http2.ErrCode) func(*testing.T, outcome) {
+func expectReset(id uint32, code http2.ErrCode) func(*testing.T, outcome) {
 	return func(t *testing.T, o outcome) { t.Helper(); o.wantReset(t, id, code) }
 }
 
-func accepted(t *testing.T, o outcome) { t.Helper(); o.wantAccepted(t) }
+func expectAccepted(t *testing.T, o outcome) { t.Helper(); o.wantAccepted(t) }
 
 // TestConformanceStreamStates: RFC 9113 5.1, 6.1, 6.4. A frame other than
 // HEADERS or PRIORITY on a stream the client never opened ends the
@@ -196,62 +196,62 @@ func accepted(t *testing.T, o outcome) { t.Helper(); o.wantAccepted(t) }
 func TestConformanceStreamStates(t *testing.T) {
 	addr, _ := attackServer(t, &stateEcho{})
 	unary := func(a *attacker, id uint32) {
-		a.send(hdrs(id, false, a.block("Echo")), data(id, true, emptyMsg))
+		a.send(headersFrame(id, false, a.block("Echo")), dataFrame(id, true, emptyMsg))
 		a.awaitEnd(id)
 	}
 	runConformance(t, addr, []conformanceCase{
-		{"idle: DATA", func(a *attacker) { a.send(data(1, true, emptyMsg)) }, goAway(http2.ErrCodeProtocol)},
-		{"idle: RST_STREAM", func(a *attacker) { a.send(rst(1, http2.ErrCodeCancel)) }, goAway(http2.ErrCodeProtocol)},
-		{"idle: WINDOW_UPDATE", func(a *attacker) { a.send(windowUpdate(1, 100)) }, goAway(http2.ErrCodeProtocol)},
+		{"idle: DATA", func(a *attacker) { a.send(dataFrame(1, true, emptyMsg)) }, expectGoAway(http2.ErrCodeProtocol)},
+		{"idle: RST_STREAM", func(a *attacker) { a.send(rstFrame(1, http2.ErrCodeCancel)) }, expectGoAway(http2.ErrCodeProtocol)},
+		{"idle: WINDOW_UPDATE", func(a *attacker) { a.send(windowUpdateFrame(1, 100)) }, expectGoAway(http2.ErrCodeProtocol)},
 		{"idle: DATA above the last stream opened", func(a *attacker) {
 			unary(a, 1)
-			a.send(data(5, true, emptyMsg))
-		}, goAway(http2.ErrCodeProtocol)},
-		{"idle: WINDOW_UPDATE on an even stream", func(a *attacker) { a.send(windowUpdate(2, 100)) }, goAway(http2.ErrCodeProtocol)},
+			a.send(dataFrame(5, true, emptyMsg))
+		}, expectGoAway(http2.ErrCodeProtocol)},
+		{"idle: WINDOW_UPDATE on an even stream", func(a *attacker) { a.send(windowUpdateFrame(2, 100)) }, expectGoAway(http2.ErrCodeProtocol)},
 		{"half-closed (remote): DATA", func(a *attacker) {
-			a.send(hdrs(1, true, a.block("EchoBidi")), data(1, true, emptyMsg))
-		}, reset(1, http2.ErrCodeStreamClosed)},
+			a.send(headersFrame(1, true, a.block("EchoBidi")), dataFrame(1, true, emptyMsg))
+		}, expectReset(1, http2.ErrCodeStreamClosed)},
 		{"half-closed (remote): HEADERS", func(a *attacker) {
-			a.send(hdrs(1, true, a.block("EchoBidi")), hdrs(1, true, a.fields("x-trailer", "1")))
-		}, goAway(http2.ErrCodeStreamClosed)},
+			a.send(headersFrame(1, true, a.block("EchoBidi")), headersFrame(1, true, a.fields("x-trailer", "1")))
+		}, expectGoAway(http2.ErrCodeStreamClosed)},
 		{"closed: HEADERS after the client's RST_STREAM", func(a *attacker) {
-			a.send(hdrs(1, false, a.block("EchoBidi")), rst(1, http2.ErrCodeCancel), hdrs(1, true, a.fields("x-trailer", "1")))
-		}, goAway(http2.ErrCodeStreamClosed)},
+			a.send(headersFrame(1, false, a.block("EchoBidi")), rstFrame(1, http2.ErrCodeCancel), headersFrame(1, true, a.fields("x-trailer", "1")))
+		}, expectGoAway(http2.ErrCodeStreamClosed)},
 		{"closed: DATA after the client's RST_STREAM", func(a *attacker) {
-			a.send(hdrs(1, false, a.block("EchoBidi")), rst(1, http2.ErrCodeCancel), data(1, true, emptyMsg))
-		}, reset(1, http2.ErrCodeStreamClosed)},
+			a.send(headersFrame(1, false, a.block("EchoBidi")), rstFrame(1, http2.ErrCodeCancel), dataFrame(1, true, emptyMsg))
+		}, expectReset(1, http2.ErrCodeStreamClosed)},
 		{"closed: DATA after the client's RST_STREAM, answered without reading it", func(a *attacker) {
-			a.send(hdrs(1, false, a.fields(":method", "GET", ":scheme", "http", ":path", "/", ":authority", "x")),
-				rst(1, http2.ErrCodeCancel), data(1, true, []byte("test")))
-		}, reset(1, http2.ErrCodeStreamClosed)},
+			a.send(headersFrame(1, false, a.fields(":method", "GET", ":scheme", "http", ":path", "/", ":authority", "x")),
+				rstFrame(1, http2.ErrCodeCancel), dataFrame(1, true, []byte("test")))
+		}, expectReset(1, http2.ErrCodeStreamClosed)},
 		{"closed: DATA after both ends ended", func(a *attacker) {
 			unary(a, 1)
-			a.send(data(1, true, emptyMsg))
-		}, reset(1, http2.ErrCodeStreamClosed)},
+			a.send(dataFrame(1, true, emptyMsg))
+		}, expectReset(1, http2.ErrCodeStreamClosed)},
 		{"closed: HEADERS after both ends ended", func(a *attacker) {
 			unary(a, 1)
-			a.send(hdrs(1, true, a.block("Echo")))
-		}, goAway(http2.ErrCodeStreamClosed)},
+			a.send(headersFrame(1, true, a.block("Echo")))
+		}, expectGoAway(http2.ErrCodeStreamClosed)},
 		// Legal: the frames the server must take.
 		{"half-closed (remote): WINDOW_UPDATE, PRIORITY, RST_STREAM", func(a *attacker) {
-			a.send(hdrs(1, true, a.block("EchoBidi")), windowUpdate(1, 100), priority(1, 0), rst(1, http2.ErrCodeCancel))
-		}, accepted},
+			a.send(headersFrame(1, true, a.block("EchoBidi")), windowUpdateFrame(1, 100), priorityFrame(1, 0), rstFrame(1, http2.ErrCodeCancel))
+		}, expectAccepted},
 		{"closed: WINDOW_UPDATE and PRIORITY after both ends ended", func(a *attacker) {
 			unary(a, 1)
-			a.send(windowUpdate(1, 100), priority(1, 0))
-		}, accepted},
+			a.send(windowUpdateFrame(1, 100), priorityFrame(1, 0))
+		}, expectAccepted},
 		{"closed: DATA crossing the server's end of the stream", func(a *attacker) {
 			// EchoClient answers before the client's END_STREAM: the
 			// server's trailers and RST_STREAM NO_ERROR cross the client's
 			// last DATA on the wire.
-			a.send(hdrs(1, false, a.block("EchoClient")))
+			a.send(headersFrame(1, false, a.block("EchoClient")))
 			a.awaitEnd(1)
-			a.send(data(1, false, emptyMsg), windowUpdate(1, 100), data(1, true, nil))
-		}, accepted},
+			a.send(dataFrame(1, false, emptyMsg), windowUpdateFrame(1, 100), dataFrame(1, true, nil))
+		}, expectAccepted},
 		{"idle: PRIORITY, then the stream opens", func(a *attacker) {
-			a.send(priority(3, 0))
+			a.send(priorityFrame(3, 0))
 			unary(a, 3)
-		}, accepted},
+		}, expectAccepted},
 	})
 }
 
@@ -261,7 +261,7 @@ func TestConformanceStreamStates(t *testing.T) {
 func TestConformanceRefusedStreamData(t *testing.T) {
 	addr, _ := attackServer(t, &stateEcho{}, triple.WithMaxConcurrentStreams(1))
 	a := attack(t, addr)
-	a.send(hdrs(1, false, a.block("EchoBidi")), hdrs(3, false, a.block("EchoBidi")), data(3, false, emptyMsg), data(3, true, emptyMsg))
+	a.send(headersFrame(1, false, a.block("EchoBidi")), headersFrame(3, false, a.block("EchoBidi")), dataFrame(3, false, emptyMsg), dataFrame(3, true, emptyMsg))
 	o := a.sync()
 	o.wantAccepted(t)
 	if o.rst[http2.ErrCodeRefusedStream] != 1 {
@@ -278,14 +278,14 @@ func TestConformancePriority(t *testing.T) {
 		return frame(nil, http2.FrameHeaders, http2.FlagHeadersEndHeaders|http2.FlagHeadersEndStream|http2.FlagHeadersPriority, id, append(p, block...))
 	}
 	runConformance(t, addr, []conformanceCase{
-		{"HEADERS depending on itself", func(a *attacker) { a.send(withPriority(1, 1, a.block("Echo"))) }, reset(1, http2.ErrCodeProtocol)},
-		{"PRIORITY depending on itself", func(a *attacker) { a.send(priority(1, 1)) }, reset(1, http2.ErrCodeProtocol)},
+		{"HEADERS depending on itself", func(a *attacker) { a.send(withPriority(1, 1, a.block("Echo"))) }, expectReset(1, http2.ErrCodeProtocol)},
+		{"PRIORITY depending on itself", func(a *attacker) { a.send(priorityFrame(1, 1)) }, expectReset(1, http2.ErrCodeProtocol)},
 		{"PRIORITY depending on itself, open stream", func(a *attacker) {
-			a.send(hdrs(1, true, a.block("EchoBidi")), priority(1, 1))
-		}, reset(1, http2.ErrCodeProtocol)},
+			a.send(headersFrame(1, true, a.block("EchoBidi")), priorityFrame(1, 1))
+		}, expectReset(1, http2.ErrCodeProtocol)},
 		{"HEADERS depending on another stream", func(a *attacker) {
 			a.send(withPriority(1, 0, a.block("EchoBidi")))
-		}, accepted},
+		}, expectAccepted},
 	})
 }
 
@@ -297,10 +297,10 @@ func TestConformanceMalformedRequests(t *testing.T) {
 	base := []string{":method", "POST", ":scheme", "http", ":path", path, ":authority", "x"}
 	grpc := []string{"content-type", "application/grpc", "te", "trailers"}
 	request := func(kv ...string) func(a *attacker) {
-		return func(a *attacker) { a.send(hdrs(1, false, a.fields(kv...)), data(1, true, emptyMsg)) }
+		return func(a *attacker) { a.send(headersFrame(1, false, a.fields(kv...)), dataFrame(1, true, emptyMsg)) }
 	}
 	with := func(extra ...string) func(a *attacker) { return request(slices.Concat(base, grpc, extra)...) }
-	malformed := reset(1, http2.ErrCodeProtocol)
+	malformed := expectReset(1, http2.ErrCodeProtocol)
 	runConformance(t, addr, []conformanceCase{
 		{"upper case in a field name", with("X-Test", "ok"), malformed},
 		{"space in a field name", with("x test", "ok"), malformed},
@@ -326,30 +326,30 @@ func TestConformanceMalformedRequests(t *testing.T) {
 		{"content-length not a number", with("content-length", "five"), malformed},
 		{"content-length twice", with("content-length", "5", "content-length", "5"), malformed},
 		{"content-length below the sum of DATA frames", func(a *attacker) {
-			a.send(hdrs(1, false, a.fields(slices.Concat(base, grpc, []string{"content-length", "5"})...)), data(1, false, emptyMsg), data(1, true, emptyMsg))
+			a.send(headersFrame(1, false, a.fields(slices.Concat(base, grpc, []string{"content-length", "5"})...)), dataFrame(1, false, emptyMsg), dataFrame(1, true, emptyMsg))
 		}, malformed},
 		{"content-length below the sum of DATA frames, answered without reading them", func(a *attacker) {
 			// No content type: the server's answer (415) needs no body, but
 			// the request is checked whole before the handler runs.
-			a.send(hdrs(1, false, a.fields(":method", "POST", ":scheme", "http", ":path", "/", ":authority", "x", "content-length", "1")),
-				data(1, false, []byte("test")), data(1, true, []byte("test")))
+			a.send(headersFrame(1, false, a.fields(":method", "POST", ":scheme", "http", ":path", "/", ":authority", "x", "content-length", "1")),
+				dataFrame(1, false, []byte("test")), dataFrame(1, true, []byte("test")))
 		}, malformed},
 		{"content-length and no DATA", func(a *attacker) {
-			a.send(hdrs(1, true, a.fields(slices.Concat(base, grpc, []string{"content-length", "5"})...)))
+			a.send(headersFrame(1, true, a.fields(slices.Concat(base, grpc, []string{"content-length", "5"})...)))
 		}, malformed},
 		{"pseudo-header in trailers", func(a *attacker) {
-			a.send(hdrs(1, false, a.block("EchoBidi")), data(1, false, emptyMsg), hdrs(1, true, a.fields(":method", "POST")))
+			a.send(headersFrame(1, false, a.block("EchoBidi")), dataFrame(1, false, emptyMsg), headersFrame(1, true, a.fields(":method", "POST")))
 		}, malformed},
 		{"trailers without END_STREAM", func(a *attacker) {
-			a.send(hdrs(1, false, a.block("EchoBidi")), hdrs(1, false, a.fields("x-trailer", "1")))
+			a.send(headersFrame(1, false, a.block("EchoBidi")), headersFrame(1, false, a.fields("x-trailer", "1")))
 		}, malformed},
 		// Well-formed: served.
-		{"content-length equal to the DATA", with("content-length", "5"), accepted},
-		{"trailing space in a value, as grpc-go sends it", with("x-test", "ok "), accepted},
+		{"content-length equal to the DATA", with("content-length", "5"), expectAccepted},
+		{"trailing space in a value, as grpc-go sends it", with("x-test", "ok "), expectAccepted},
 		{"trailers", func(a *attacker) {
-			a.send(hdrs(1, false, a.fields(slices.Concat(base, grpc)...)), data(1, false, emptyMsg), hdrs(1, true, a.fields("x-trailer", "1")))
+			a.send(headersFrame(1, false, a.fields(slices.Concat(base, grpc)...)), dataFrame(1, false, emptyMsg), headersFrame(1, true, a.fields("x-trailer", "1")))
 			a.awaitEnd(1)
-		}, accepted},
+		}, expectAccepted},
 	})
 }
 
@@ -364,7 +364,7 @@ func TestConformanceMalformedFlood(t *testing.T) {
 	a := attack(t, addr)
 	for i := range 4 * limit {
 		id := uint32(2*i + 1)
-		a.send(hdrs(id, true, a.fields(":method", "POST", ":path", "/x", ":authority", "x"))) // no :scheme
+		a.send(headersFrame(id, true, a.fields(":method", "POST", ":path", "/x", ":authority", "x"))) // no :scheme
 		o := a.sync()
 		if o.goAway {
 			o.wantGoAway(t, http2.ErrCodeEnhanceYourCalm)
