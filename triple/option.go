@@ -144,15 +144,17 @@ func WithMaxConcurrentStreams(n uint32) ServerOption {
 
 // WithIdleTimeout closes an HTTP/2 connection gracefully (GOAWAY NO_ERROR)
 // once it has had no call in flight for d (default 3 minutes); d < 0
-// keeps idle connections open (so does 0). Clients reconnect on their
-// next call.
+// keeps idle connections open (so does 0). An HTTP/1 keep-alive
+// connection is closed after d without a request. Clients reconnect on
+// their next call.
 func WithIdleTimeout(d time.Duration) ServerOption {
 	return serverOption(func(c *serverConfig) { c.idleTimeout = d })
 }
 
 // WithHandshakeTimeout bounds the wait for an HTTP/2 client's connection
 // preface and first SETTINGS frame (default 10 s); a client that sends
-// neither in time gets GOAWAY NO_ERROR and is closed.
+// neither in time gets GOAWAY NO_ERROR and is closed. It also bounds a TLS
+// handshake and an HTTP/1 client's wait for its request headers.
 func WithHandshakeTimeout(d time.Duration) ServerOption {
 	return serverOption(func(c *serverConfig) { c.handshakeTimeout = d })
 }

@@ -80,9 +80,15 @@ func (s *Server) Serve(lis net.Listener) error {
 	s.lis = lis
 	s.h1 = newConnListener(lis.Addr())
 	s.hs = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(slogWriter{s.cfg.logger}, "", 0),
+		Handler: s,
+		// An HTTP/1 client gets the HTTP/2 handshake's time for its
+		// request headers, and its keep-alive connection ends after the
+		// idle timeout, as an HTTP/2 connection with no call does.
+		ReadHeaderTimeout: s.cfg.handshakeTimeout,
+		// Zero (net/http: fall back to ReadTimeout, also zero) keeps idle
+		// connections open, as WithIdleTimeout promises for d <= 0.
+		IdleTimeout: max(s.cfg.idleTimeout, 0),
+		ErrorLog:    log.New(slogWriter{s.cfg.logger}, "", 0),
 	}
 	s.hs.Protocols = new(http.Protocols)
 	s.hs.Protocols.SetHTTP1(true)
@@ -124,7 +130,7 @@ func (s *Server) Serve(lis net.Listener) error {
 // serveConn tells HTTP/2 from HTTP/1 and serves the connection.
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.connWG.Done()
-	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.handshakeTimeout))
 	if tc, ok := nc.(*tls.Conn); ok {
 		err := tc.Handshake()
 		_ = nc.SetReadDeadline(time.Time{})

@@ -3,6 +3,7 @@ package meshe2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -12,13 +13,13 @@ import (
 	"github.com/shoalmesh/shoal/triple"
 )
 
-// TestMeshStreams runs server-streaming and bidi calls through the real
-// istiod under the same rules as unary calls: weighted split, header
+// TestMeshStreams runs server-streaming, client-streaming and bidi calls
+// through the real istiod under the same rules as unary calls: weighted split, header
 // match, abort and delay faults at open, and the route timeout ending a
 // long stream.
 func TestMeshStreams(t *testing.T) {
 	ctx, e := meshTest(t)
-	for _, kind := range []streamKind{serverStreaming, bidi} {
+	for _, kind := range []streamKind{serverStreaming, clientStreaming, bidi} {
 		t.Run(kind.String(), func(t *testing.T) {
 			t.Run("WeightedSplit", func(t *testing.T) { testStreamSplit(ctx, t, e, kind) })
 			t.Run("HeaderMatch", func(t *testing.T) { testStreamHeaderMatch(ctx, t, e, kind) })
@@ -33,11 +34,15 @@ type streamKind int
 
 const (
 	serverStreaming streamKind = iota
+	clientStreaming
 	bidi
 )
 
 func (k streamKind) String() string {
-	if k == bidi {
+	switch k {
+	case clientStreaming:
+		return "ClientStreaming"
+	case bidi:
 		return "Bidi"
 	}
 	return "ServerStreaming"
@@ -62,10 +67,10 @@ func (e *env) rules(ctx context.Context, t *testing.T, routes string, ok func(*m
 }
 
 // stream makes one stream of the kind with metadata md: a server stream
-// of two answers, or a bidi stream of two round trips. It returns the
-// version that served it; hold keeps a bidi stream open after its first
-// answer until the route's timeout ends it, and asks a server stream to
-// sleep that long before answering.
+// of two answers, a client stream of two requests, or a bidi stream of two
+// round trips. It returns the version that served it; hold keeps a bidi
+// stream open after its first answer until the route's timeout ends it,
+// and asks a server or client stream to sleep that long before answering.
 func (e *env) stream(ctx context.Context, kind streamKind, hold time.Duration, md ...string) (string, error) {
 	if len(md) > 0 {
 		ctx = triple.AppendToOutgoingContext(ctx, md...)
@@ -96,6 +101,29 @@ func (e *env) stream(ctx context.Context, kind streamKind, hold time.Duration, m
 				return served, err
 			}
 		}
+	}
+	if kind == clientStreaming {
+		st, err := e.client.GreetClientStream(ctx)
+		if err != nil {
+			return "", err
+		}
+		for i := range 2 {
+			req := &greet.GreetRequest{Name: fmt.Sprint("client-", i)}
+			if i == 1 {
+				req.SleepMs = int32(hold / time.Millisecond)
+			}
+			if err := st.Send(req); err != nil && !errors.Is(err, io.EOF) {
+				return "", err
+			}
+		}
+		r, err := st.CloseAndRecv()
+		if err != nil {
+			return "", err
+		}
+		if r.GetGreeting() != "Hello, client-0, client-1" {
+			return "", errors.New("the client stream's answer was " + r.GetGreeting())
+		}
+		return version(r.GetServedBy()), nil
 	}
 	st, err := e.client.GreetBidiStream(ctx)
 	if err != nil {

@@ -172,6 +172,26 @@ func (g *greeter) GreetServerStream(req *greet.GreetRequest, s triple.ServerStre
 	return nil
 }
 
+// GreetClientStream checks each request as Greet does (a request's
+// sleepMs holds the stream) and answers once, after the client's last
+// request, with every name it got.
+func (g *greeter) GreetClientStream(s triple.ClientStreamServer[greet.GreetRequest, greet.GreetResponse]) error {
+	var names []string
+	for {
+		req, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return s.SendAndClose(&greet.GreetResponse{Greeting: "Hello, " + strings.Join(names, ", "), ServedBy: g.name})
+		}
+		if err != nil {
+			return err
+		}
+		if err := g.check(s.Context(), req); err != nil {
+			return err
+		}
+		names = append(names, req.GetName())
+	}
+}
+
 func (g *greeter) GreetBidiStream(s triple.BidiStreamServer[greet.GreetRequest, greet.GreetResponse]) error {
 	for {
 		req, err := s.Recv()
