@@ -383,7 +383,9 @@ func TestConformanceMalformedFlood(t *testing.T) {
 // answer; an HTTP/1.1 request on the same port still gets one.
 func TestConformancePreface(t *testing.T) {
 	addr, _ := attackServer(t, nil)
-	exchange := func(send string) string {
+	// exchange sends send, then ends its side when cut, and reads all the
+	// server answers until it closes.
+	exchange := func(send string, cut bool) string {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -392,6 +394,9 @@ func TestConformancePreface(t *testing.T) {
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		if _, err := io.WriteString(c, send); err != nil {
 			t.Fatal(err)
+		}
+		if cut {
+			_ = c.(*net.TCPConn).CloseWrite()
 		}
 		got, err := io.ReadAll(c)
 		if err != nil {
@@ -404,11 +409,15 @@ func TestConformancePreface(t *testing.T) {
 		"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n",
 		"\x16\x03\x01\x00\x05hello\n",
 	} {
-		if got := exchange(bad); got != "" {
+		if got := exchange(bad, false); got != "" {
 			t.Errorf("%q: the server answered %q, want the connection closed without an answer", bad, got)
 		}
 	}
-	got := exchange("GET /no.Such/Method HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	// A first line the peer cuts short is closed without an answer too.
+	if got := exchange("GET /no.Such/Meth", true); got != "" {
+		t.Errorf("a cut request line: the server answered %q, want the connection closed without an answer", got)
+	}
+	got := exchange("GET /no.Such/Method HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false)
 	if !strings.HasPrefix(got, "HTTP/1.1 ") {
 		t.Errorf("an HTTP/1.1 request got %q, want an HTTP/1.1 answer", got)
 	}

@@ -287,9 +287,10 @@ func onPriority(f *http2.PriorityFrame) error {
 // in HTTP/1.x), so that net/http should answer it. A line that is
 // complete and is not one is neither protocol: the connection is closed
 // without an answer (RFC 9113 3.4: an invalid preface is a connection
-// error, its GOAWAY may be omitted). A line that does not fit the buffer,
-// or does not come before a read error, goes to net/http, which answers
-// it as it always did.
+// error, its GOAWAY may be omitted). So is a line cut by the peer or by the
+// handshake timeout (the read deadline the caller set), which net/http
+// would close without an answer too. A line that does not fit the buffer
+// goes to net/http, which answers it.
 func requestLine(br *bufio.Reader) bool {
 	for n := br.Buffered(); ; n = br.Buffered() {
 		b, _ := br.Peek(n)
@@ -302,7 +303,7 @@ func requestLine(br *bufio.Reader) bool {
 			return true
 		}
 		if _, err := br.Peek(n + 1); err != nil {
-			return true
+			return false
 		}
 	}
 }
