@@ -355,7 +355,8 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	s := sc.srv
 	st := &h2ServerStream{sc: sc, codec: protoCodec{}, maxSend: s.cfg.maxSend}
 	st.id, st.ss = id, st
-	st.ended, st.body = end, bodyLength{want: contentLength}
+	st.ended = end
+	st.initBody(contentLength)
 	st.recvWin.Store(streamWindow)
 	st.recv.init(s.cfg.maxRecv)
 	sc.parseRequest(&st.req, &st.ci)
@@ -402,7 +403,7 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	// Unary calls, and requests that are not gRPC (unary too: JSON, the
 	// triple flavour), start once the request is complete (see
 	// maxHeldBody).
-	if st.md == nil && !st.raw || st.rerr != nil || end {
+	if st.md == nil && !(st.raw && contentLength <= maxHeldBody) || st.rerr != nil || end {
 		sc.start(st)
 	}
 	return nil
@@ -446,7 +447,7 @@ func (sc *h2ServerConn) worker(st *h2ServerStream) {
 // maybeStart starts a unary call whose request is complete or broken, or
 // a non-gRPC request past maxHeldBody.
 func (sc *h2ServerConn) maybeStart(st *h2ServerStream) {
-	if !st.started && (st.recv.ended() || st.raw && st.body.got > maxHeldBody) {
+	if !st.started && (st.recv.ended() || st.raw && st.heldPast()) {
 		sc.start(st)
 	}
 }
@@ -652,16 +653,15 @@ type h2ServerStream struct {
 	raw      bool // not gRPC: served by the HTTP handler
 	started  bool // reader goroutine only
 	ended    bool // reader goroutine only: the client sent END_STREAM or RST_STREAM
+	hasLen   bool // reader goroutine only: the request declared a content-length (bodyLeft)
 	credit   int  // reader goroutine only: stream window to return
 	reset    atomic.Bool
 	// responded is set once response headers went out: a reset after
 	// that is no rapid reset.
 	responded atomic.Bool
-	// body: the DATA against the request's content-length; reader
-	// goroutine only.
-	body bodyLength
 
 	finished bool
+	bodyLeft int32 // reader goroutine only; see initBody
 	respMeta
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"golang.org/x/net/http2"
@@ -200,26 +201,45 @@ var errIdleStream = fmt.Errorf("triple: a frame on a stream the client has not o
 // the HEADERS (an unsupported content type) ended the stream with
 // RST_STREAM NO_ERROR, after which the rest of the request had to be
 // dropped unchecked (RFC 9113 5.1). A larger body starts the handler
-// past this many bytes, which then reads the rest as it comes.
+// past this many bytes (or at once, when its content-length says so),
+// and the handler reads the rest as it comes.
 const maxHeldBody = 64 << 10
 
-// bodyLength counts a request's DATA against its content-length.
-type bodyLength struct {
-	want int64 // the content-length the request declared, -1 if none
-	got  int64 // DATA payload bytes so far
+// initBody sets up the count of a request's DATA: bodyLeft is what it
+// still owes its content-length (hasLen), or, when it declared none, what
+// is left of maxHeldBody. 4 bytes in the stream's padding: a content-length
+// past 2 GiB is not checked (gRPC requests carry none; the server's message
+// limit is far lower).
+func (ss *h2ServerStream) initBody(contentLength int64) {
+	if contentLength >= 0 && contentLength <= math.MaxInt32 {
+		ss.hasLen, ss.bodyLeft = true, int32(contentLength)
+		return
+	}
+	ss.bodyLeft = maxHeldBody
 }
 
-// check counts n more bytes; end: the request ends with them.
-func (b *bodyLength) check(id uint32, n int, end bool) error {
-	b.got += int64(n)
-	if b.want < 0 {
+// countBody counts n more DATA payload bytes (at most a frame, 16 KiB);
+// end: the request ends with them.
+func (ss *h2ServerStream) countBody(id uint32, n int, end bool) error {
+	if !ss.hasLen {
+		if ss.bodyLeft >= 0 {
+			ss.bodyLeft -= int32(n)
+		}
 		return nil
 	}
-	if b.got > b.want || end && b.got != b.want {
-		return malformed(id, fmt.Errorf("content-length %d, DATA %d bytes", b.want, b.got))
+	ss.bodyLeft -= int32(n)
+	switch {
+	case ss.bodyLeft < 0:
+		return malformed(id, errors.New("DATA past the content-length"))
+	case end && ss.bodyLeft != 0:
+		return malformed(id, fmt.Errorf("the request ended %d bytes short of its content-length", ss.bodyLeft))
 	}
 	return nil
 }
+
+// heldPast reports whether a request that declared no content-length
+// sent more than maxHeldBody.
+func (ss *h2ServerStream) heldPast() bool { return !ss.hasLen && ss.bodyLeft < 0 }
 
 // endedStreams remembers the last streams the client ended (END_STREAM or
 // RST_STREAM), after the server forgot them: a DATA frame on one of them
@@ -351,7 +371,7 @@ func (sc *h2ServerConn) onTrailers(ss *h2ServerStream, f *http2.HeadersFrame) er
 			return malformed(id, err)
 		}
 	}
-	if err := ss.body.check(id, 0, true); err != nil {
+	if err := ss.countBody(id, 0, true); err != nil {
 		return err
 	}
 	ss.recv.finish()
@@ -390,5 +410,5 @@ func (sc *h2ServerConn) checkData(ss *h2ServerStream, f *http2.DataFrame) error 
 		ss.ended = true
 		sc.clientEnded.add(f.StreamID)
 	}
-	return ss.body.check(f.StreamID, len(f.Data()), end)
+	return ss.countBody(f.StreamID, len(f.Data()), end)
 }
