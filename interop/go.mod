@@ -14,6 +14,7 @@ replace (
 replace github.com/shoalmesh/shoal/proto => ../proto
 
 require (
+	github.com/dubbogo/gost v1.13.1
 	github.com/shoalmesh/shoal/localmesh v0.1.0
 	github.com/shoalmesh/shoal/observability v0.1.0
 	github.com/shoalmesh/shoal/proto v0.0.0-00010101000000-000000000000
@@ -50,7 +51,6 @@ require (
 	github.com/distribution/reference v0.6.0 // indirect
 	github.com/docker/go-connections v0.8.2 // indirect
 	github.com/docker/go-units v0.5.0 // indirect
-	github.com/dubbogo/gost v1.13.1 // indirect
 	github.com/ebitengine/purego v0.10.1 // indirect
 	github.com/emicklei/go-restful/v3 v3.13.0 // indirect
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0 // indirect

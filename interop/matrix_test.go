@@ -15,7 +15,16 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(stopAfter{m})
+}
+
+// stopAfter runs the tests, then stops the processes they share.
+type stopAfter struct{ m *testing.M }
+
+func (s stopAfter) Run() int {
+	code := s.m.Run()
+	stopJavaProvider()
+	return code
 }
 
 // Peers in the in-process matrix. Peers that need a JVM or a control plane

@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalmesh/shoal/interop/peer/grpcgo"
 	"github.com/shoalmesh/shoal/interop/peer/shoal"
+	"github.com/shoalmesh/shoal/triple"
 )
 
 // tool finds a command-line tool: the pinned build in .cache/bin (make deps),
@@ -33,6 +35,28 @@ func tool(t *testing.T, name string) string {
 	}
 	t.Fatalf("%s is not installed; run make deps", name)
 	return ""
+}
+
+// serveLoopback serves srv on a loopback port until the test ends and
+// returns its address.
+func serveLoopback(t *testing.T, srv *triple.Server) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return lis.Addr().String()
 }
 
 func startShoal(t *testing.T) string {

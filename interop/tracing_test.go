@@ -3,7 +3,6 @@ package interop
 import (
 	"bytes"
 	"context"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -71,26 +70,20 @@ func traceChain(t *testing.T, jar, dubboPropagation string, format tracing.Forma
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ptp.Shutdown(context.Background()) }) // after a failure; a second Shutdown is harmless
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := triple.NewServer(tracing.New(tracing.WithTracerProvider(ptp)).ServerOptions()...)
 	if err := greettriple.RegisterGreetServiceHandler(srv, &tracedGreeter{}); err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(lis) }()
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()); <-served })
+	goProvider := serveLoopback(t, srv)
 
 	// The Java provider in the middle.
 	port, err := proc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("java", "-Ddubbo.network.interface.ignored=.*", "-jar", jar, "provider-idl",
+	cmd := exec.Command("java", java.Args(jar, "provider-idl",
 		"--port", strconv.Itoa(port), "--app", "java-middle",
-		"--forward", "tri://"+lis.Addr().String(), "--otlp", recv.Endpoint(), "--propagation", dubboPropagation)
+		"--forward", "tri://"+goProvider, "--otlp", recv.Endpoint(), "--propagation", dubboPropagation)...)
 	stopJava, err := proc.StartServer(ctx, cmd, 90*time.Second)
 	if err != nil {
 		t.Fatalf("the Java provider: %v", err)

@@ -3,6 +3,7 @@ package hessian
 import (
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	hessian2 "github.com/apache/dubbo-go-hessian2"
@@ -17,7 +18,20 @@ type POJO = hessian2.POJO
 // RegisterPOJO makes hessian2 encode values of o's type as the Java class o
 // names, and decode that class into o's type. Register each POJO type once,
 // before calls use it (the registry is process-wide).
-func RegisterPOJO(o POJO) { hessian2.RegisterPOJO(o) }
+func RegisterPOJO(o POJO) {
+	hessian2.RegisterPOJO(o)
+	t := reflect.TypeOf(o)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Struct {
+		pojoStructs.Store(o.JavaClassName(), t)
+	}
+}
+
+// pojoStructs maps the Java class names of the POJOs registered with
+// RegisterPOJO to their struct types, for the decoder's rewrites.
+var pojoStructs sync.Map
 
 // Java type names of common declared types, for Arg.Type.
 const (
@@ -173,15 +187,17 @@ func encode(v any) (b []byte, err error) {
 	return e.Buffer(), nil
 }
 
-// decode reads the single hessian2 value of data. The codec is reachable
-// by any caller, so a panic inside it becomes an error.
+// decode reads the single hessian2 value of data, keeping the null values
+// of Java's typed maps and the empty lists of POJO fields (rewriteJava).
+// The codec is reachable by any caller, so a panic inside it becomes an
+// error.
 func decode(data []byte) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			v, err = nil, fmt.Errorf("hessian2: malformed value: %v", p)
 		}
 	}()
-	d := hessian2.NewDecoder(data)
+	d := hessian2.NewDecoder(rewriteJava(data))
 	v, err = d.Decode()
 	if err != nil {
 		return nil, fmt.Errorf("hessian2: %w", err)

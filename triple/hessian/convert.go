@@ -2,6 +2,7 @@ package hessian
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 )
 
@@ -57,8 +58,7 @@ func setValue(dst, src reflect.Value) error {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64:
 		if isNumber(src.Kind()) {
-			dst.Set(src.Convert(dt))
-			return nil
+			return setNumber(dst, src)
 		}
 	case reflect.Map:
 		if src.Kind() != reflect.Map {
@@ -97,3 +97,65 @@ func setValue(dst, src reflect.Value) error {
 func isNumber(k reflect.Kind) bool {
 	return k >= reflect.Int && k <= reflect.Float64
 }
+
+// setNumber stores the number src in the number dst when its value fits:
+// a Java long too large for an int32 parameter, a negative number for an
+// unsigned one, or a double for an integer one is an error rather than a
+// different number.
+func setNumber(dst, src reflect.Value) error {
+	overflow := func() error {
+		return fmt.Errorf("%v %v overflows %v; declare the parameter with the Go type of the Java one (long: int64)", src.Type(), src, dst.Type())
+	}
+	sk, dk := src.Kind(), dst.Kind()
+	switch {
+	case isFloat(dk):
+		var f float64
+		switch {
+		case isFloat(sk):
+			f = src.Float()
+		case isUint(sk):
+			f = float64(src.Uint())
+		default:
+			f = float64(src.Int())
+		}
+		if dst.OverflowFloat(f) {
+			return overflow()
+		}
+		dst.SetFloat(f)
+	case isFloat(sk):
+		return fmt.Errorf("%v %v does not convert to %v: a Java double or float arrives as float64", src.Type(), src, dst.Type())
+	case isUint(dk):
+		var u uint64
+		switch {
+		case isUint(sk):
+			u = src.Uint()
+		case src.Int() >= 0:
+			u = uint64(src.Int())
+		default:
+			return overflow()
+		}
+		if dst.OverflowUint(u) {
+			return overflow()
+		}
+		dst.SetUint(u)
+	default:
+		var i int64
+		switch {
+		case !isUint(sk):
+			i = src.Int()
+		case src.Uint() <= math.MaxInt64:
+			i = int64(src.Uint())
+		default:
+			return overflow()
+		}
+		if dst.OverflowInt(i) {
+			return overflow()
+		}
+		dst.SetInt(i)
+	}
+	return nil
+}
+
+func isFloat(k reflect.Kind) bool { return k == reflect.Float32 || k == reflect.Float64 }
+
+func isUint(k reflect.Kind) bool { return k >= reflect.Uint && k <= reflect.Uintptr }

@@ -31,22 +31,40 @@
 // # Java and Go types
 //
 // A typed function's Go types give the Java parameter types a call declares
-// (TestJavaTypes), and the arguments convert to them on the serving side
-// (TestMethodRoundTrip):
+// (Dubbo picks overloads by them), and the arguments convert to them on the
+// serving side. Against Apache Dubbo 3.3.6 both ways (interop
+// TestHessianJava, which calls io.shoalmesh.samples.QuoteService of
+// samples/java):
 //
 //	Java                      Go
 //	String                    string
 //	String (may be null)      *string (a nil pointer is null), also as a POJO field
 //	int / Integer             int32 / *int32   (not int: Go's int declares long)
-//	long                      int64
-//	boolean, double, byte[]   bool, float64, []byte
-//	BigDecimal                *big.Decimal of github.com/dubbogo/gost/math/big
-//	Map<K, V>                 map[K]V (java.util.Map); a raw Func receives map[any]any
+//	long / Long               int64 / *int64
+//	boolean, double           bool, float64
+//	BigDecimal                *big.Decimal of github.com/dubbogo/gost/math/big (scale kept)
+//	Map<String, Object>       map[string]any; values: Integer int32, Long int64,
+//	                          Double float64, Boolean bool, null nil, a List []any,
+//	                          BigDecimal *big.Decimal (Go's int goes as a Long)
 //	List<Pojo>                []*Pojo, the POJO registered with RegisterPOJO
 //	a Java class              a pointer to a registered POJO struct
+//	void                      func(ctx, args...) error
 //
-// These were checked between Go peers in process; against Dubbo Java only
-// String and POJO arguments are tested (interop wrapper-* cases).
+// A Java exception, declared or not (an IllegalArgumentException), is an
+// *Exception with its class and message, and Throw reaches a Java caller as
+// the exception of that class. A number converts to a parameter or result
+// of another Go number type only when it fits (TestMethodNumbersMustFit);
+// byte[] is []byte, any map[K]V declares java.util.Map and a raw Func
+// receives a Map as map[any]any (TestJavaTypes, between Go peers).
+//
+// A null value in a Java map arrives as a nil entry, and an empty List
+// (ArrayList) in a POJO field as an empty slice, a null one as nil
+// (TestHessianJava; TestDecodeKeepsJavaMapNulls, TestDecodeKeepsEmptyListFields
+// and TestDecodeKeepsEmptyBasicListFields for the element types: []*Pojo,
+// []string, []int32, []int64, []float64, []bool, in a POJO registered with
+// this package's RegisterPOJO). Known gap: other empty collections in typed
+// slice fields (an empty LinkedList, a []Pojo of values) still arrive as
+// nil, as dubbo-go-hessian2 v1.13.2 decodes them.
 //
 // Java objects map to Go structs registered with RegisterPOJO (their
 // JavaClassName names the Java class). A Java exception thrown by the far

@@ -313,3 +313,44 @@ func deref(s *string) any {
 	}
 	return *s
 }
+
+// A number converts to a parameter or result of another Go number type only
+// when its value fits: a Java long that overflows an int32 parameter, a
+// negative int for an unsigned one or a double for an integer one fails
+// with INVALID_ARGUMENT (a result that does not fit, with INTERNAL) instead
+// of arriving as another number.
+func TestMethodNumbersMustFit(t *testing.T) {
+	svc := quoteServer(t)
+	if err := svc.HandleFunc("octet", func(_ context.Context, b uint8) (int64, error) { return int64(b) << 40, nil }); err != nil {
+		t.Fatal(err)
+	}
+	cc := serve(t, func(srv *triple.Server) error { return svc.Register(srv) })
+	acme := hessian.String("ACME")
+	for _, c := range []struct {
+		method string
+		arg    hessian.Arg
+		code   triple.Code
+		want   string // in the error
+	}{
+		{"quote", hessian.Long(3), triple.CodeOK, ""},
+		{"quote", hessian.Long(1 << 40), triple.CodeInvalidArgument, "int64 1099511627776 overflows int32"},
+		{"quote", hessian.Arg{Type: hessian.TypeDouble, Value: 2.5}, triple.CodeInvalidArgument, "float64 2.5 does not convert to int32"},
+		{"octet", hessian.Int(255), triple.CodeOK, ""},
+		{"octet", hessian.Int(256), triple.CodeInvalidArgument, "int32 256 overflows uint8"},
+		{"octet", hessian.Int(-1), triple.CodeInvalidArgument, "int32 -1 overflows uint8"},
+	} {
+		args := []hessian.Arg{acme, c.arg}
+		if c.method == "octet" {
+			args = args[1:]
+		}
+		err := hessian.Invoke(ctx(t), cc, quoteService, c.method, args, nil)
+		if triple.CodeOf(err) != c.code || c.want != "" && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s(%v) = %v; want code %v and an error containing %q", c.method, c.arg.Value, err, c.code, c.want)
+		}
+	}
+	// A result: octet(1) is 1 << 40, a long that no int32 holds.
+	if n, err := hessian.Call[int32](ctx(t), cc, quoteService, "octet", []hessian.Arg{hessian.Int(1)}); triple.CodeOf(err) != triple.CodeInternal ||
+		!strings.Contains(err.Error(), "overflows int32") {
+		t.Errorf("octet(1) into an int32 = %d, %v; want INTERNAL, overflows int32", n, err)
+	}
+}

@@ -1,7 +1,8 @@
 // Package java is the Java Dubbo 3.3 peer of the interop suite: the IDL
 // provider and the case-driven IDL consumer of samples/java, run as JVM
 // processes on loopback that speak package proc's protocol. Both also serve
-// and call GreetingService, a plain Java interface, in wrapper mode (hessian2).
+// and call GreetingService, a plain Java interface, in wrapper mode (hessian2);
+// the provider also serves QuoteService, whose consumer is consumer-quote.
 package java
 
 import (
@@ -28,6 +29,15 @@ func Jar(repoRoot string) (string, error) {
 	return jar, nil
 }
 
+// Args is the java command line that runs a command of the samples' jar
+// (provider-idl, consumer-idl, consumer-quote) with args on loopback.
+// Dubbo replaces every 127.x target with the host's first network address
+// (NetUtils.filterLocalHost); ignoring every interface makes that 127.0.0.1
+// again, so calls stay on loopback like the rest of the suite.
+func Args(jar string, args ...string) []string {
+	return append([]string{"-Ddubbo.network.interface.ignored=.*", "-jar", jar}, args...)
+}
+
 // Server runs the Java IDL provider.
 type Server struct{ Jar string }
 
@@ -49,8 +59,8 @@ func (s Server) Start(ctx context.Context) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command("java", "-Ddubbo.network.interface.ignored=.*", "-jar", s.Jar, "provider-idl", "--port", strconv.Itoa(port),
-		"--export", peer.Group+":"+peer.Version, "--export", ":")
+	cmd := exec.Command("java", Args(s.Jar, "provider-idl", "--port", strconv.Itoa(port),
+		"--export", peer.Group+":"+peer.Version, "--export", ":")...)
 	stop, err := proc.StartServer(ctx, cmd, 90*time.Second)
 	if err != nil {
 		return "", nil, fmt.Errorf("the Java provider: %w", err)
@@ -68,9 +78,6 @@ func (Client) Name() string { return "java" }
 func (c Client) Run(ctx context.Context, addr string, cs []cases.Case) ([]cases.Outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	// Dubbo replaces every 127.x target with the host's first network address
-	// (NetUtils.filterLocalHost); ignoring every interface makes that 127.0.0.1
-	// again, so the consumer stays on loopback like the rest of the suite.
-	cmd := exec.CommandContext(ctx, "java", "-Ddubbo.network.interface.ignored=.*", "-jar", c.Jar, "consumer-idl", "--target", "tri://"+addr)
+	cmd := exec.CommandContext(ctx, "java", Args(c.Jar, "consumer-idl", "--target", "tri://"+addr)...)
 	return proc.RunClient(cmd, cs)
 }

@@ -25,8 +25,8 @@ import org.apache.dubbo.rpc.TriRpcStatus;
  * interop tests: greeting "Hello, NAME", served_by "java@PORT", and in
  * seen every attachment plus the group and version the request carried
  * (see Received), and the export that served it under "export".
- * Each export also serves GreetingService, a plain Java interface (wrapper
- * mode, hessian2), under the same group and version.
+ * Each export also serves GreetingService and QuoteService, plain Java
+ * interfaces (wrapper mode, hessian2), under the same group and version.
  *
  * <p>With --forward, Greet is answered by calling Greet on the GreetService
  * at that address (the caller's x-request-id passed on), so Java sits in
@@ -71,6 +71,7 @@ final class IdlProvider {
             }
             boot.service(svc);
             boot.service(WrapperProvider.service(opts.port, gv[0], gv.length > 1 ? gv[1] : ""));
+            boot.service(QuoteProvider.service(gv[0], gv.length > 1 ? gv[1] : ""));
         }
         boot.start();
         if (next != null) {

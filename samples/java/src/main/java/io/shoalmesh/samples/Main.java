@@ -12,6 +12,7 @@ import java.util.Map;
  * java -jar shoal-java-samples.jar provider-idl --port 20000 [--export g:v] [--forward tri://127.0.0.1:20001]
  *     [--otlp http://127.0.0.1:4317 [--propagation W3C|B3]]
  * java -jar shoal-java-samples.jar consumer-idl --target tri://127.0.0.1:20000 &lt; cases.jsonl
+ * java -jar shoal-java-samples.jar consumer-quote --target tri://127.0.0.1:20000
  * </pre>
  */
 public final class Main {
@@ -26,6 +27,7 @@ public final class Main {
         switch (args[0]) {
             case "provider-idl" -> IdlProvider.run(opts);
             case "consumer-idl" -> IdlConsumer.run(opts);
+            case "consumer-quote" -> QuoteConsumer.run(opts);
             default -> {
                 System.err.println("unknown command " + args[0]);
                 usage();
@@ -36,7 +38,8 @@ public final class Main {
 
     private static void usage() {
         System.err.println("usage: provider-idl --port N [--export group:version ...] [--forward tri://host:port]"
-                + " [--otlp http://host:port [--propagation W3C|B3]] | consumer-idl --target tri://host:port");
+                + " [--otlp http://host:port [--propagation W3C|B3]] | consumer-idl --target tri://host:port"
+                + " | consumer-quote --target tri://host:port");
     }
 
     /** Command-line options shared by the commands. */
