@@ -403,7 +403,8 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	// Unary calls, and requests that are not gRPC (unary too: JSON, the
 	// triple flavour), start once the request is complete (see
 	// maxHeldBody).
-	if st.md == nil && !(st.raw && contentLength <= maxHeldBody) || st.rerr != nil || end {
+	held := st.md != nil || st.raw && contentLength <= maxHeldBody
+	if !held || st.rerr != nil || end {
 		sc.start(st)
 	}
 	return nil
