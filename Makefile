@@ -138,7 +138,7 @@ verify: verify-tidy verify-work verify-deps verify-generate ## Run every verify-
 .PHONY: verify-tidy
 verify-tidy: ## Fail if a go.mod or go.sum is not tidy.
 	@scripts/tidy-released.sh --check $(RELEASED)
-	@scripts/verify-tidy.sh $(filter-out $(RELEASED),$(MODULES)) $(OUT_MODULES) tools/lint tools/release tools/proto tools/grpcurl tools/buf tools/helm interop/dubbogo/tools
+	@scripts/verify-tidy.sh $(filter-out $(RELEASED),$(MODULES)) $(OUT_MODULES) tools/lint tools/release tools/proto tools/grpcurl tools/h2spec tools/buf tools/helm interop/dubbogo/tools
 	@scripts/controlplane.sh -tidy-diff
 
 .PHONY: verify-work

@@ -3,6 +3,8 @@ package interop
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/interop/peer/grpcgo"
 	"github.com/shoalmesh/shoal/interop/peer/shoal"
 	"github.com/shoalmesh/shoal/triple"
 )
@@ -136,4 +139,110 @@ func TestCurlJSON(t *testing.T) {
 	if out != "404" {
 		t.Errorf("unknown service over curl: HTTP %s, want 404", out)
 	}
+}
+
+// h2specAllowed lists the h2spec cases a Shoal server may fail, each with
+// the RFC 9113 reason it does not apply. Empty: the server passes every
+// case, strict ones included. A case added here needs its reason; a case
+// listed here that passes is reported, so that the list stays true.
+var h2specAllowed = map[string]string{}
+
+// h2specResult is one h2spec case, as its JUnit report gives it.
+type h2specResult struct {
+	id, desc, outcome string // outcome: "passed", "failed" or "skipped"
+	detail            string
+}
+
+// runH2Spec runs h2spec (strict: every case) against addr and returns
+// each case's result, keyed "http2/5.1/3" (section and number, as
+// h2spec's own output numbers them).
+func runH2Spec(t *testing.T, h2spec, addr string, timeoutSec int) []h2specResult {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(t.TempDir(), "h2spec.xml")
+	// h2spec exits 1 when a case fails: the report says which.
+	out, err := exec.Command(h2spec, "-S", "-h", host, "-p", port, "--timeout", fmt.Sprint(timeoutSec), "-j", report).CombinedOutput()
+	raw, rerr := os.ReadFile(report)
+	if rerr != nil {
+		t.Fatalf("h2spec wrote no report (%v; exit: %v):\n%s", rerr, err, out)
+	}
+	var doc struct {
+		Suites []struct {
+			Package string `xml:"package,attr"`
+			Cases   []struct {
+				Desc    string `xml:"classname,attr"`
+				Failure *struct {
+					Text string `xml:",innerxml"`
+				} `xml:"failure"`
+				Error *struct {
+					Text string `xml:",innerxml"`
+				} `xml:"error"`
+				Skipped *struct{} `xml:"skipped"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("h2spec report: %v", err)
+	}
+	var results []h2specResult
+	for _, s := range doc.Suites {
+		for i, c := range s.Cases {
+			r := h2specResult{id: fmt.Sprintf("%s/%d", s.Package, i+1), desc: c.Desc, outcome: "passed"}
+			switch {
+			case c.Failure != nil:
+				r.outcome, r.detail = "failed", c.Failure.Text
+			case c.Error != nil:
+				r.outcome, r.detail = "failed", c.Error.Text
+			case c.Skipped != nil:
+				r.outcome = "skipped"
+			}
+			results = append(results, r)
+		}
+	}
+	if len(results) == 0 {
+		t.Fatalf("h2spec ran no case:\n%s", out)
+	}
+	return results
+}
+
+// h2specScore sums results up as h2spec does.
+func h2specScore(results []h2specResult) string {
+	n := map[string]int{}
+	for _, r := range results {
+		n[r.outcome]++
+	}
+	return fmt.Sprintf("%d tests, %d passed, %d skipped, %d failed", len(results), n["passed"], n["skipped"], n["failed"])
+}
+
+// TestH2Spec runs h2spec v2.2.1 (tools/h2spec), an HTTP/2 conformance
+// tester the project did not write, against a Shoal server: every case,
+// strict ones included, must pass but those in h2specAllowed. A plain
+// grpc-go server is run too, as a reference: its score is logged, not
+// checked (without -short).
+func TestH2Spec(t *testing.T) {
+	h2spec := tool(t, "h2spec")
+	results := runH2Spec(t, h2spec, startShoal(t), 5)
+	t.Logf("h2spec against Shoal: %s", h2specScore(results))
+	for _, r := range results {
+		reason, allowed := h2specAllowed[r.id]
+		switch {
+		case r.outcome != "passed" && !allowed:
+			t.Errorf("h2spec %s %s: %s\n%s", r.id, r.outcome, r.desc, strings.TrimSpace(r.detail))
+		case r.outcome == "passed" && allowed:
+			t.Errorf("h2spec %s passes: remove it from h2specAllowed (%s)", r.id, reason)
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	addr, stop, err := grpcgo.Server{}.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	// One second per case: grpc-go's failures are mostly timeouts.
+	t.Logf("h2spec against grpc-go (reference, not checked): %s", h2specScore(runH2Spec(t, h2spec, addr, 1)))
 }

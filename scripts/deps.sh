@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 apt_install protobuf-compiler ca-certificates haproxy prometheus
-"$ROOT/scripts/tools.sh" protoc-gen-go protoc-gen-go-grpc grpcurl buf helm
+"$ROOT/scripts/tools.sh" protoc-gen-go protoc-gen-go-grpc grpcurl h2spec buf helm
 for step in podman.sh controlplane.sh java.sh; do
 	if [[ -x "$ROOT/scripts/$step" ]]; then
 		"$ROOT/scripts/$step"

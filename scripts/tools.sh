@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned developer tools (tools/lint, tools/proto, tools/grpcurl,
-# tools/buf, tools/helm) into .cache/bin.
+# tools/h2spec, tools/buf, tools/helm) into .cache/bin.
 # Idempotent: a tool is rebuilt only when its tools module changes.
 set -euo pipefail
 
@@ -22,7 +22,7 @@ build() { # module-dir package binary-name
 	echo "$want" >"$stamp"
 }
 
-want_all=${*:-golangci-lint gofumpt goimports govulncheck protoc-gen-go protoc-gen-go-grpc grpcurl}
+want_all=${*:-golangci-lint gofumpt goimports govulncheck protoc-gen-go protoc-gen-go-grpc grpcurl h2spec}
 for t in $want_all; do
 	case $t in
 	golangci-lint) build lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint golangci-lint ;;
@@ -32,6 +32,7 @@ for t in $want_all; do
 	protoc-gen-go) build proto google.golang.org/protobuf/cmd/protoc-gen-go protoc-gen-go ;;
 	protoc-gen-go-grpc) build proto google.golang.org/grpc/cmd/protoc-gen-go-grpc protoc-gen-go-grpc ;;
 	grpcurl) build grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl grpcurl ;;
+	h2spec) build h2spec github.com/summerwind/h2spec/cmd/h2spec h2spec ;;
 	buf) build buf github.com/bufbuild/buf/cmd/buf buf ;;
 	helm) build helm helm.sh/helm/v4/cmd/helm helm ;;
 	*)

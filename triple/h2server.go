@@ -31,6 +31,8 @@ type h2ServerConn struct {
 	cancel context.CancelFunc
 	maxID  uint32 // highest client stream id seen; guarded by h2Conn.mu
 	client Peer   // set before the first stream
+	// clientEnded: the streams the client ended last; reader goroutine only.
+	clientEnded endedStreams
 
 	draining   bool // final GOAWAY sent; guarded by h2Conn.mu
 	drainTimer *time.Timer
@@ -190,7 +192,12 @@ func (sc *h2ServerConn) readLoop() error {
 				}
 				err = sc.onPing(f)
 			case *http2.WindowUpdateFrame:
-				err = sc.onWindowUpdate(f)
+				err = errIdleStream
+				if !sc.idleStream(f.StreamID) {
+					err = sc.onWindowUpdate(f)
+				}
+			case *http2.PriorityFrame:
+				err = onPriority(f)
 			case *http2.PushPromiseFrame:
 				err = http2.ConnectionError(http2.ErrCodeProtocol)
 			}
@@ -309,20 +316,27 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 		return err
 	}
 	if st := sc.stream(id); st != nil {
-		// Trailers from the client: they end its side.
-		if !end {
-			return http2.ConnectionError(http2.ErrCodeProtocol)
-		}
-		st.recv.finish()
-		sc.maybeStart(st.ss)
-		return nil
+		return sc.onTrailers(st.ss, f)
 	}
+	contentLength, malformed := sc.checkOpen(f)
 	sc.mu.Lock()
 	if id%2 == 0 || id <= sc.maxID {
 		sc.mu.Unlock()
-		return http2.ConnectionError(http2.ErrCodeProtocol)
+		return sc.headersOnClosed(id)
 	}
 	sc.maxID = id
+	if malformed != nil {
+		// Reset, not served: it counts as a refused or reset stream.
+		ok := sc.unservedLocked()
+		sc.mu.Unlock()
+		if !ok {
+			return errResetFlood
+		}
+		return malformed
+	}
+	if end {
+		sc.clientEnded.add(id)
+	}
 	draining := sc.draining
 	full := uint32(len(sc.streams)) >= sc.maxStreams
 	// Before it acknowledged our SETTINGS, a client could not know the
@@ -341,6 +355,8 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	s := sc.srv
 	st := &h2ServerStream{sc: sc, codec: protoCodec{}, maxSend: s.cfg.maxSend}
 	st.id, st.ss = id, st
+	st.ended = end
+	st.initBody(contentLength)
 	st.recvWin.Store(streamWindow)
 	st.recv.init(s.cfg.maxRecv)
 	sc.parseRequest(&st.req, &st.ci)
@@ -384,7 +400,11 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	if end {
 		st.recv.finish()
 	}
-	if st.md == nil || st.rerr != nil || end {
+	// Unary calls, and requests that are not gRPC (unary too: JSON, the
+	// triple flavour), start once the request is complete (see
+	// maxHeldBody).
+	held := st.md != nil || st.raw && contentLength <= maxHeldBody
+	if !held || st.rerr != nil || end {
 		sc.start(st)
 	}
 	return nil
@@ -425,9 +445,10 @@ func (sc *h2ServerConn) worker(st *h2ServerStream) {
 	}
 }
 
-// maybeStart starts a unary call whose request is complete or broken.
+// maybeStart starts a unary call whose request is complete or broken, or
+// a non-gRPC request past maxHeldBody.
 func (sc *h2ServerConn) maybeStart(st *h2ServerStream) {
-	if !st.started && st.recv.ended() {
+	if !st.started && (st.recv.ended() || st.raw && st.heldPast()) {
 		sc.start(st)
 	}
 }
@@ -439,7 +460,10 @@ func (sc *h2ServerConn) onData(f *http2.DataFrame) error {
 	}
 	st := sc.stream(id)
 	if st == nil {
-		return nil // reset or finished: the data only counts for the connection
+		return sc.dataOnClosed(id) // the data only counts for the connection
+	}
+	if err := sc.checkData(st.ss, f); err != nil {
+		return err
 	}
 	if st.ss.reset.Load() {
 		return nil // reset, its handler still running: drop the data
@@ -470,8 +494,13 @@ func (sc *h2ServerConn) onData(f *http2.DataFrame) error {
 func (sc *h2ServerConn) onRST(f *http2.RSTStreamFrame) error {
 	st := sc.stream(f.StreamID)
 	if st == nil {
+		if sc.idleStream(f.StreamID) {
+			return errIdleStream
+		}
 		return nil
 	}
+	st.ss.ended = true
+	sc.clientEnded.add(f.StreamID)
 	early := !st.ss.responded.Load() && !st.ss.reset.Load()
 	sc.resetStream(st, Errorf(CodeCanceled, "the client reset the stream (%v)", f.ErrCode))
 	if early {
@@ -624,6 +653,8 @@ type h2ServerStream struct {
 	incoming Metadata
 	raw      bool // not gRPC: served by the HTTP handler
 	started  bool // reader goroutine only
+	ended    bool // reader goroutine only: the client sent END_STREAM or RST_STREAM
+	hasLen   bool // reader goroutine only: the request declared a content-length (bodyLeft)
 	credit   int  // reader goroutine only: stream window to return
 	reset    atomic.Bool
 	// responded is set once response headers went out: a reset after
@@ -631,6 +662,7 @@ type h2ServerStream struct {
 	responded atomic.Bool
 
 	finished bool
+	bodyLeft int32 // reader goroutine only; see initBody
 	respMeta
 }
 

@@ -149,15 +149,16 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	br := bufio.NewReaderSize(nc, ioBufSize)
 	isH2, err := sniffH2(br)
+	h1 := !isH2 && (err != nil && br.Buffered() > 0 || err == nil && requestLine(br))
 	_ = nc.SetReadDeadline(time.Time{})
 	s.trackPending(nc, false)
 	switch {
 	case isH2:
 		s.serveH2(nc, br)
-	case err != nil && br.Buffered() == 0:
-		_ = nc.Close()
-	default:
+	case h1:
 		s.h1.deliver(&sniffedConn{Conn: nc, r: br})
+	default: // neither the HTTP/2 preface nor an HTTP/1 request line
+		_ = nc.Close()
 	}
 }
 
