@@ -95,25 +95,34 @@ func New(path string, opts ...Option) (*Registry, error) {
 		return nil, fmt.Errorf("file registry: cannot create the directory of %s: %w; choose a writable path", abs, err)
 	}
 	r := &Registry{path: abs, log: o.logger.With("registry", Name, "path", abs), done: make(chan struct{}), opts: o}
-	doc, err := r.read()
-	if err != nil {
-		return nil, err
-	}
-	r.install(doc)
 	r.fsw, err = fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("file registry: cannot watch %s: %w", abs, err)
 	}
 	// Watch the directory, not the file: editors and Register replace the
-	// file by renaming a new one over it.
+	// file by renaming a new one over it. The watch starts before the
+	// first read, so a write right after that read is an event, not lost
+	// (another process registering while this one starts).
 	if err := r.fsw.Add(filepath.Dir(abs)); err != nil {
 		_ = r.fsw.Close()
 		return nil, fmt.Errorf("file registry: cannot watch the directory of %s: %w", abs, err)
+	}
+	doc, err := r.read()
+	if err != nil {
+		_ = r.fsw.Close()
+		return nil, err
+	}
+	r.install(doc)
+	if testHookFirstRead != nil {
+		testHookFirstRead(abs)
 	}
 	r.wg.Add(1)
 	go r.loop()
 	return r, nil
 }
+
+// testHookFirstRead, set by tests, runs right after New's first read.
+var testHookFirstRead func(path string)
 
 // Path returns the absolute path of the file.
 func (r *Registry) Path() string { return r.path }

@@ -424,3 +424,24 @@ func TestLivenessCheckWakesWatchers(t *testing.T) {
 		t.Fatalf("after the owner died: %v, %v", s, err)
 	}
 }
+
+// TestWriteRightAfterStartIsSeen: a write that lands right after New's
+// first read (a provider registering while a consumer starts) reaches the
+// watchers. The old New read the file before it watched the directory, so
+// such a write was never seen: the helloworld sample's client, started
+// beside its server, waited for a provider that was in the file.
+func TestWriteRightAfterStartIsSeen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.yaml")
+	defer file.SetFirstReadHook(func(p string) { write(t, p, one) })()
+	r := open(t, path)
+	w := watch(t, r, registry.Key{Interface: "greet.GreetService"})
+	for {
+		s, err := next(t, w, 5*time.Second)
+		if err != nil {
+			t.Fatalf("the write right after the first read never reached the watcher: %v", err)
+		}
+		if ready(s, "greet.GreetService") == "127.0.0.1:50051" {
+			return
+		}
+	}
+}
