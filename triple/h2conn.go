@@ -112,7 +112,7 @@ type h2Conn struct {
 	hsize     int
 	hoverflow bool
 	connOwed  int   // received bytes not yet returned with a connection WINDOW_UPDATE
-	recvWin   int64 // bytes the peer may still send on the connection
+	recvWin   int64 // bytes the peer may still send on the connection (a server sets its first window here and keeps the rest in connBudget)
 
 	// Streams, by id.
 	mu      sync.Mutex
@@ -179,7 +179,7 @@ func (c *h2Conn) writeSettings(extra ...http2.Setting) error {
 		if err := c.fr.WriteSettings(s...); err != nil {
 			return err
 		}
-		return c.fr.WriteWindowUpdate(0, connWindow-initialWindow)
+		return c.fr.WriteWindowUpdate(0, uint32(c.recvWin-initialWindow))
 	})
 }
 
@@ -714,14 +714,22 @@ type recvBuf struct {
 	first   [1]inMsg
 	hdr     [envelopeHeaderLen]byte
 	hdrN    int
-	cur     *[]byte
-	need    int
-	queued  int  // bytes of whole messages waiting to be taken
-	owed    int  // stream window held back while too much is queued
-	eof     bool // END_STREAM seen
+	cur     *[]byte   // the message being assembled: its last chunk
+	chunks  []*[]byte // its earlier chunks, full
+	need    int       // bytes of it still to come
+	queued  int       // bytes of whole messages waiting to be taken
+	owed    int       // stream window held back while too much is queued
+	eof     bool      // END_STREAM seen
 	err     error
 	waiting bool
 	notify  chan struct{}
+
+	// The connection's receive buffer (server only; nil on the client).
+	// part and whole are the capacity of the buffers this stream holds,
+	// for the message being assembled and for whole messages queued;
+	// repPart and repWhole what bud knows of them.
+	bud                            *connBudget
+	part, whole, repPart, repWhole int
 }
 
 type inMsg struct {
@@ -777,14 +785,16 @@ func (b *recvBuf) wakeLocked() {
 	}
 }
 
-// put adds DATA; it returns how much stream window to give back now, and
-// whether this data broke the stream (a message too large or malformed).
-func (b *recvBuf) put(p []byte, end bool) (credit int, failed bool) {
+// put adds DATA; it returns how much stream window to give back now,
+// whether this data broke the stream (a message too large or malformed),
+// and, on a server, whether the connection's receive buffer is stuck
+// (see connBudget.adjust).
+func (b *recvBuf) put(p []byte, end bool) (credit int, failed, stuck bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := len(p)
 	if b.err != nil || b.eof {
-		return n, false
+		return n, false, b.report()
 	}
 	before := len(b.msgs)
 	if b.raw {
@@ -793,6 +803,7 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed bool) {
 			*buf = append(*buf, p...)
 			b.msgs = append(b.msgs, inMsg{buf: buf})
 			b.queued += len(p)
+			b.whole += cap(*buf)
 		}
 		p = nil
 	}
@@ -814,16 +825,18 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed bool) {
 				break
 			}
 			b.need = int(size)
-			b.cur = getMsgBuf(b.need)
 		}
-		k := min(b.need, len(p))
-		*b.cur = append(*b.cur, p[:k]...)
-		b.need -= k
-		p = p[k:]
+		for b.need > 0 && len(p) > 0 {
+			if b.cur == nil || len(*b.cur) == cap(*b.cur) {
+				b.cur = b.newChunk(len(p))
+			}
+			k := min(cap(*b.cur)-len(*b.cur), b.need, len(p))
+			*b.cur = append(*b.cur, p[:k]...)
+			b.need -= k
+			p = p[k:]
+		}
 		if b.need == 0 {
-			b.msgs = append(b.msgs, inMsg{buf: b.cur, compressed: b.hdr[0]&flagCompressed != 0})
-			b.queued += envelopeHeaderLen + len(*b.cur)
-			b.cur, b.hdrN = nil, 0
+			b.complete()
 		}
 	}
 	if end {
@@ -833,13 +846,139 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed bool) {
 	if len(b.msgs) != before || end || failed {
 		b.wakeLocked()
 	}
+	stuck = b.report()
 	if b.queued > streamWindow {
 		b.owed += n
-		return 0, failed
+		return 0, failed, stuck
 	}
 	n += b.owed
 	b.owed = 0
-	return n, failed
+	return n, failed, stuck
+}
+
+// newChunk allocates the next buffer of the message being assembled, avail
+// bytes of it in hand. A message in hand whole takes a pooled buffer. On a
+// server, the first chunk is the whole message if the connection's receive
+// buffer has room for it; if not, each chunk holds what arrived, so that
+// buffers never run ahead of the data. A client allocates up to 1 MiB
+// ahead.
+func (b *recvBuf) newChunk(avail int) *[]byte {
+	first := b.cur == nil && len(b.chunks) == 0
+	if b.cur != nil {
+		b.chunks = append(b.chunks, b.cur)
+	}
+	n := min(b.need, avail)
+	var buf *[]byte
+	switch {
+	case first && n == b.need:
+		buf = getMsgBuf(n)
+	case b.bud == nil:
+		buf = newBuf(max(n, min(b.need, 1<<20)))
+	case first && b.bud.reserve(b.need):
+		buf = newBuf(b.need)
+		b.repPart += b.need
+	default:
+		buf = newBuf(n)
+	}
+	b.part += cap(*buf)
+	return buf
+}
+
+func newBuf(n int) *[]byte {
+	buf := make([]byte, 0, n)
+	return &buf
+}
+
+// complete queues the message just assembled, joining its chunks.
+func (b *recvBuf) complete() {
+	buf := b.cur
+	switch {
+	case buf == nil:
+		buf = getMsgBuf(0)
+	case len(b.chunks) > 0:
+		size := int(binary.BigEndian.Uint32(b.hdr[1:]))
+		all := getMsgBuf(size)
+		for _, c := range b.chunks {
+			*all = append(*all, *c...)
+		}
+		*all = append(*all, *buf...)
+		clear(b.chunks)
+		b.chunks = b.chunks[:0]
+		buf = all
+	}
+	b.msgs = append(b.msgs, inMsg{buf: buf, compressed: b.hdr[0]&flagCompressed != 0})
+	b.queued += envelopeHeaderLen + len(*buf)
+	b.whole += cap(*buf)
+	b.part = 0
+	b.cur, b.hdrN = nil, 0
+}
+
+// report tells the connection's receive buffer what this stream's
+// buffers hold now; call with mu held.
+func (b *recvBuf) report() (stuck bool) {
+	if b.bud == nil {
+		return false
+	}
+	dPart, dWhole := b.part-b.repPart, b.whole-b.repWhole
+	b.repPart, b.repWhole = b.part, b.whole
+	return b.bud.adjust(dPart+dWhole, dWhole)
+}
+
+// partial reports the buffer held by the message being assembled and
+// how much of it arrived.
+func (b *recvBuf) partial() (held, got int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.part == 0 {
+		return 0, 0
+	}
+	return b.part, int(binary.BigEndian.Uint32(b.hdr[1:])) - b.need
+}
+
+// dropPartial fails the stream with err and frees the message being
+// assembled, unless it has none.
+func (b *recvBuf) dropPartial(err error) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.part == 0 {
+		return false
+	}
+	b.dropLocked(false)
+	if b.err == nil {
+		b.err = err
+	}
+	b.wakeLocked()
+	b.report()
+	return true
+}
+
+// dropLocked lets go of the message being assembled and, with queued, of
+// the whole messages waiting.
+func (b *recvBuf) dropLocked(queued bool) {
+	if queued {
+		clear(b.msgs) // not pooled: a stream may hold thousands
+		b.msgs, b.queued, b.whole = b.first[:0], 0, 0
+	}
+	clear(b.chunks)
+	b.cur, b.chunks, b.part, b.hdrN = nil, b.chunks[:0], 0, 0
+}
+
+// release lets go of everything the stream holds, once it is over (served,
+// reset, or its handler returned), and gives its share of the
+// connection's receive buffer back. Later DATA is dropped (and reported,
+// so that its window comes back).
+func (b *recvBuf) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bud == nil {
+		return
+	}
+	b.dropLocked(true)
+	if b.err == nil {
+		b.err = Errorf(CodeCanceled, "stream closed")
+	}
+	b.wakeLocked()
+	b.report()
 }
 
 // fail ends the stream with err unless it ended already.
@@ -879,6 +1018,8 @@ func (b *recvBuf) take(cancel <-chan struct{}) (m inMsg, credit int, err error) 
 			if b.owed > 0 && b.queued <= streamWindow {
 				credit, b.owed = b.owed, 0
 			}
+			b.whole -= cap(*m.buf)
+			b.report()
 			b.mu.Unlock()
 			return m, credit, nil
 		}
@@ -892,8 +1033,9 @@ func (b *recvBuf) take(cancel <-chan struct{}) (m inMsg, credit int, err error) 
 			if b.hdrN > 0 && !b.raw {
 				err = Errorf(CodeInternal, "truncated message header: the stream ended inside the 5-byte prefix")
 				if b.hdrN == envelopeHeaderLen {
+					size := binary.BigEndian.Uint32(b.hdr[1:])
 					err = Errorf(CodeInternal, "truncated message: the prefix announced %d bytes, the stream ended after %d",
-						binary.BigEndian.Uint32(b.hdr[1:]), len(*b.cur))
+						size, int(size)-b.need)
 				}
 			}
 			b.mu.Unlock()
