@@ -139,9 +139,9 @@ type h2Conn struct {
 // their call state through cs or ss.
 type h2Stream struct {
 	id       uint32
+	sendDone bool         // guarded by h2Conn.fcMu: no more DATA may go out
 	recvWin  atomic.Int64 // bytes the peer may still send on this stream
 	sendWin  int64        // guarded by h2Conn.fcMu
-	sendDone bool         // guarded by h2Conn.fcMu: no more DATA may go out
 	recv     recvBuf
 	cs       *clientStream
 	ss       *h2ServerStream
@@ -709,27 +709,27 @@ func (c *h2Conn) connError(lastID uint32, code http2.ErrCode, err error, first .
 type recvBuf struct {
 	mu      sync.Mutex
 	maxRecv int
-	raw     bool // body bytes as they come, not gRPC-framed
 	msgs    []inMsg
 	first   [1]inMsg
 	hdr     [envelopeHeaderLen]byte
-	hdrN    int
-	cur     *[]byte   // the message being assembled: its last chunk
-	chunks  []*[]byte // its earlier chunks, full
-	need    int       // bytes of it still to come
-	queued  int       // bytes of whole messages waiting to be taken
-	owed    int       // stream window held back while too much is queued
-	eof     bool      // END_STREAM seen
-	err     error
+	raw     bool // body bytes as they come, not gRPC-framed
+	eof     bool // END_STREAM seen
 	waiting bool
+	hdrN    int
+	cur     *[]byte    // the message being assembled: its last chunk
+	chunks  *[]*[]byte // its earlier chunks, full (made at the first)
+	need    int        // bytes of it still to come
+	queued  int        // bytes of whole messages waiting to be taken
+	owed    int        // stream window held back while too much is queued
+	err     error
 	notify  chan struct{}
 
 	// The connection's receive buffer (server only; nil on the client).
 	// part and whole are the capacity of the buffers this stream holds,
-	// for the message being assembled and for whole messages queued;
-	// repPart and repWhole what bud knows of them.
-	bud                            *connBudget
-	part, whole, repPart, repWhole int
+	// for the message being assembled and for whole messages queued; bud
+	// knows them, except inside put, which reports what it changed.
+	bud         *connBudget
+	part, whole int
 }
 
 type inMsg struct {
@@ -794,9 +794,10 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed, stuck bool) {
 	defer b.mu.Unlock()
 	n := len(p)
 	if b.err != nil || b.eof {
-		return n, false, b.report()
+		return n, false, b.report(0, 0)
 	}
 	before := len(b.msgs)
+	part0, whole0, reserved := b.part, b.whole, 0
 	if b.raw {
 		if len(p) > 0 {
 			buf := getMsgBuf(len(p))
@@ -828,7 +829,7 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed, stuck bool) {
 		}
 		for b.need > 0 && len(p) > 0 {
 			if b.cur == nil || len(*b.cur) == cap(*b.cur) {
-				b.cur = b.newChunk(len(p))
+				b.cur = b.newChunk(len(p), &reserved)
 			}
 			k := min(cap(*b.cur)-len(*b.cur), b.need, len(p))
 			*b.cur = append(*b.cur, p[:k]...)
@@ -846,7 +847,7 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed, stuck bool) {
 	if len(b.msgs) != before || end || failed {
 		b.wakeLocked()
 	}
-	stuck = b.report()
+	stuck = b.report(b.part-part0-reserved+b.whole-whole0, b.whole-whole0)
 	if b.queued > streamWindow {
 		b.owed += n
 		return 0, failed, stuck
@@ -861,11 +862,15 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed, stuck bool) {
 // server, the first chunk is the whole message if the connection's receive
 // buffer has room for it; if not, each chunk holds what arrived, so that
 // buffers never run ahead of the data. A client allocates up to 1 MiB
-// ahead.
-func (b *recvBuf) newChunk(avail int) *[]byte {
-	first := b.cur == nil && len(b.chunks) == 0
+// ahead. What it reserved in the connection's receive buffer is added to
+// reserved.
+func (b *recvBuf) newChunk(avail int, reserved *int) *[]byte {
+	first := b.cur == nil
 	if b.cur != nil {
-		b.chunks = append(b.chunks, b.cur)
+		if b.chunks == nil {
+			b.chunks = new([]*[]byte)
+		}
+		*b.chunks = append(*b.chunks, b.cur)
 	}
 	n := min(b.need, avail)
 	var buf *[]byte
@@ -876,7 +881,7 @@ func (b *recvBuf) newChunk(avail int) *[]byte {
 		buf = newBuf(max(n, min(b.need, 1<<20)))
 	case first && b.bud.reserve(b.need):
 		buf = newBuf(b.need)
-		b.repPart += b.need
+		*reserved += b.need
 	default:
 		buf = newBuf(n)
 	}
@@ -895,15 +900,14 @@ func (b *recvBuf) complete() {
 	switch {
 	case buf == nil:
 		buf = getMsgBuf(0)
-	case len(b.chunks) > 0:
+	case b.chunks != nil && len(*b.chunks) > 0:
 		size := int(binary.BigEndian.Uint32(b.hdr[1:]))
 		all := getMsgBuf(size)
-		for _, c := range b.chunks {
+		for _, c := range *b.chunks {
 			*all = append(*all, *c...)
 		}
 		*all = append(*all, *buf...)
-		clear(b.chunks)
-		b.chunks = b.chunks[:0]
+		b.dropChunks()
 		buf = all
 	}
 	b.msgs = append(b.msgs, inMsg{buf: buf, compressed: b.hdr[0]&flagCompressed != 0})
@@ -913,15 +917,14 @@ func (b *recvBuf) complete() {
 	b.cur, b.hdrN = nil, 0
 }
 
-// report tells the connection's receive buffer what this stream's
-// buffers hold now; call with mu held.
-func (b *recvBuf) report() (stuck bool) {
+// report tells the connection's receive buffer how much more (or, when
+// negative, less) this stream's buffers hold, and of that, whole
+// messages; call with mu held.
+func (b *recvBuf) report(dHeld, dWhole int) (stuck bool) {
 	if b.bud == nil {
 		return false
 	}
-	dPart, dWhole := b.part-b.repPart, b.whole-b.repWhole
-	b.repPart, b.repWhole = b.part, b.whole
-	return b.bud.adjust(dPart+dWhole, dWhole)
+	return b.bud.adjust(dHeld, dWhole)
 }
 
 // partial reports the buffer held by the message being assembled and
@@ -943,12 +946,13 @@ func (b *recvBuf) dropPartial(err error) bool {
 	if b.part == 0 {
 		return false
 	}
+	held := b.part
 	b.dropLocked(false)
 	if b.err == nil {
 		b.err = err
 	}
 	b.wakeLocked()
-	b.report()
+	b.report(-held, 0)
 	return true
 }
 
@@ -959,8 +963,15 @@ func (b *recvBuf) dropLocked(queued bool) {
 		clear(b.msgs) // not pooled: a stream may hold thousands
 		b.msgs, b.queued, b.whole = b.first[:0], 0, 0
 	}
-	clear(b.chunks)
-	b.cur, b.chunks, b.part, b.hdrN = nil, b.chunks[:0], 0, 0
+	b.dropChunks()
+	b.cur, b.part, b.hdrN = nil, 0, 0
+}
+
+func (b *recvBuf) dropChunks() {
+	if b.chunks != nil {
+		clear(*b.chunks)
+		*b.chunks = (*b.chunks)[:0]
+	}
 }
 
 // release lets go of everything the stream holds, once it is over (served,
@@ -973,12 +984,13 @@ func (b *recvBuf) release() {
 	if b.bud == nil {
 		return
 	}
+	part, whole := b.part, b.whole
 	b.dropLocked(true)
-	if b.err == nil {
+	if b.err == nil && !b.eof {
 		b.err = Errorf(CodeCanceled, "stream closed")
 	}
 	b.wakeLocked()
-	b.report()
+	b.report(-part-whole, -whole)
 }
 
 // fail ends the stream with err unless it ended already.
@@ -1019,7 +1031,7 @@ func (b *recvBuf) take(cancel <-chan struct{}) (m inMsg, credit int, err error) 
 				credit, b.owed = b.owed, 0
 			}
 			b.whole -= cap(*m.buf)
-			b.report()
+			b.report(-cap(*m.buf), -cap(*m.buf))
 			b.mu.Unlock()
 			return m, credit, nil
 		}
