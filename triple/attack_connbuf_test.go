@@ -144,6 +144,11 @@ func (f *flowAttacker) send(id uint32, method string, body []byte) bool {
 	if _, err := f.nc.Write(frame(nil, http2.FrameHeaders, http2.FlagHeadersEndHeaders, id, f.block(method))); err != nil {
 		return false
 	}
+	return f.sendData(id, body)
+}
+
+// sendData sends body on stream id as send does.
+func (f *flowAttacker) sendData(id uint32, body []byte) bool {
 	var b []byte
 	for off := 0; off < len(body); {
 		n := f.take(min(16<<10, len(body)-off))
@@ -331,4 +336,70 @@ func TestConnectionBufferGRPCGo(t *testing.T) {
 			t.Error("a lone call after the others failed")
 		}
 	})
+}
+
+// gateEcho's EchoBidi reads nothing until open is closed, then reads
+// everything, signalling took after the first message.
+type gateEcho struct {
+	echo
+	open, took chan struct{}
+}
+
+func (g *gateEcho) EchoBidi(s triple.BidiStreamServer[testpb.EchoRequest, testpb.EchoResponse]) error {
+	<-g.open
+	_, err := s.Recv()
+	close(g.took)
+	for err == nil {
+		_, err = s.Recv()
+	}
+	return nil
+}
+
+// TestConnectionBufferTakeUnsticks: partial messages fill the buffer
+// behind one small whole message that waits for its handler, and the
+// client has no window left: nothing fails while the message waits. When
+// the handler takes it, the bytes it frees go back to the client even if
+// less than a frame, so that the client's next DATA lets the server fail
+// a partial message and the connection goes on.
+func TestConnectionBufferTakeUnsticks(t *testing.T) {
+	gate := &gateEcho{open: make(chan struct{}), took: make(chan struct{})}
+	addr, _ := attackServer(t, gate, triple.WithMaxRecvMessageSize(1<<20), triple.WithMaxConnectionBuffer(2<<20))
+	a := flowAttack(t, addr)
+	msg := make([]byte, 1024)
+	binary.BigEndian.PutUint32(msg[1:], uint32(len(msg)-5))
+	if !a.send(1, "EchoBidi", msg) {
+		t.Fatal("the first message did not go out")
+	}
+	// Partial 1 MiB messages, 256 KiB of each, until the window is gone
+	// (the buffer is 2 MiB: at most 9 streams).
+	body := make([]byte, 256<<10)
+	binary.BigEndian.PutUint32(body[1:], 1<<20)
+	last := uint32(3)
+	for ; last < 3+2*16 && a.send(last, "Echo", body); last += 2 {
+	}
+	if n, _ := a.results("8"); n != 0 || a.take(1) != 0 {
+		t.Fatalf("before the handler reads: %d streams failed, want the client stalled and none failed", n)
+	}
+	close(gate.open)
+	<-gate.took
+	if !a.sync() || a.take(1) != 1 {
+		t.Fatal("no window came back when the handler took its message")
+	}
+	// The client goes on with its last stream; the server fails a partial
+	// message to make room, and grants window again.
+	a.sendData(last, make([]byte, 64<<10))
+	var failed int
+	for range 200 {
+		if failed, _ = a.results("8"); failed > 0 {
+			break
+		}
+		a.sync()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if failed == 0 {
+		t.Fatal("no partial message failed after the client's window came back")
+	}
+	if !a.sync() || a.take(16<<10) == 0 {
+		t.Error("no window after a partial message failed")
+	}
 }
