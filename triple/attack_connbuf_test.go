@@ -403,3 +403,42 @@ func TestConnectionBufferTakeUnsticks(t *testing.T) {
 		t.Error("no window after a partial message failed")
 	}
 }
+
+// TestAttackConnectionWindow: the unread whole messages of
+// TestAttackConnectionBufferUnread, sent without waiting for window. Once
+// the streams hold the buffer the server returns no connection window,
+// and DATA past it ends the connection with GOAWAY FLOW_CONTROL_ERROR.
+func TestAttackConnectionWindow(t *testing.T) {
+	he := &hangEcho{release: make(chan struct{})}
+	addr, _ := attackServer(t, he)
+	g := startGuardLive(t, addr, connBuf+attackHeapBound, true)
+	a := attack(t, addr)
+	window := int(a.settings[http2.SettingInitialWindowSize])
+	msg := make([]byte, 16<<10)
+	binary.BigEndian.PutUint32(msg[1:], uint32(len(msg)-5))
+	const streams = 100 // 400 MiB, within the stream windows
+	read := make(chan outcome, 1)
+	go func() { read <- a.read() }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b []byte
+		for i := range streams {
+			id := uint32(2*i + 1)
+			b = frame(b[:0], http2.FrameHeaders, http2.FlagHeadersEndHeaders, id, a.block("EchoBidi"))
+			for range window / len(msg) {
+				b = frame(b, http2.FrameData, 0, id, msg)
+			}
+			if _, err := a.nc.Write(b); err != nil {
+				return
+			}
+		}
+		a.sendSyncPing()
+	}()
+	o := <-read
+	_ = a.nc.Close()
+	<-done
+	o.wantGoAway(t, http2.ErrCodeFlowControl)
+	close(he.release)
+	g.finish(streams + 10)
+}
