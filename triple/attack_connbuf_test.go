@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"strings"
 	"sync"
 	"testing"
@@ -186,7 +187,8 @@ func (f *flowAttacker) results(code string) (n int, msgs map[string]int) {
 // RESOURCE_EXHAUSTED (trailers, then RST_STREAM) to make room, so the heap
 // stays within the buffer.
 func TestAttackConnectionBuffer(t *testing.T) {
-	addr, _ := attackServer(t, nil)
+	logged := &failLog{}
+	addr, _ := attackServer(t, nil, triple.WithLogger(slog.New(logged)))
 	g := startGuardLive(t, addr, connBuf+attackHeapBound, true)
 	a := flowAttack(t, addr)
 	window := int(a.settings[http2.SettingInitialWindowSize])
@@ -220,8 +222,57 @@ func TestAttackConnectionBuffer(t *testing.T) {
 			t.Errorf("RESOURCE_EXHAUSTED message %q does not name the connection's receive buffer", m)
 		}
 	}
+	// Warn at the 1st, 2nd, 4th... failure, with the count and the
+	// client's address (the last trailers may still be on their way: the
+	// server may have failed more streams than the attacker read).
+	warns, last := logged.get()
+	if warns == 0 || last != int64(1)<<(warns-1) || warns < bits.Len(uint(failed)) {
+		t.Errorf("%d Warn records, the last counting %d failures (-1: no client address), for %d failures seen; want one at each power of two", warns, last, failed)
+	}
 	g.finish(40)
 }
+
+// failLog counts the server's Warn records about failed streams, checking
+// that each names the client's address.
+type failLog struct {
+	mu    sync.Mutex
+	warns int
+	last  int64 // the failures attribute of the last one
+}
+
+func (h *failLog) get() (int, int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.warns, h.last
+}
+
+func (h *failLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *failLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn || !strings.Contains(r.Message, "receive buffer") {
+		return nil
+	}
+	remote := false
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.warns++
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "remote":
+			remote = strings.HasPrefix(a.Value.String(), "127.0.0.1:")
+		case "failures":
+			h.last = a.Value.Int64()
+		}
+		return true
+	})
+	if !remote {
+		h.last = -1
+	}
+	return nil
+}
+
+func (h *failLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *failLog) WithGroup(string) slog.Handler      { return h }
 
 // TestAttackConnectionBufferUnread: whole messages sent on many streams
 // whose handlers never read them. Each stream takes its 4 MiB window; the

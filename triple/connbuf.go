@@ -40,6 +40,8 @@ type connBudget struct {
 	mu    sync.Mutex
 	held  int64 // bytes of message buffers held by the streams (capacity)
 	whole int64 // of held, whole messages waiting for their handlers
+
+	failures int // streams failed to make room; reader goroutine only
 }
 
 func (b *connBudget) init(c *h2Conn, limit int64) {
@@ -134,8 +136,15 @@ func (sc *h2ServerConn) failPartial() {
 	if !victim.recv.dropPartial(err) {
 		return
 	}
-	sc.srv.cfg.logger.Log(sc.ctx, slog.LevelWarn, "triple: failing a stream: the connection's receive buffer is full of partial messages",
-		"remote", sc.nc.RemoteAddr().String(), "stream", victim.id, "buffer", sc.bud.limit, "held", held, "received", got)
+	// Counted per connection; Warn at the 1st, 2nd, 4th, 8th... so that a
+	// peer cannot flood the log, Debug in between.
+	sc.bud.failures++
+	level := slog.LevelDebug
+	if n := sc.bud.failures; n&(n-1) == 0 {
+		level = slog.LevelWarn
+	}
+	sc.srv.cfg.logger.Log(sc.ctx, level, "triple: failing a stream: the connection's receive buffer is full of partial messages",
+		"remote", sc.nc.RemoteAddr().String(), "stream", victim.id, "failures", sc.bud.failures, "buffer", sc.bud.limit, "held", held, "received", got)
 	if !victim.ss.started {
 		sc.maybeStart(victim.ss)
 	}

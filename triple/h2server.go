@@ -258,6 +258,7 @@ func (sc *h2ServerConn) teardown(err error) {
 	for _, st := range streams {
 		sc.stopSending(st)
 		st.recv.fail(Errorf(CodeUnavailable, "connection closed: %v", err))
+		st.recv.release()
 	}
 }
 
