@@ -426,7 +426,8 @@ func TestConnectionBufferTakeUnsticks(t *testing.T) {
 	body := make([]byte, 256<<10)
 	binary.BigEndian.PutUint32(body[1:], 1<<20)
 	last := uint32(3)
-	for ; last < 3+2*16 && a.send(last, "Echo", body); last += 2 {
+	for last < 3+2*16 && a.send(last, "Echo", body) {
+		last += 2
 	}
 	if n, _ := a.results("8"); n != 0 || a.take(1) != 0 {
 		t.Fatalf("before the handler reads: %d streams failed, want the client stalled and none failed", n)
