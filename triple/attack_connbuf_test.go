@@ -274,20 +274,33 @@ func (h *failLog) Handle(_ context.Context, r slog.Record) error {
 func (h *failLog) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *failLog) WithGroup(string) slog.Handler      { return h }
 
+// unreadServer serves streams whose handlers never read (until
+// he.release is closed), guarded with a bound of the buffer on live heap
+// growth.
+func unreadServer(t *testing.T) (he *hangEcho, addr string, g *guard) {
+	t.Helper()
+	he = &hangEcho{release: make(chan struct{})}
+	addr, _ = attackServer(t, he)
+	return he, addr, startGuardLive(t, addr, connBuf+attackHeapBound, true)
+}
+
+// wholeMsg is a 16 KiB DATA payload that is one whole message.
+func wholeMsg() []byte {
+	msg := make([]byte, 16<<10)
+	binary.BigEndian.PutUint32(msg[1:], uint32(len(msg)-5))
+	return msg
+}
+
 // TestAttackConnectionBufferUnread: whole messages sent on many streams
 // whose handlers never read them. Each stream takes its 4 MiB window; the
 // connection stalls once its streams hold the receive buffer (no stream
 // fails: these messages are whole, waiting for their handlers), and the
 // window comes back as the streams end.
 func TestAttackConnectionBufferUnread(t *testing.T) {
-	he := &hangEcho{release: make(chan struct{})}
-	addr, _ := attackServer(t, he)
-	g := startGuardLive(t, addr, connBuf+attackHeapBound, true)
+	he, addr, g := unreadServer(t)
 	a := flowAttack(t, addr)
 	window := int(a.settings[http2.SettingInitialWindowSize])
-	// 16 KiB frames, each one whole message.
-	msg := make([]byte, 16<<10)
-	binary.BigEndian.PutUint32(msg[1:], uint32(len(msg)-5))
+	msg := wholeMsg()
 	body := bytes.Repeat(msg, window/len(msg))
 	const streams = 100
 	sent, stalled := 0, false
@@ -461,13 +474,10 @@ func TestConnectionBufferTakeUnsticks(t *testing.T) {
 // the streams hold the buffer the server returns no connection window,
 // and DATA past it ends the connection with GOAWAY FLOW_CONTROL_ERROR.
 func TestAttackConnectionWindow(t *testing.T) {
-	he := &hangEcho{release: make(chan struct{})}
-	addr, _ := attackServer(t, he)
-	g := startGuardLive(t, addr, connBuf+attackHeapBound, true)
+	he, addr, g := unreadServer(t)
 	a := attack(t, addr)
 	window := int(a.settings[http2.SettingInitialWindowSize])
-	msg := make([]byte, 16<<10)
-	binary.BigEndian.PutUint32(msg[1:], uint32(len(msg)-5))
+	msg := wholeMsg()
 	const streams = 100 // 400 MiB, within the stream windows
 	read := make(chan outcome, 1)
 	go func() { read <- a.read() }()
