@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -503,4 +504,40 @@ func TestAttackConnectionWindow(t *testing.T) {
 	o.wantGoAway(t, http2.ErrCodeFlowControl)
 	close(he.release)
 	g.finish(streams + 10)
+}
+
+// TestAttackConnectionBufferPrefixes: 1,000 unary streams, each an 8 MiB
+// length prefix and one byte of the message. Buffers follow the data: the
+// server holds about what arrived (the old reader allocated 1 MiB per
+// prefix), and no stream fails, since the buffer is far from full.
+func TestAttackConnectionBufferPrefixes(t *testing.T) {
+	addr, _ := attackServer(t, nil)
+	g := startGuardLive(t, addr, attackHeapBound, true)
+	a := flowAttack(t, addr)
+	streams := int(a.settings[http2.SettingMaxConcurrentStreams])
+	body := []byte{0, 0, 0x80, 0, 0, 1} // 8 MiB announced, 1 byte sent
+	for i := range streams {
+		if !a.send(uint32(2*i+1), "Echo", body) {
+			t.Fatalf("stream %d: no window for 6 bytes", 2*i+1)
+		}
+	}
+	if !a.sync() {
+		t.Fatal("no answer to the sync PING")
+	}
+	// Everything sent is read and held now: measure.
+	runtime.GC()
+	held := int64(heapInuse()) - int64(g.heapBase)
+	t.Logf("%d streams of 6 bytes: live heap %+.1f MiB", streams, float64(held)/(1<<20))
+	if held > 16<<20 {
+		t.Errorf("live heap grew by %.1f MiB for %d streams of 6 bytes, bound 16 MiB", float64(held)/(1<<20), streams)
+	}
+	failed, _ := a.results("8")
+	a.mu.Lock()
+	resets, goAway := len(a.rst), a.goAway
+	a.mu.Unlock()
+	if failed+resets > 0 || goAway != "" {
+		t.Errorf("%d streams failed, %d reset, GOAWAY %q: want all %d held", failed, resets, goAway, streams)
+	}
+	_ = a.nc.Close()
+	g.finish(10)
 }

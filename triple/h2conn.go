@@ -859,35 +859,55 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed, stuck bool) {
 
 // newChunk allocates the next buffer of the message being assembled, avail
 // bytes of it in hand. A message in hand whole takes a pooled buffer. On a
-// server, the first chunk is the whole message if the connection's receive
-// buffer has room for it; if not, each chunk holds what arrived, so that
-// buffers never run ahead of the data. A client allocates up to 1 MiB
-// ahead. What it reserved in the connection's receive buffer is added to
-// reserved.
+// server, chunks hold what arrived, so that buffers do not run ahead of the
+// data; once 1/reserveShare of the message is in (at the first chunk for
+// one of up to 16 frames), it gets one buffer of its whole size, with what
+// arrived copied in, if the connection's receive buffer has room for it
+// (what it reserves there is added to reserved). A client allocates up to
+// 1 MiB ahead.
 func (b *recvBuf) newChunk(avail int, reserved *int) *[]byte {
-	first := b.cur == nil
+	n := min(b.need, avail)
+	if b.cur == nil && n == b.need {
+		buf := getMsgBuf(n)
+		b.part += cap(*buf)
+		return buf
+	}
+	if b.bud != nil {
+		size := int(binary.BigEndian.Uint32(b.hdr[1:]))
+		if (size-b.need+n)*reserveShare >= size && b.bud.reserve(size-b.part) {
+			*reserved += size - b.part
+			all := newBuf(size)
+			if b.chunks != nil {
+				for _, c := range *b.chunks {
+					*all = append(*all, *c...)
+				}
+				b.dropChunks()
+			}
+			if b.cur != nil {
+				*all = append(*all, *b.cur...)
+			}
+			b.part = size
+			return all
+		}
+	}
 	if b.cur != nil {
 		if b.chunks == nil {
 			b.chunks = new([]*[]byte)
 		}
 		*b.chunks = append(*b.chunks, b.cur)
 	}
-	n := min(b.need, avail)
-	var buf *[]byte
-	switch {
-	case first && n == b.need:
-		buf = getMsgBuf(n)
-	case b.bud == nil:
-		buf = newBuf(max(n, min(b.need, 1<<20)))
-	case first && b.bud.reserve(b.need):
-		buf = newBuf(b.need)
-		*reserved += b.need
-	default:
-		buf = newBuf(n)
+	if b.bud == nil {
+		n = max(n, min(b.need, 1<<20))
 	}
+	buf := newBuf(n)
 	b.part += cap(*buf)
 	return buf
 }
+
+// reserveShare: a message gets its whole buffer once this share of it
+// (1/16) has arrived, so that a client cannot make the server hold much
+// more than it sent: an 8 MiB length prefix and one byte reserve nothing.
+const reserveShare = 16
 
 func newBuf(n int) *[]byte {
 	buf := make([]byte, 0, n)
