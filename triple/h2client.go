@@ -368,7 +368,7 @@ func (c *h2ClientConn) onData(f *http2.DataFrame) error {
 		cs.status = Errorf(CodeInternal, "the server closed the stream without a grpc-status trailer")
 		cs.recv.mu.Unlock()
 	}
-	credit, failed := st.recv.put(data, end)
+	credit, failed, _ := st.recv.put(data, end)
 	credit += n - len(data)
 	if failed && !end {
 		c.queue(ctrlFrame{kind: ctrlRST, id: id, code: http2.ErrCodeCancel})

@@ -112,7 +112,7 @@ type h2Conn struct {
 	hsize     int
 	hoverflow bool
 	connOwed  int   // received bytes not yet returned with a connection WINDOW_UPDATE
-	recvWin   int64 // bytes the peer may still send on the connection
+	recvWin   int64 // bytes the peer may still send on the connection (a server sets its first window here and keeps the rest in connBudget)
 
 	// Streams, by id.
 	mu      sync.Mutex
@@ -139,9 +139,9 @@ type h2Conn struct {
 // their call state through cs or ss.
 type h2Stream struct {
 	id       uint32
+	sendDone bool         // guarded by h2Conn.fcMu: no more DATA may go out
 	recvWin  atomic.Int64 // bytes the peer may still send on this stream
 	sendWin  int64        // guarded by h2Conn.fcMu
-	sendDone bool         // guarded by h2Conn.fcMu: no more DATA may go out
 	recv     recvBuf
 	cs       *clientStream
 	ss       *h2ServerStream
@@ -179,7 +179,7 @@ func (c *h2Conn) writeSettings(extra ...http2.Setting) error {
 		if err := c.fr.WriteSettings(s...); err != nil {
 			return err
 		}
-		return c.fr.WriteWindowUpdate(0, connWindow-initialWindow)
+		return c.fr.WriteWindowUpdate(0, uint32(c.recvWin-initialWindow))
 	})
 }
 
@@ -709,19 +709,27 @@ func (c *h2Conn) connError(lastID uint32, code http2.ErrCode, err error, first .
 type recvBuf struct {
 	mu      sync.Mutex
 	maxRecv int
-	raw     bool // body bytes as they come, not gRPC-framed
 	msgs    []inMsg
 	first   [1]inMsg
 	hdr     [envelopeHeaderLen]byte
-	hdrN    int
-	cur     *[]byte
-	need    int
-	queued  int  // bytes of whole messages waiting to be taken
-	owed    int  // stream window held back while too much is queued
+	raw     bool // body bytes as they come, not gRPC-framed
 	eof     bool // END_STREAM seen
-	err     error
 	waiting bool
+	hdrN    int
+	cur     *[]byte    // the message being assembled: its last chunk
+	chunks  *[]*[]byte // its earlier chunks, full (made at the first)
+	need    int        // bytes of it still to come
+	queued  int        // bytes of whole messages waiting to be taken
+	owed    int        // stream window held back while too much is queued
+	err     error
 	notify  chan struct{}
+
+	// The connection's receive buffer (server only; nil on the client).
+	// part and whole are the capacity of the buffers this stream holds,
+	// for the message being assembled and for whole messages queued; bud
+	// knows them, except inside put, which reports what it changed.
+	bud         *connBudget
+	part, whole int
 }
 
 type inMsg struct {
@@ -777,22 +785,26 @@ func (b *recvBuf) wakeLocked() {
 	}
 }
 
-// put adds DATA; it returns how much stream window to give back now, and
-// whether this data broke the stream (a message too large or malformed).
-func (b *recvBuf) put(p []byte, end bool) (credit int, failed bool) {
+// put adds DATA; it returns how much stream window to give back now,
+// whether this data broke the stream (a message too large or malformed),
+// and, on a server, whether the connection's receive buffer is stuck
+// (see connBudget.adjust).
+func (b *recvBuf) put(p []byte, end bool) (credit int, failed, stuck bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := len(p)
 	if b.err != nil || b.eof {
-		return n, false
+		return n, false, b.report(0, 0)
 	}
 	before := len(b.msgs)
+	part0, whole0, reserved := b.part, b.whole, 0
 	if b.raw {
 		if len(p) > 0 {
 			buf := getMsgBuf(len(p))
 			*buf = append(*buf, p...)
 			b.msgs = append(b.msgs, inMsg{buf: buf})
 			b.queued += len(p)
+			b.whole += cap(*buf)
 		}
 		p = nil
 	}
@@ -814,16 +826,18 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed bool) {
 				break
 			}
 			b.need = int(size)
-			b.cur = getMsgBuf(b.need)
 		}
-		k := min(b.need, len(p))
-		*b.cur = append(*b.cur, p[:k]...)
-		b.need -= k
-		p = p[k:]
+		for b.need > 0 && len(p) > 0 {
+			if b.cur == nil || len(*b.cur) == cap(*b.cur) {
+				b.cur = b.newChunk(len(p), &reserved)
+			}
+			k := min(cap(*b.cur)-len(*b.cur), b.need, len(p))
+			*b.cur = append(*b.cur, p[:k]...)
+			b.need -= k
+			p = p[k:]
+		}
 		if b.need == 0 {
-			b.msgs = append(b.msgs, inMsg{buf: b.cur, compressed: b.hdr[0]&flagCompressed != 0})
-			b.queued += envelopeHeaderLen + len(*b.cur)
-			b.cur, b.hdrN = nil, 0
+			b.complete()
 		}
 	}
 	if end {
@@ -833,13 +847,170 @@ func (b *recvBuf) put(p []byte, end bool) (credit int, failed bool) {
 	if len(b.msgs) != before || end || failed {
 		b.wakeLocked()
 	}
+	stuck = b.report(b.part-part0-reserved+b.whole-whole0, b.whole-whole0)
 	if b.queued > streamWindow {
 		b.owed += n
-		return 0, failed
+		return 0, failed, stuck
 	}
 	n += b.owed
 	b.owed = 0
-	return n, failed
+	return n, failed, stuck
+}
+
+// newChunk allocates the next buffer of the message being assembled, avail
+// bytes of it in hand. A message in hand whole takes a pooled buffer. On a
+// server, chunks hold what arrived, so that buffers do not run ahead of the
+// data; once 1/reserveShare of the message is in (at the first chunk for
+// one of up to 16 frames), it gets one buffer of its whole size, with what
+// arrived copied in, if the connection's receive buffer has room for it
+// (what it reserves there is added to reserved). A client allocates up to
+// 1 MiB ahead.
+func (b *recvBuf) newChunk(avail int, reserved *int) *[]byte {
+	n := min(b.need, avail)
+	if b.cur == nil && n == b.need {
+		buf := getMsgBuf(n)
+		b.part += cap(*buf)
+		return buf
+	}
+	if b.bud != nil {
+		size := int(binary.BigEndian.Uint32(b.hdr[1:]))
+		if (size-b.need+n)*reserveShare >= size && b.bud.reserve(size-b.part) {
+			*reserved += size - b.part
+			all := newBuf(size)
+			if b.chunks != nil {
+				for _, c := range *b.chunks {
+					*all = append(*all, *c...)
+				}
+				b.dropChunks()
+			}
+			if b.cur != nil {
+				*all = append(*all, *b.cur...)
+			}
+			b.part = size
+			return all
+		}
+	}
+	if b.cur != nil {
+		if b.chunks == nil {
+			b.chunks = new([]*[]byte)
+		}
+		*b.chunks = append(*b.chunks, b.cur)
+	}
+	if b.bud == nil {
+		n = max(n, min(b.need, 1<<20))
+	}
+	buf := newBuf(n)
+	b.part += cap(*buf)
+	return buf
+}
+
+// reserveShare: a message gets its whole buffer once this share of it
+// (1/16) has arrived, so that a client cannot make the server hold much
+// more than it sent: an 8 MiB length prefix and one byte reserve nothing.
+const reserveShare = 16
+
+func newBuf(n int) *[]byte {
+	buf := make([]byte, 0, n)
+	return &buf
+}
+
+// complete queues the message just assembled, joining its chunks.
+func (b *recvBuf) complete() {
+	buf := b.cur
+	switch {
+	case buf == nil:
+		buf = getMsgBuf(0)
+	case b.chunks != nil && len(*b.chunks) > 0:
+		size := int(binary.BigEndian.Uint32(b.hdr[1:]))
+		all := getMsgBuf(size)
+		for _, c := range *b.chunks {
+			*all = append(*all, *c...)
+		}
+		*all = append(*all, *buf...)
+		b.dropChunks()
+		buf = all
+	}
+	b.msgs = append(b.msgs, inMsg{buf: buf, compressed: b.hdr[0]&flagCompressed != 0})
+	b.queued += envelopeHeaderLen + len(*buf)
+	b.whole += cap(*buf)
+	b.part = 0
+	b.cur, b.hdrN = nil, 0
+}
+
+// report tells the connection's receive buffer how much more (or, when
+// negative, less) this stream's buffers hold, and of that, whole
+// messages; call with mu held.
+func (b *recvBuf) report(dHeld, dWhole int) (stuck bool) {
+	if b.bud == nil {
+		return false
+	}
+	return b.bud.adjust(dHeld, dWhole)
+}
+
+// partial reports the buffer held by the message being assembled and
+// how much of it arrived.
+func (b *recvBuf) partial() (held, got int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.part == 0 {
+		return 0, 0
+	}
+	return b.part, int(binary.BigEndian.Uint32(b.hdr[1:])) - b.need
+}
+
+// dropPartial fails the stream with err and frees the message being
+// assembled, unless it has none.
+func (b *recvBuf) dropPartial(err error) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.part == 0 {
+		return false
+	}
+	held := b.part
+	b.dropLocked(false)
+	if b.err == nil {
+		b.err = err
+	}
+	b.wakeLocked()
+	b.report(-held, 0)
+	return true
+}
+
+// dropLocked lets go of the message being assembled and, with queued, of
+// the whole messages waiting.
+func (b *recvBuf) dropLocked(queued bool) {
+	if queued {
+		clear(b.msgs) // not pooled: a stream may hold thousands
+		b.msgs, b.queued, b.whole = b.first[:0], 0, 0
+	}
+	b.dropChunks()
+	b.cur, b.part, b.hdrN = nil, 0, 0
+}
+
+func (b *recvBuf) dropChunks() {
+	if b.chunks != nil {
+		clear(*b.chunks)
+		*b.chunks = (*b.chunks)[:0]
+	}
+}
+
+// release lets go of everything the stream holds, once it is over (served,
+// reset, or its handler returned), and gives its share of the
+// connection's receive buffer back. Later DATA is dropped (and reported,
+// so that its window comes back).
+func (b *recvBuf) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bud == nil {
+		return
+	}
+	part, whole := b.part, b.whole
+	b.dropLocked(true)
+	if b.err == nil && !b.eof {
+		b.err = Errorf(CodeCanceled, "stream closed")
+	}
+	b.wakeLocked()
+	b.report(-part-whole, -whole)
 }
 
 // fail ends the stream with err unless it ended already.
@@ -879,6 +1050,8 @@ func (b *recvBuf) take(cancel <-chan struct{}) (m inMsg, credit int, err error) 
 			if b.owed > 0 && b.queued <= streamWindow {
 				credit, b.owed = b.owed, 0
 			}
+			b.whole -= cap(*m.buf)
+			b.report(-cap(*m.buf), -cap(*m.buf))
 			b.mu.Unlock()
 			return m, credit, nil
 		}
@@ -892,8 +1065,9 @@ func (b *recvBuf) take(cancel <-chan struct{}) (m inMsg, credit int, err error) 
 			if b.hdrN > 0 && !b.raw {
 				err = Errorf(CodeInternal, "truncated message header: the stream ended inside the 5-byte prefix")
 				if b.hdrN == envelopeHeaderLen {
+					size := binary.BigEndian.Uint32(b.hdr[1:])
 					err = Errorf(CodeInternal, "truncated message: the prefix announced %d bytes, the stream ended after %d",
-						binary.BigEndian.Uint32(b.hdr[1:]), len(*b.cur))
+						size, int(size)-b.need)
 				}
 			}
 			b.mu.Unlock()

@@ -37,6 +37,9 @@ type h2ServerConn struct {
 	draining   bool // final GOAWAY sent; guarded by h2Conn.mu
 	drainTimer *time.Timer
 
+	// bud is the connection's receive buffer and window.
+	bud connBudget
+
 	// Limits, guarded by h2Conn.mu. unserved counts down the streams the
 	// client may open and not let the server serve (refused past
 	// MAX_CONCURRENT_STREAMS, or reset before any response) beyond those
@@ -65,6 +68,8 @@ func (s *Server) serveH2(nc net.Conn, br *bufio.Reader) {
 	sc.maxUnserved = int(min(2*uint64(sc.maxStreams), maxUnservedCap))
 	sc.unserved = sc.maxUnserved
 	sc.init(nc, br, false, s.cfg.keepalive)
+	sc.bud.init(&sc.h2Conn, int64(s.cfg.maxConnBuffer))
+	sc.recvWin = sc.bud.win
 	sc.ctx, sc.cancel = context.WithCancel(context.Background())
 	defer sc.cancel()
 	if !s.trackConn(sc, true) {
@@ -253,6 +258,7 @@ func (sc *h2ServerConn) teardown(err error) {
 	for _, st := range streams {
 		sc.stopSending(st)
 		st.recv.fail(Errorf(CodeUnavailable, "connection closed: %v", err))
+		st.recv.release()
 	}
 }
 
@@ -359,6 +365,7 @@ func (sc *h2ServerConn) onHeaders(f *http2.HeadersFrame) error {
 	st.initBody(contentLength)
 	st.recvWin.Store(streamWindow)
 	st.recv.init(s.cfg.maxRecv)
+	st.recv.bud = &sc.bud
 	sc.parseRequest(&st.req, &st.ci)
 	if sc.hoverflow {
 		st.rerr = Errorf(CodeResourceExhausted, "request headers larger than %d bytes", maxHeaderList)
@@ -455,25 +462,37 @@ func (sc *h2ServerConn) maybeStart(st *h2ServerStream) {
 
 func (sc *h2ServerConn) onData(f *http2.DataFrame) error {
 	id, n := f.StreamID, int(f.Length)
-	if err := sc.onDataFlow(n); err != nil {
+	if err := sc.bud.onData(n); err != nil {
 		return err
 	}
 	st := sc.stream(id)
 	if st == nil {
-		return sc.dataOnClosed(id) // the data only counts for the connection
+		// The data only counts for the connection.
+		if err := sc.dataOnClosed(id); err != nil {
+			sc.bud.adjust(0, 0)
+			return err
+		}
+		sc.dropData()
+		return nil
 	}
 	if err := sc.checkData(st.ss, f); err != nil {
+		sc.bud.adjust(0, 0)
 		return err
 	}
 	if st.ss.reset.Load() {
-		return nil // reset, its handler still running: drop the data
+		sc.dropData() // reset, its handler still running: drop the data
+		return nil
 	}
 	if !sc.onStreamFlow(st, n) {
+		sc.bud.adjust(0, 0)
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeFlowControl, Cause: errors.New("DATA past the stream window")}
 	}
 	data := f.Data()
 	end := f.StreamEnded()
-	credit, _ := st.recv.put(data, end)
+	credit, _, stuck := st.recv.put(data, end)
+	if stuck {
+		sc.failPartial()
+	}
 	credit += n - len(data)
 	if !end {
 		ss := st.ss
@@ -526,6 +545,7 @@ func (sc *h2ServerConn) resetStream(st *h2Stream, err *Error) {
 	ss.reset.Store(true)
 	sc.stopSending(st)
 	st.recv.fail(err)
+	st.recv.release()
 	ss.cancel()
 	if !ss.started {
 		sc.removeStream(ss, false)
@@ -552,6 +572,7 @@ func (sc *h2ServerConn) removeStream(st *h2ServerStream, served bool) {
 	}
 	closeNow := sc.draining && n == 0
 	sc.mu.Unlock()
+	st.recv.release()
 	if closeNow {
 		sc.queue(ctrlFrame{kind: ctrlClose})
 	}

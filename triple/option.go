@@ -49,6 +49,7 @@ type serverConfig struct {
 	maxStreams       uint32
 	idleTimeout      time.Duration
 	handshakeTimeout time.Duration
+	maxConnBuffer    int
 }
 
 type clientConfig struct {
@@ -181,6 +182,7 @@ func newServerConfig(opts []ServerOption) serverConfig {
 	c := serverConfig{
 		maxRecv: DefaultMaxMessageSize, maxSend: DefaultMaxMessageSize, logger: slog.Default(), health: true, reflection: true,
 		maxStreams: DefaultMaxConcurrentStreams, idleTimeout: DefaultIdleTimeout, handshakeTimeout: DefaultHandshakeTimeout,
+		maxConnBuffer: DefaultMaxConnectionBuffer,
 	}
 	for _, o := range opts {
 		o.applyServer(&c)
@@ -197,6 +199,10 @@ func newServerConfig(opts []ServerOption) serverConfig {
 	if c.maxSend <= 0 {
 		c.maxSend = DefaultMaxMessageSize
 	}
+	if c.maxConnBuffer <= 0 {
+		c.maxConnBuffer = DefaultMaxConnectionBuffer
+	}
+	c.maxConnBuffer = max(c.maxConnBuffer, min(c.maxRecv, 1<<32)+1<<20)
 	return c
 }
 
