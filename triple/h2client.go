@@ -52,7 +52,7 @@ func newH2ClientConn(cc *ClientConn, nc net.Conn) (*h2ClientConn, error) {
 	if _, err := c.bw.WriteString(http2.ClientPreface); err != nil {
 		return nil, err
 	}
-	if err := c.writeSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0}); err != nil {
+	if err := c.writeSettings(c.recvWin, http2.Setting{ID: http2.SettingEnablePush, Val: 0}); err != nil {
 		return nil, err
 	}
 	go c.readLoop()

@@ -112,7 +112,7 @@ type h2Conn struct {
 	hsize     int
 	hoverflow bool
 	connOwed  int   // received bytes not yet returned with a connection WINDOW_UPDATE
-	recvWin   int64 // bytes the peer may still send on the connection (a server sets its first window here and keeps the rest in connBudget)
+	recvWin   int64 // bytes the peer may still send on the connection (client; a server keeps its window in connBudget)
 
 	// Streams, by id.
 	mu      sync.Mutex
@@ -169,8 +169,9 @@ func (c *h2Conn) init(nc net.Conn, br *bufio.Reader, isClient bool, keepalive ti
 	c.lastRead.Store(time.Now().UnixNano())
 }
 
-// writeSettings sends our SETTINGS and grows the connection window.
-func (c *h2Conn) writeSettings(extra ...http2.Setting) error {
+// writeSettings sends our SETTINGS and grows the connection window from
+// HTTP/2's initial one to connWin.
+func (c *h2Conn) writeSettings(connWin int64, extra ...http2.Setting) error {
 	return c.write(func() error {
 		s := append([]http2.Setting{
 			{ID: http2.SettingInitialWindowSize, Val: streamWindow},
@@ -179,7 +180,7 @@ func (c *h2Conn) writeSettings(extra ...http2.Setting) error {
 		if err := c.fr.WriteSettings(s...); err != nil {
 			return err
 		}
-		return c.fr.WriteWindowUpdate(0, uint32(c.recvWin-initialWindow))
+		return c.fr.WriteWindowUpdate(0, uint32(connWin-initialWindow))
 	})
 }
 

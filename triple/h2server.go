@@ -69,7 +69,6 @@ func (s *Server) serveH2(nc net.Conn, br *bufio.Reader) {
 	sc.unserved = sc.maxUnserved
 	sc.init(nc, br, false, s.cfg.keepalive)
 	sc.bud.init(&sc.h2Conn, int64(s.cfg.maxConnBuffer))
-	sc.recvWin = sc.bud.win
 	sc.ctx, sc.cancel = context.WithCancel(context.Background())
 	defer sc.cancel()
 	if !s.trackConn(sc, true) {
@@ -113,7 +112,7 @@ func (sc *h2ServerConn) handshake(br *bufio.Reader) error {
 		sc.connError(0, http2.ErrCodeProtocol, errors.New("triple: bad HTTP/2 client preface"))
 		return errConnClosed
 	}
-	if err := sc.writeSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: sc.maxStreams}); err != nil {
+	if err := sc.writeSettings(sc.bud.win, http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: sc.maxStreams}); err != nil {
 		return err
 	}
 	f, err := sc.readFrame()
@@ -518,8 +517,7 @@ func (sc *h2ServerConn) onRST(f *http2.RSTStreamFrame) error {
 		}
 		return nil
 	}
-	st.ss.ended = true
-	sc.clientEnded.add(f.StreamID)
+	sc.clientEnd(st.ss)
 	early := !st.ss.responded.Load() && !st.ss.reset.Load()
 	sc.resetStream(st, Errorf(CodeCanceled, "the client reset the stream (%v)", f.ErrCode))
 	if early {

@@ -268,6 +268,12 @@ func (e *endedStreams) has(id uint32) bool {
 	return false
 }
 
+// clientEnd notes that the client ended ss (END_STREAM or RST_STREAM).
+func (sc *h2ServerConn) clientEnd(ss *h2ServerStream) {
+	ss.ended = true
+	sc.clientEnded.add(ss.id)
+}
+
 // idleStream reports whether id names a stream the client has not opened:
 // above the highest it opened, or even (the server opens none). Reader
 // goroutine only, which is the one that writes maxID.
@@ -364,8 +370,7 @@ func (sc *h2ServerConn) onTrailers(ss *h2ServerStream, f *http2.HeadersFrame) er
 	case f.HasPriority() && f.Priority.StreamDep == id:
 		return selfDependent(id)
 	}
-	ss.ended = true
-	sc.clientEnded.add(id)
+	sc.clientEnd(ss)
 	if !sc.hoverflow {
 		if err := checkTrailers(sc.fields); err != nil {
 			return malformed(id, err)
@@ -407,8 +412,7 @@ func (sc *h2ServerConn) checkData(ss *h2ServerStream, f *http2.DataFrame) error 
 	}
 	end := f.StreamEnded()
 	if end {
-		ss.ended = true
-		sc.clientEnded.add(f.StreamID)
+		sc.clientEnd(ss)
 	}
 	return ss.countBody(f.StreamID, len(f.Data()), end)
 }
