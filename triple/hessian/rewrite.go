@@ -44,16 +44,6 @@ func prepare(data []byte) ([]byte, error) {
 	return append(r.out, data[r.copied:]...), nil
 }
 
-// rewriteJava is prepare for data that may be malformed: such data comes
-// back unchanged.
-func rewriteJava(data []byte) []byte {
-	out, err := prepare(data)
-	if err != nil {
-		return data
-	}
-	return out
-}
-
 var errMalformed = errors.New("hessian2: malformed value")
 
 // maxDepth bounds the nesting the rewriter follows (the decoder's own
