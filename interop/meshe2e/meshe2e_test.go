@@ -108,23 +108,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // base is the Service over the greeter Pods and the DestinationRule naming
 // subsets v1 and v2.
-const base = `
-apiVersion: v1
-kind: Service
-metadata: {name: greeter, namespace: default}
-spec:
-  selector: {app: greeter}
-  ports: [{name: grpc-tri, port: 20000, protocol: TCP}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: greeter, namespace: default}
-spec:
-  host: greeter.default.svc.cluster.local
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-`
+const base = e2etest.GreeterRules
 
 // virtualService wraps HTTP routes (YAML list items, indented four spaces)
 // in greeter's VirtualService.

@@ -58,23 +58,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // rules: the Service over the greeter Pods, subsets v1 and v2, and a
 // 70/30 split between them.
-const rules = `
-apiVersion: v1
-kind: Service
-metadata: {name: greeter, namespace: default}
-spec:
-  selector: {app: greeter}
-  ports: [{name: grpc-tri, port: 20000, protocol: TCP}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: greeter, namespace: default}
-spec:
-  host: greeter.default.svc.cluster.local
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
----
+const rules = e2etest.GreeterRules + `---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: greeter, namespace: default}

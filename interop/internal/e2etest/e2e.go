@@ -23,6 +23,26 @@ var IgnoreControlPlane = []goleak.Option{
 	goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
 }
 
+// GreeterRules is the Service over the meshgreeter Pods (app: greeter,
+// port 20000) and the DestinationRule naming their subsets v1 and v2.
+const GreeterRules = `
+apiVersion: v1
+kind: Service
+metadata: {name: greeter, namespace: default}
+spec:
+  selector: {app: greeter}
+  ports: [{name: grpc-tri, port: 20000, protocol: TCP}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: greeter, namespace: default}
+spec:
+  host: greeter.default.svc.cluster.local
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+`
+
 // StartMesh starts a local control plane with opts, a container engine,
 // both logging to logger, and builds the meshgreeter image
 // (interop/cmd/meshgreeter) from the interop module, the parent of the
